@@ -1,0 +1,146 @@
+"""The ``fmnist-search`` command line: parse options, call one function, show the result."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from typing import Annotated, Iterator, Optional
+
+import typer
+from rich.console import Console
+
+from search.data import DataError
+from search.quiet import configure_logging
+from search.study import PRUNERS, SAMPLERS, StudyError
+from search.worker import WorkerError
+from spaces.params import SpaceError
+from storage.engine import StorageError
+
+app = typer.Typer(
+    name="fmnist-search",
+    help="Hyperparameter search for Keras models on Fashion-MNIST: parallel Optuna workers, "
+    "pruning, and every trial in a SQL store.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+errors = Console(stderr=True)
+USER_ERRORS = (SpaceError, DataError, StorageError, StudyError, WorkerError)
+
+StorageOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--storage",
+        help="SQLAlchemy URL of the store, e.g. postgresql+psycopg2://user:pw@host/db. "
+        "Default: the SQLite file $FMNIST_SEARCH_HOME/studies.db (~/.local/share/fmnist-search/studies.db).",
+        show_default=False,
+    ),
+]
+VerboseOption = Annotated[bool, typer.Option("--verbose", help="Show TensorFlow's own log output.")]
+DataDirOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--data-dir",
+        envvar="FMNIST_DATA_DIR",
+        help="Folder with the four Fashion-MNIST IDX files (.gz or not). Default: Debian's "
+        "/usr/share/datasets/fashion-mnist, then the user cache, else a checksummed download.",
+        show_default=False,
+    ),
+]
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Bad input and unreachable services end in one line on stderr and exit code 1, never a traceback."""
+    try:
+        yield
+    except USER_ERRORS as error:
+        errors.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        errors.print("[yellow]interrupted:[/] running trials were recorded as failed; start the study again to resume")
+        raise typer.Exit(130) from None
+
+
+@app.command()
+def start(
+    space: Annotated[
+        Optional[str],
+        typer.Option(
+            "--space",
+            help="Space to search: 'dense', 'cnn', or a path to your own .toml/.yaml space file "
+            "(same format as spaces/dense.toml). Needed for a new study; a resumed one keeps its own.",
+            show_default=False,
+        ),
+    ] = None,
+    study: Annotated[Optional[str], typer.Option(help="Study name; default: the space's name. An existing name resumes that study.", show_default=False)] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes sharing the study.")] = 1,
+    trials: Annotated[
+        Optional[int],
+        typer.Option(min=1, help="Stop when the whole study has this many finished (complete + pruned) trials. Failed trials do not count.", show_default=False),
+    ] = None,
+    timeout: Annotated[Optional[float], typer.Option(min=1, help="Start no new trial after this many seconds.", show_default=False)] = None,
+    epochs: Annotated[Optional[int], typer.Option(min=1, help="Most epochs a trial trains (the pruner's resource). New studies: 15.", show_default=False)] = None,
+    storage: StorageOption = None,
+    subset: Annotated[Optional[int], typer.Option(min=10, help="Train on a stratified sample of this many train images, for quick runs (validation stays 5,000).", show_default=False)] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed for sampling and weight initialisation; one worker with the same seed repeats a study. New studies: 0.", show_default=False)] = None,
+    sampler: Annotated[Optional[str], typer.Option(help=f"Sampler: {', '.join(SAMPLERS)}. New studies: tpe (multivariate, constant liar).", show_default=False)] = None,
+    pruner: Annotated[Optional[str], typer.Option(help=f"Pruner: {', '.join(PRUNERS)}. New studies: hyperband over epochs.", show_default=False)] = None,
+    data_dir: DataDirOption = None,
+    verbose: VerboseOption = False,
+) -> None:
+    """Start a search, or resume one: trains Keras models on Fashion-MNIST, pruning bad trials early.
+
+    Example: fmnist-search start --space cnn --trials 50 --workers 2
+    """
+    configure_logging(verbose)
+    from search.commands import start_study
+
+    with _user_errors():
+        start_study(
+            console,
+            space=space,
+            study_name=study,
+            workers=workers,
+            n_trials=trials,
+            timeout=timeout,
+            max_epochs=epochs,
+            storage_url=storage,
+            subset=subset,
+            seed=seed,
+            sampler=sampler,
+            pruner=pruner,
+            data_dir=data_dir,
+            verbose=verbose,
+        )
+
+
+@app.command()
+def status(
+    study: Annotated[Optional[str], typer.Option(help="Show this study's best trials; default: one line per study in the store.", show_default=False)] = None,
+    storage: StorageOption = None,
+) -> None:
+    """Summarise what the store holds: each study's trials by state and its best validation accuracy."""
+    configure_logging()
+    from search.commands import show_status
+
+    with _user_errors():
+        show_status(console, study, storage)
+
+
+@app.command()
+def data(data_dir: DataDirOption = None) -> None:
+    """Find (or download), check and cache Fashion-MNIST; print where it came from and how long loading took."""
+    from search.commands import prepare_data
+
+    with _user_errors():
+        prepare_data(console, data_dir)
+
+
+def main() -> None:
+    app(prog_name="fmnist-search")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

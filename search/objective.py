@@ -1,0 +1,111 @@
+"""The objective: sample params, build the model, train epoch by epoch, report, prune, clean up.
+
+The data is loaded once per worker and handed in; a trial never reads files.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import keras
+import optuna
+
+from search.data import TrainValData
+from spaces.adapters import suggest
+from spaces.builders import build_model
+from spaces.space import Space
+
+# (trial number, epoch just finished, max epochs, that epoch's Keras logs)
+EpochListener = Callable[[int, int, int, dict[str, float]], None]
+METRICS = ("accuracy", "loss", "val_accuracy", "val_loss")
+
+
+@dataclass(frozen=True)
+class TrainingContext:
+    """What every trial of one worker shares."""
+
+    data: TrainValData
+    max_epochs: int
+    seed: int = 0
+    worker_id: int = 0
+    device: str = "cpu"
+
+
+class _ReportAndPrune(keras.callbacks.Callback):
+    """Report validation accuracy after each epoch (step = epochs done) and stop when told to prune."""
+
+    def __init__(self, trial: optuna.Trial, max_epochs: int, listener: EpochListener | None) -> None:
+        super().__init__()
+        self.trial = trial
+        self.max_epochs = max_epochs
+        self.listener = listener
+        self.history: dict[str, list[float | None]] = {name: [] for name in METRICS}
+        self.pruned_at: int | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = logs or {}
+        for name in METRICS:
+            value = float(logs.get(name, math.nan))
+            self.history[name].append(value if math.isfinite(value) else None)  # JSON has no NaN
+        step = epoch + 1
+        self.trial.report(self.history["val_accuracy"][-1] or 0.0, step)
+        if self.listener:
+            self.listener(self.trial.number, step, self.max_epochs, logs)
+        if self.trial.should_prune():
+            self.pruned_at = step
+            self.model.stop_training = True
+
+
+def train_trial(trial: optuna.Trial, space: Space, context: TrainingContext, listener: EpochListener | None = None) -> float:
+    """Train one sampled model; return its best validation accuracy over the epochs run.
+
+    Records per-trial user attributes (epochs run, best epoch, parameter count, train seconds,
+    worker id, device, the per-epoch history) and raises ``optuna.TrialPruned`` when pruned.
+    """
+    params = suggest(space, trial)
+    # Who runs it is known from the start, so a live display can show it while it trains.
+    trial.set_user_attr("worker_id", context.worker_id)
+    trial.set_user_attr("device", context.device)
+    # One seed per trial number: re-running trial n of a seeded study re-creates its weights.
+    keras.utils.set_random_seed(context.seed + trial.number)
+    model = build_model(space.model, params)
+    reporter = _ReportAndPrune(trial, context.max_epochs, listener)
+    data = context.data
+    try:
+        started = time.perf_counter()
+        model.fit(
+            data.x_train,
+            data.y_train,
+            batch_size=params["batch_size"],
+            epochs=context.max_epochs,
+            validation_data=(data.x_val, data.y_val),
+            callbacks=[reporter, keras.callbacks.TerminateOnNaN()],
+            verbose=0,
+        )
+        seconds = time.perf_counter() - started
+        param_count = model.count_params()
+    finally:
+        # Free the graph and weights now: over a long study, memory must stay flat.
+        del model
+        keras.backend.clear_session()
+        gc.collect()
+    val = [v or 0.0 for v in reporter.history["val_accuracy"]]
+    best_epoch = max(range(len(val)), key=val.__getitem__) + 1 if val else 0
+    attrs = {
+        "epochs_run": len(val),
+        "best_epoch": best_epoch,
+        "param_count": int(param_count),
+        "train_seconds": round(seconds, 3),
+        "history": reporter.history,
+    }
+    for key, value in attrs.items():
+        trial.set_user_attr(key, value)
+    if reporter.pruned_at is not None:
+        raise optuna.TrialPruned(f"pruned after epoch {reporter.pruned_at}")
+    if not val:
+        raise RuntimeError("training ran no epoch")
+    return val[best_epoch - 1]

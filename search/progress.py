@@ -1,0 +1,189 @@
+"""What people see: a snapshot of a study read from the store, and its rich rendering.
+
+Everything shown comes from the store, so the same display serves one in-process worker,
+N worker processes, or workers on other machines.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from search.study import StudySettings
+
+State = optuna.trial.TrialState
+
+
+@dataclass(frozen=True)
+class RunningTrial:
+    number: int
+    worker_id: int | None
+    epochs_done: int
+    device: str
+
+
+@dataclass(frozen=True)
+class StudySnapshot:
+    """Counts, best trial and running trials of a study at one moment."""
+
+    name: str
+    settings: StudySettings
+    complete: int = 0
+    pruned: int = 0
+    failed: int = 0
+    waiting: int = 0
+    running: tuple[RunningTrial, ...] = ()
+    best_value: float | None = None
+    best_number: int | None = None
+    best_params: dict[str, Any] = field(default_factory=dict)
+    epochs_trained: int = 0
+
+    @property
+    def finished(self) -> int:
+        return self.complete + self.pruned
+
+
+def take_snapshot(study: optuna.Study, settings: StudySettings) -> StudySnapshot:
+    trials = study.get_trials(deepcopy=False)
+    count = {state: 0 for state in State}
+    for trial in trials:
+        count[trial.state] += 1
+    complete = [t for t in trials if t.state == State.COMPLETE and t.value is not None]
+    best = max(complete, key=lambda t: t.value) if complete else None
+    running = tuple(
+        RunningTrial(t.number, t.user_attrs.get("worker_id"), len(t.intermediate_values), t.user_attrs.get("device", "?"))
+        for t in trials
+        if t.state == State.RUNNING
+    )
+    return StudySnapshot(
+        name=study.study_name,
+        settings=settings,
+        complete=count[State.COMPLETE],
+        pruned=count[State.PRUNED],
+        failed=count[State.FAIL],
+        waiting=count[State.WAITING],
+        running=running,
+        best_value=best.value if best else None,
+        best_number=best.number if best else None,
+        best_params=dict(best.params) if best else {},
+        epochs_trained=sum(len(t.intermediate_values) for t in trials),
+    )
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def format_params(params: dict[str, Any]) -> str:
+    return "  ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+
+
+def render_live(snapshot: StudySnapshot, started: float, deadline: float | None) -> Group:
+    """The live view of ``start``: counts, budget left, best so far, and what each worker does."""
+    settings = snapshot.settings
+    elapsed = time.time() - started
+    budget = []
+    if settings.n_trials is not None:
+        budget.append(f"{max(0, settings.n_trials - snapshot.finished)} trials")
+    if deadline is not None:
+        budget.append(format_duration(deadline - time.time()))
+    header = Text.assemble(
+        ("finished ", "bold"),
+        f"{snapshot.finished}" + (f"/{settings.n_trials}" if settings.n_trials else ""),
+        ("  complete ", "green"),
+        str(snapshot.complete),
+        ("  pruned ", "yellow"),
+        str(snapshot.pruned),
+        ("  failed ", "red"),
+        str(snapshot.failed),
+        ("  running ", "cyan"),
+        str(len(snapshot.running)),
+        ("  elapsed ", "bold"),
+        format_duration(elapsed),
+        ("  left ", "bold"),
+        ", ".join(budget) or "until stopped",
+    )
+    if snapshot.best_value is None:
+        best = Text("best: no complete trial yet", style="dim")
+    else:
+        best = Text.assemble(
+            ("best val accuracy ", "bold"),
+            (f"{snapshot.best_value:.4f}", "bold green"),
+            f" (trial {snapshot.best_number})  ",
+            (format_params(snapshot.best_params), "dim"),
+        )
+    parts: list[Any] = [header, best]
+    if snapshot.running:
+        workers = Table(box=None, padding=(0, 2), header_style="bold")
+        for column in ("worker", "trial", "epoch", "device"):
+            workers.add_column(column)
+        for run in sorted(snapshot.running, key=lambda r: (r.worker_id is None, r.worker_id or 0)):
+            workers.add_row(
+                "?" if run.worker_id is None else str(run.worker_id),
+                str(run.number),
+                f"{run.epochs_done}/{settings.max_epochs}",
+                run.device,
+            )
+        parts.append(workers)
+    return Group(*parts)
+
+
+def trials_table(study: optuna.Study, limit: int = 10) -> Table:
+    """The best ``limit`` finished trials of a study, best first."""
+    trials = [t for t in study.get_trials(deepcopy=False) if t.state in (State.COMPLETE, State.PRUNED)]
+    trials.sort(key=lambda t: (t.state != State.COMPLETE, -(t.value or 0.0)))
+    table = Table(title=f"best trials of {study.study_name!r}", header_style="bold")
+    for column in ("trial", "state", "val acc", "epochs", "best epoch", "parameters", "seconds", "worker", "device"):
+        table.add_column(column, justify="left" if column in ("state", "device") else "right")
+    for trial in trials[:limit]:
+        attrs = trial.user_attrs
+        table.add_row(
+            str(trial.number),
+            trial.state.name.lower(),
+            f"{trial.value:.4f}" if trial.value is not None else "-",
+            str(attrs.get("epochs_run", len(trial.intermediate_values))),
+            str(attrs.get("best_epoch", "-")),
+            f"{attrs['param_count']:,}" if "param_count" in attrs else "-",
+            f"{attrs['train_seconds']:.1f}" if "train_seconds" in attrs else "-",
+            str(attrs.get("worker_id", "-")),
+            str(attrs.get("device", "-")),
+        )
+    return table
+
+
+def params_table(title: str, params: dict[str, Any]) -> Table:
+    table = Table(title=title, header_style="bold")
+    table.add_column("param")
+    table.add_column("value", justify="right")
+    for key, value in params.items():
+        table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
+    return table
+
+
+def studies_table(rows: list[tuple[str, StudySnapshot | None]]) -> Table:
+    """One line per study in a store; a None snapshot is a study fmnist-search did not make."""
+    table = Table(title="studies", header_style="bold")
+    for column in ("study", "space", "complete", "pruned", "failed", "running", "best val acc", "budget"):
+        table.add_column(column, justify="left" if column in ("study", "space") else "right")
+    for name, snap in rows:
+        if snap is None:
+            table.add_row(name, "(not fmnist-search)", *["-"] * 6)
+            continue
+        table.add_row(
+            name,
+            snap.settings.space.name,
+            str(snap.complete),
+            str(snap.pruned),
+            str(snap.failed),
+            str(len(snap.running)),
+            f"{snap.best_value:.4f}" if snap.best_value is not None else "-",
+            str(snap.settings.n_trials or "-"),
+        )
+    return table

@@ -1,0 +1,182 @@
+"""Study set-up: the settings a study is started with, saved in the store; samplers and pruners.
+
+A study's settings (space, epochs, pruner, subset, seed, budget) live in the study's user
+attributes, so starting it again resumes it as it was, and a worker joining from elsewhere
+needs nothing but the study name and the storage URL.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+
+from spaces.space import Space, load_space, space_from_data
+from storage.engine import storage_errors
+
+SAMPLERS = ("tpe", "random", "gp")
+PRUNERS = ("hyperband", "median", "sha", "none")
+DEFAULT_EPOCHS = 15
+DEFAULT_SAMPLER = "tpe"
+DEFAULT_PRUNER = "hyperband"
+DEFAULT_SEED = 0
+SETTINGS_ATTR = "fmnist_search"
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
+class StudyError(RuntimeError):
+    """A study does not exist, was not made by fmnist-search, or conflicts with the given settings."""
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    """Everything that defines what a study's trials mean, plus its study-wide budget."""
+
+    space: Space
+    max_epochs: int = DEFAULT_EPOCHS
+    sampler: str = DEFAULT_SAMPLER
+    pruner: str = DEFAULT_PRUNER
+    seed: int = DEFAULT_SEED
+    subset: int | None = None
+    n_trials: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_epochs < 1:
+            raise StudyError(f"epochs must be at least 1, but got epochs={self.max_epochs}")
+        if self.sampler not in SAMPLERS:
+            raise StudyError(f"sampler must be one of {', '.join(SAMPLERS)}, but got sampler={self.sampler!r}")
+        if self.pruner not in PRUNERS:
+            raise StudyError(f"pruner must be one of {', '.join(PRUNERS)}, but got pruner={self.pruner!r}")
+        if self.subset is not None and self.subset < 10:
+            raise StudyError(f"subset must be at least 10 images, but got subset={self.subset}")
+        if self.n_trials is not None and self.n_trials < 1:
+            raise StudyError(f"trials must be at least 1, but got trials={self.n_trials}")
+
+    def to_attrs(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "space": self.space.to_data()}
+
+    @classmethod
+    def from_attrs(cls, attrs: dict[str, Any]) -> StudySettings:
+        return cls(**{**attrs, "space": space_from_data(attrs["space"], default_name="study")})
+
+
+# Settings that change what a trial's value means: a resumed study must keep them.
+_FIXED_ON_RESUME = ("space", "max_epochs", "pruner", "subset")
+_FLAGS = {"space": "--space", "max_epochs": "--epochs", "pruner": "--pruner", "subset": "--subset"}
+
+
+def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
+    """TPE is multivariate with the constant liar, so parallel workers do not all try the same point."""
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    try:
+        import torch  # noqa: F401  (GPSampler's only heavy dependency; fail early and clearly)
+    except ImportError:
+        raise StudyError("the gp sampler needs PyTorch: pip install torch (CPU build is enough)") from None
+    return optuna.samplers.GPSampler(seed=seed)
+
+
+def make_pruner(name: str, max_epochs: int) -> optuna.pruners.BasePruner:
+    """Pruners whose resource is the epoch: a trial's step n is its n-th finished epoch."""
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs, reduction_factor=3)
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+    if name == "sha":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
+    return optuna.pruners.NopPruner()
+
+
+def open_study(storage: optuna.storages.BaseStorage, name: str, worker_id: int = 0) -> tuple[optuna.Study, StudySettings]:
+    """Load an existing fmnist-search study with this worker's sampler (seed + worker id)."""
+    settings = read_settings(storage, name)
+    study = optuna.load_study(
+        study_name=name,
+        storage=storage,
+        sampler=make_sampler(settings.sampler, settings.seed + worker_id),
+        pruner=make_pruner(settings.pruner, settings.max_epochs),
+    )
+    return study, settings
+
+
+def read_settings(storage: optuna.storages.BaseStorage, name: str) -> StudySettings:
+    with storage_errors(str(getattr(storage, "url", "storage"))):
+        names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+        if name not in names:
+            known = ", ".join(sorted(names)) or "none"
+            raise StudyError(f"no study named {name!r} in this store (studies there: {known})")
+        attrs = storage.get_study_user_attrs(storage.get_study_id_from_name(name))
+    if SETTINGS_ATTR not in attrs:
+        raise StudyError(f"study {name!r} was not created by fmnist-search (it has no saved settings)")
+    return StudySettings.from_attrs(attrs[SETTINGS_ATTR])
+
+
+def start_or_resume(
+    storage: optuna.storages.BaseStorage,
+    name: str,
+    space: str | None = None,
+    max_epochs: int | None = None,
+    sampler: str | None = None,
+    pruner: str | None = None,
+    seed: int | None = None,
+    subset: int | None = None,
+    n_trials: int | None = None,
+) -> tuple[StudySettings, bool]:
+    """Create the study, or check the given options against the one in the store.
+
+    Options left as None take the stored value (resume) or the default (new study). Returns
+    the settings in force and whether the study already existed.
+    """
+    given: dict[str, Any] = {
+        "space": load_space(space) if space is not None else None,
+        "max_epochs": max_epochs,
+        "sampler": sampler,
+        "pruner": pruner,
+        "seed": seed,
+        "subset": subset,
+        "n_trials": n_trials,
+    }
+    given = {key: value for key, value in given.items() if value is not None}
+    try:
+        stored = read_settings(storage, name)
+    except StudyError as error:
+        if not str(error).startswith("no study named"):
+            raise
+        stored = None
+    if stored is None:
+        if "space" not in given:
+            raise StudyError(f"study {name!r} does not exist yet; say which space to search with --space")
+        settings = StudySettings(**given)
+        make_sampler(settings.sampler, settings.seed)  # fails now, not in every worker, if it cannot be built
+        with storage_errors(str(getattr(storage, "url", "storage"))):
+            study = optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True)
+            study.set_user_attr(SETTINGS_ATTR, settings.to_attrs())
+        return settings, False
+    for key in _FIXED_ON_RESUME:
+        if key in given and _comparable(given[key]) != _comparable(getattr(stored, key)):
+            raise StudyError(
+                f"study {name!r} was started with a different {_FLAGS[key]} ({_describe(getattr(stored, key))}); "
+                f"resume it without {_FLAGS[key]}, or start a new study with --study NAME"
+            )
+    settings = dataclasses.replace(stored, **{k: v for k, v in given.items() if k not in _FIXED_ON_RESUME})
+    if settings != stored:
+        with storage_errors(str(getattr(storage, "url", "storage"))):
+            storage.set_study_user_attr(storage.get_study_id_from_name(name), SETTINGS_ATTR, settings.to_attrs())
+    return settings, True
+
+
+def _comparable(value: Any) -> Any:
+    return value.to_data() if isinstance(value, Space) else value
+
+
+def _describe(value: Any) -> str:
+    return f"space {value.name!r}" if isinstance(value, Space) else repr(value)
+
+
+def count_finished(study: optuna.Study) -> int:
+    """Finished trials of the whole study: complete plus pruned (failed ones do not count)."""
+    return len(study.get_trials(deepcopy=False, states=FINISHED))

@@ -1,0 +1,110 @@
+"""Model builders: a plain params dict in, a compiled Keras model out.
+
+Every model takes raw 0-255 uint8 pixels of shape (28, 28): rescaling is its first layer, so
+an exported model cannot be fed unscaled images. The output (10-way softmax) and the loss are
+fixed here, never by a space: a space cannot produce a model that cannot learn.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import keras
+
+from spaces.families import check_params
+
+NUM_CLASSES = 10
+IMAGE_SHAPE = (28, 28)
+LOSS = "sparse_categorical_crossentropy"
+
+# He initialisation suits the ReLU family, LeCun normal is what makes SELU self-normalising,
+# Glorot suits the saturating ones.
+_INITIALIZERS = {"selu": "lecun_normal", "tanh": "glorot_uniform", "sigmoid": "glorot_uniform"}
+
+
+def build_model(model: str, params: Mapping[str, Any]) -> keras.Model:
+    """Build and compile a ``dense`` or ``cnn`` model from a complete params dict."""
+    check_params(model, params)
+    inputs = keras.Input(shape=IMAGE_SHAPE, dtype="uint8", name="pixels")
+    x = keras.layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
+    if model == "dense":
+        x = _dense_body(x, params)
+    else:
+        x = _cnn_body(x, params)
+    outputs = keras.layers.Dense(NUM_CLASSES, activation="softmax", name="output")(x)
+    net = keras.Model(inputs, outputs, name=model)
+    net.compile(optimizer=make_optimizer(params["optimizer"], params["learning_rate"]), loss=LOSS, metrics=["accuracy"])
+    return net
+
+
+def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
+    """The optimizer of a params dict; SGD always gets Nesterov momentum 0.9."""
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9, nesterov=True)
+    optimizers = {
+        "adam": keras.optimizers.Adam,
+        "adamw": keras.optimizers.AdamW,
+        "rmsprop": keras.optimizers.RMSprop,
+        "nadam": keras.optimizers.Nadam,
+    }
+    return optimizers[name](learning_rate=learning_rate)
+
+
+def dense_widths(params: Mapping[str, Any]) -> list[int]:
+    """Units of each hidden layer: all equal (constant) or halving, never below 8 (funnel)."""
+    widths = [params["units"]]
+    for _ in range(params["n_layers"] - 1):
+        previous = widths[-1]
+        widths.append(previous if params["layer_shape"] == "constant" else max(8, previous // 2))
+    return widths
+
+
+def _layer_options(params: Mapping[str, Any]) -> dict[str, Any]:
+    l2 = params["l2"]
+    return {
+        "kernel_initializer": _INITIALIZERS.get(params["activation"], "he_normal"),
+        "kernel_regularizer": keras.regularizers.L2(l2) if l2 > 0 else None,
+    }
+
+
+def _activate(x: Any, params: Mapping[str, Any], name: str) -> Any:
+    """Batch norm (when on) goes between the linear layer and its activation."""
+    if params["batch_norm"]:
+        x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    return keras.layers.Activation(params["activation"], name=f"{name}_act")(x)
+
+
+def _dense_body(x: Any, params: Mapping[str, Any]) -> Any:
+    x = keras.layers.Flatten(name="flatten")(x)
+    for i, width in enumerate(dense_widths(params)):
+        x = keras.layers.Dense(width, use_bias=not params["batch_norm"], name=f"hidden_{i}", **_layer_options(params))(x)
+        x = _activate(x, params, f"hidden_{i}")
+        if params["dropout"] > 0:
+            x = keras.layers.Dropout(params["dropout"], name=f"hidden_{i}_dropout")(x)
+    return x
+
+
+def _cnn_body(x: Any, params: Mapping[str, Any]) -> Any:
+    x = keras.layers.Reshape((*IMAGE_SHAPE, 1), name="channel")(x)
+    for block in range(params["conv_blocks"]):
+        filters = params["filters"] * 2**block
+        for i in range(params["convs_per_block"]):
+            name = f"conv_{block}_{i}"
+            x = keras.layers.Conv2D(
+                filters,
+                params["kernel_size"],
+                padding="same",
+                use_bias=not params["batch_norm"],
+                name=name,
+                **_layer_options(params),
+            )(x)
+            x = _activate(x, params, name)
+        x = keras.layers.MaxPooling2D(2, name=f"pool_{block}")(x)
+        if params["dropout"] > 0:
+            x = keras.layers.Dropout(params["dropout"], name=f"pool_{block}_dropout")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = keras.layers.Dense(params["dense_units"], use_bias=not params["batch_norm"], name="head", **_layer_options(params))(x)
+    x = _activate(x, params, "head")
+    if params["dropout"] > 0:
+        x = keras.layers.Dropout(params["dropout"], name="head_dropout")(x)
+    return x

@@ -1,0 +1,115 @@
+"""The SQL store: where it lives, how its engine is set up, and one error type for its failures.
+
+The default store is the SQLite file ``$FMNIST_SEARCH_HOME/studies.db`` (default
+``$XDG_DATA_HOME/fmnist-search``, else ``~/.local/share/fmnist-search``). Any SQLAlchemy URL
+that Optuna supports can be given instead (``postgresql+psycopg2://...``).
+SQLite connections are put in WAL mode with a busy timeout, so that many worker processes
+and a dashboard can read and write one file at once.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+
+
+class StorageError(RuntimeError):
+    """The store cannot be reached, opened or used; the message says which and why."""
+
+
+def home_dir() -> Path:
+    explicit = os.environ.get("FMNIST_SEARCH_HOME")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "fmnist-search"
+
+
+def default_url() -> str:
+    return f"sqlite:///{home_dir() / 'studies.db'}"
+
+
+def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    """Every new SQLite connection: wait for locks instead of failing, and use WAL journaling."""
+    if not isinstance(dbapi_connection, sqlite3.Connection):
+        return
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.execute("PRAGMA synchronous = NORMAL")  # safe with WAL, and far fewer fsyncs
+    cursor.close()
+
+
+def install_sqlite_pragmas() -> None:
+    """Register the connect hook on all SQLAlchemy engines (idempotent; Optuna builds its own engine)."""
+    if not event.contains(Engine, "connect", _on_connect):
+        event.listen(Engine, "connect", _on_connect)
+
+
+def check_url(url: str, must_exist: bool = False) -> str:
+    """Validate a storage URL before anything touches it; return it unchanged.
+
+    ``must_exist`` refuses a SQLite file that is not there yet, for commands that only read.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StorageError(f"invalid storage URL {url!r}: expected e.g. sqlite:///path/to/studies.db or postgresql://user@host/db") from None
+    try:
+        parsed.get_dialect()
+    except NoSuchModuleError:
+        raise StorageError(f"unsupported storage URL {url!r}: unknown database {parsed.drivername!r}") from None
+    except ImportError as error:
+        raise StorageError(f"storage URL {url!r} needs a driver that is not installed: {error}") from None
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database in ("", ":memory:"):
+            raise StorageError(f"storage URL {url!r}: an in-memory SQLite store cannot be shared; give a file path")
+        path = Path(database)
+        if must_exist and not path.is_file():
+            raise StorageError(f"no store at {path} (nothing has been run against it yet; start a study first)")
+        if not path.parent.is_dir():
+            raise StorageError(f"storage URL {url!r}: directory {path.parent} does not exist")
+    return url
+
+
+def resolve_url(url: str | None, must_exist: bool = False) -> str:
+    """The given URL, or the default SQLite store (whose directory is created on demand)."""
+    if url is None:
+        url = default_url()
+        if not must_exist:
+            home_dir().mkdir(parents=True, exist_ok=True)
+    return check_url(url, must_exist)
+
+
+def describe_error(error: BaseException) -> str:
+    """A one-line description of a database error, without SQLAlchemy's multi-line boilerplate."""
+    original = getattr(error, "orig", None) or error
+    text = str(original).strip().splitlines()
+    return text[0] if text else type(original).__name__
+
+
+@contextmanager
+def storage_errors(url: str) -> Iterator[None]:
+    """Turn any database failure inside the block into a StorageError naming the store."""
+    try:
+        yield
+    except SQLAlchemyError as error:
+        raise StorageError(f"storage {redact(url)} failed: {describe_error(error)}") from None
+
+
+def redact(url: str) -> str:
+    """The URL with any password hidden, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
