@@ -31,6 +31,10 @@ def keras_tuner_params(space: Space, hp: Any) -> dict[str, Any]:
             sampled[name] = hp.Int(name, param.low, param.high, step=step, sampling="log" if param.log else "linear")
         elif isinstance(param, FloatParam):
             sampled[name] = hp.Float(name, param.low, param.high, sampling="log" if param.log else "linear")
+        elif isinstance(param, Choice) and all(isinstance(c, bool) for c in param.choices):
+            # hp.Choice turns booleans into 0/1; hp.Boolean keeps them booleans.
+            value = hp.Boolean(name) if len(param.choices) == 2 else hp.Fixed(name, param.choices[0])
+            sampled[name] = bool(value)
         elif isinstance(param, Choice):
             sampled[name] = hp.Choice(name, list(param.choices))
     return space.complete(sampled)
