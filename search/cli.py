@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from enum import Enum
 from contextlib import contextmanager
 from typing import Annotated, Iterator, Optional
 
@@ -27,6 +28,8 @@ app = typer.Typer(
 console = Console()
 errors = Console(stderr=True)
 USER_ERRORS = (SpaceError, DataError, StorageError, StudyError, WorkerError)
+SamplerName = Enum("SamplerName", {name: name for name in SAMPLERS}, type=str)  # type: ignore[misc]
+PrunerName = Enum("PrunerName", {name: name for name in PRUNERS}, type=str)  # type: ignore[misc]
 
 StorageOption = Annotated[
     Optional[str],
@@ -85,8 +88,14 @@ def start(
     storage: StorageOption = None,
     subset: Annotated[Optional[int], typer.Option(min=10, help="Train on a stratified sample of this many train images, for quick runs (validation stays 5,000).", show_default=False)] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed for sampling and weight initialisation; one worker with the same seed repeats a study. New studies: 0.", show_default=False)] = None,
-    sampler: Annotated[Optional[str], typer.Option(help=f"Sampler: {', '.join(SAMPLERS)}. New studies: tpe (multivariate, constant liar).", show_default=False)] = None,
-    pruner: Annotated[Optional[str], typer.Option(help=f"Pruner: {', '.join(PRUNERS)}. New studies: hyperband over epochs.", show_default=False)] = None,
+    sampler: Annotated[
+        Optional[SamplerName],
+        typer.Option(help="How to pick the next params. New studies: tpe (multivariate, constant liar). gp needs PyTorch.", show_default=False),
+    ] = None,
+    pruner: Annotated[
+        Optional[PrunerName],
+        typer.Option(help="When to stop a bad trial early; epochs are the resource. New studies: hyperband.", show_default=False),
+    ] = None,
     data_dir: DataDirOption = None,
     verbose: VerboseOption = False,
 ) -> None:
@@ -109,8 +118,8 @@ def start(
             storage_url=storage,
             subset=subset,
             seed=seed,
-            sampler=sampler,
-            pruner=pruner,
+            sampler=sampler.value if sampler else None,
+            pruner=pruner.value if pruner else None,
             data_dir=data_dir,
             verbose=verbose,
         )

@@ -39,7 +39,7 @@ def start_study(
     # Check the space and the data before anything is written: bad input leaves no empty study behind.
     if space is not None:
         study_name = study_name or load_space(space).name
-    fmnist_data.locate("train", data_dir)
+    fmnist_data.load_train_val(data_dir, subset)  # parses (and caches) now: corrupt files fail here
     url = resolve_url(storage_url)
     storage = open_storage(url)
     settings, resumed = start_or_resume(

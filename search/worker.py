@@ -52,8 +52,16 @@ def run_worker(
     data = load_train_val(job.data_dir, settings.subset)
     context = TrainingContext(data, settings.max_epochs, settings.seed, job.worker_id, describe_device())
 
+    errors: list[Exception] = []
+
     def objective(trial: optuna.Trial) -> float:
-        return train_trial(trial, settings.space, context, listener)
+        try:
+            return train_trial(trial, settings.space, context, listener)
+        except optuna.TrialPruned:
+            raise
+        except Exception as error:
+            errors.append(error)  # Optuna records the trial as failed; we keep why, for the user
+            raise
 
     ran = failures = 0
     while not _budget_spent(study, settings.n_trials, job.deadline):
@@ -66,8 +74,8 @@ def run_worker(
             after_trial(last)
         failures = failures + 1 if last.state == optuna.trial.TrialState.FAIL else 0
         if failures >= MAX_CONSECUTIVE_FAILURES:
-            reason = last.system_attrs.get("fail_reason", "unknown reason").strip().splitlines()[-1]
-            raise WorkerError(f"{failures} trials in a row failed; the last one: {reason}")
+            reason = f"{type(errors[-1]).__name__}: {errors[-1]}" if errors else "unknown reason"
+            raise WorkerError(f"{failures} trials in a row failed; the last one: {reason.splitlines()[0]}")
     return ran
 
 

@@ -1,0 +1,205 @@
+"""Overhead of fmnist-search over a plain Keras script, for one trial of the default dense model.
+
+Three sides, interleaved (A N B C, A N B C, ...) after one discarded warm-up of each:
+
+  A  plain:      ``keras.utils.set_random_seed``, ``build_model(defaults)``, ``model.fit(...)``
+                 on data already in memory. Its session is cleared afterwards, untimed, but
+                 ``clear_session()`` and a second ``gc.collect()`` are timed apart (diagnostic).
+  N  diagnostic: A with ``callbacks=[keras.callbacks.TerminateOnNaN()]``, the one callback
+                 train_trial adds that acts on every batch (it turns off Keras's asynchronous
+                 batch-end dispatch), to tell its cost from fmnist-search's own.
+  B  trial:      ``study.optimize(train_trial, n_trials=1)`` on a fresh study in a temporary
+                 SQLite store (WAL), data already in memory: sampling, per-epoch ``report`` and
+                 ``should_prune``, user attributes, heartbeats, ``clear_session`` + ``gc.collect``.
+  C  run_worker: ``run_worker(WorkerJob(...))`` on a fresh study: opens the store, loads the
+                 data itself (warm .npy cache), runs the trial, checks the budget.
+
+The study's space fixes every key of the default dense model, so all sides train the same
+network on the same stratified subset with the same seed (trial 0 of a study seeded S uses
+seed S, and A uses S). TensorFlow is imported once before any timing; process start and
+imports are not counted; creating each study (``start_or_resume``) is not counted either.
+``load_train_val`` alone is also timed on each round, since C includes it.
+
+    python -m bench.overhead [--subset 20000] [--epochs 3] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+from search.quiet import import_keras
+
+keras = import_keras()
+
+import argparse  # noqa: E402
+import gc  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import optuna  # noqa: E402
+
+from bench._common import median, print_table, save_json, write_default_space  # noqa: E402
+from search.data import TrainValData, load_train_val  # noqa: E402
+from search.objective import TrainingContext, train_trial  # noqa: E402
+from search.study import open_study, start_or_resume  # noqa: E402
+from search.worker import WorkerJob, run_worker  # noqa: E402
+from spaces.builders import build_model  # noqa: E402
+from spaces.families import defaults  # noqa: E402
+from storage import open_storage  # noqa: E402
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+@dataclass
+class Run:
+    total_s: float  # what the side is timed by
+    fit_s: float  # model.fit alone (plain: measured here; fmnist-search: its train_seconds attr)
+    val_accuracy: float
+    clear_session_s: float = 0.0  # plain only, untimed in total_s: keras.backend.clear_session()
+    extra_gc_s: float = 0.0  # plain only, untimed in total_s: a gc.collect() right after it
+
+
+class Bench:
+    def __init__(self, workdir: Path, subset: int, epochs: int, seed: int) -> None:
+        self.workdir = workdir
+        self.space_file = write_default_space(workdir, "dense")
+        self.subset = subset
+        self.epochs = epochs
+        self.seed = seed
+        self.params = defaults("dense")
+        self.data: TrainValData = load_train_val(subset=subset)
+        self.count = 0
+
+    def new_study(self) -> tuple[str, str]:
+        """A fresh SQLite store holding one fresh study (one trial budget); untimed."""
+        self.count += 1
+        url = f"sqlite:///{self.workdir / f'study-{self.count}.db'}"
+        name = f"overhead-{self.count}"
+        start_or_resume(
+            open_storage(url), name, space=str(self.space_file), max_epochs=self.epochs,
+            pruner="none", seed=self.seed, subset=self.subset, n_trials=1,
+        )  # fmt: skip
+        return url, name
+
+    def plain(self, nan_check: bool = False) -> Run:
+        data = self.data
+        callbacks = [keras.callbacks.TerminateOnNaN()] if nan_check else None
+        started = time.perf_counter()
+        keras.utils.set_random_seed(self.seed)
+        model = build_model("dense", self.params)
+        fit_started = time.perf_counter()
+        history = model.fit(
+            data.x_train, data.y_train, batch_size=self.params["batch_size"], epochs=self.epochs,
+            validation_data=(data.x_val, data.y_val), callbacks=callbacks, verbose=0,
+        )  # fmt: skip
+        done = time.perf_counter()
+        # Untimed in total_s (keeps rounds independent), but timed apart: train_trial does both.
+        del model
+        keras.backend.clear_session()
+        cleared = time.perf_counter()
+        gc.collect()
+        collected = time.perf_counter()
+        return Run(
+            done - started, done - fit_started, max(history.history["val_accuracy"]),
+            clear_session_s=cleared - done, extra_gc_s=collected - cleared,
+        )  # fmt: skip
+
+    def trial(self) -> Run:
+        url, name = self.new_study()
+        storage = open_storage(url)
+        study, settings = open_study(storage, name)
+        context = TrainingContext(self.data, settings.max_epochs, settings.seed, 0, "cpu (tensorflow)")
+        started = time.perf_counter()
+        study.optimize(lambda t: train_trial(t, settings.space, context), n_trials=1)
+        total = time.perf_counter() - started
+        return _from_store(study, total)
+
+    def worker(self) -> Run:
+        url, name = self.new_study()
+        started = time.perf_counter()
+        ran = run_worker(WorkerJob(url, name))
+        total = time.perf_counter() - started
+        assert ran == 1, ran
+        study, _ = open_study(open_storage(url), name)
+        return _from_store(study, total)
+
+    def load(self) -> float:
+        started = time.perf_counter()
+        load_train_val(subset=self.subset)
+        return time.perf_counter() - started
+
+
+def _from_store(study: optuna.Study, total: float) -> Run:
+    (trial,) = study.get_trials()
+    assert trial.state == optuna.trial.TrialState.COMPLETE, trial.state
+    return Run(total, float(trial.user_attrs["train_seconds"]), float(trial.value or 0.0))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subset", type=int, default=20000, help="train images (stratified sample)")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", default=None, help="also write the raw figures to this file")
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="fmnist-bench-overhead-"))
+    try:
+        bench = Bench(workdir, args.subset, args.epochs, args.seed)
+        print(f"dense default model, {len(bench.data.x_train)} train / {len(bench.data.x_val)} val images, "
+              f"{args.epochs} epochs, seed {args.seed}; 1 warm-up round, then {args.repeats} interleaved rounds\n")  # fmt: skip
+        warmup = (bench.plain(), bench.plain(nan_check=True), bench.trial(), bench.worker())
+        plain: list[Run] = []
+        nan: list[Run] = []
+        trial: list[Run] = []
+        worker: list[Run] = []
+        load: list[float] = []
+        for _ in range(args.repeats):
+            plain.append(bench.plain())
+            nan.append(bench.plain(nan_check=True))
+            trial.append(bench.trial())
+            worker.append(bench.worker())
+            load.append(bench.load())
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    rows: list[tuple[object, ...]] = []
+    for i, (a, n, b, c) in enumerate(zip(plain, nan, trial, worker)):
+        rows.append((i + 1, a.total_s, n.total_s, b.total_s, c.total_s, load[i], b.total_s / a.total_s, c.total_s / a.total_s))
+    ma, mn, mb, mc = (median([r.total_s for r in side]) for side in (plain, nan, trial, worker))
+    rows.append(("median", ma, mn, mb, mc, median(load), mb / ma, mc / ma))
+    headers = ("round", "A plain s", "N +NaN s", "B trial s", "C run_worker s", "load_train_val s", "B / A", "C / A")
+    print_table(headers, rows)
+
+    print("\nwhere the time goes (medians, s):")
+    sides = (("A plain", plain), ("N plain + TerminateOnNaN", nan), ("B trial", trial), ("C run_worker", worker))
+    table = []
+    for label, side in sides:
+        total, fit = median([r.total_s for r in side]), median([r.fit_s for r in side])
+        table.append((label, total, total / ma, fit, total - fit, median([r.val_accuracy for r in side])))
+    print_table(("side", "total", "/ A", "model.fit", "outside fit", "best val acc"), table)
+    print(
+        f"\nA's untimed clean-up, as train_trial does it: clear_session() {median([r.clear_session_s for r in plain]):.3f} s "
+        f"(it runs gc.collect() itself), then the extra gc.collect() {median([r.extra_gc_s for r in plain]):.3f} s"
+    )
+    print("warm-up round (discarded): " + ", ".join(f"{label.split()[0]} {r.total_s:.3f} s" for (label, _), r in zip(sides, warmup)))
+    for label, ratio in (("trial only (B / A)", mb / ma), ("whole run_worker (C / A)", mc / ma)):
+        print(f"{label}: {ratio:.3f}  goal <= 1.05: {'met' if ratio <= 1.05 else 'MISSED'}")
+    save_json(
+        args.json,
+        {
+            "args": vars(args),
+            "plain": [vars(r) for r in plain],
+            "plain_nan_check": [vars(r) for r in nan],
+            "trial": [vars(r) for r in trial],
+            "worker": [vars(r) for r in worker],
+            "load_train_val_s": load,
+            "warmup": [vars(r) for r in warmup],
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()

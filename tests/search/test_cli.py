@@ -1,0 +1,116 @@
+"""The CLI in-process: a real 2-trial study on real data, and bad input ending in one line and exit 1."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from search.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def test_start_runs_a_real_study_and_stores_every_epoch(real_data_dir: Path, tmp_path: Path) -> None:
+    db = tmp_path / "cli.db"
+    url = f"sqlite:///{db}"
+    result = invoke("start", "--space", "dense", "--trials", "2", "--epochs", "2", "--subset", "500",
+                    "--data-dir", str(real_data_dir), "--storage", url, "--seed", "3")
+    assert result.exit_code == 0, result.output
+    assert "starting study dense" in result.output and "finished 2/2" in result.output
+    with sqlite3.connect(db) as connection:
+        trials = connection.execute("SELECT trial_id, state FROM trials ORDER BY number").fetchall()
+        assert [state for _, state in trials] in (["COMPLETE", "COMPLETE"], ["COMPLETE", "PRUNED"])
+        for trial_id, state in trials:
+            steps = [row[0] for row in connection.execute(
+                "SELECT step FROM trial_intermediate_values WHERE trial_id = ? ORDER BY step", (trial_id,))]
+            expected_epochs = 2 if state == "COMPLETE" else len(steps)
+            assert steps == list(range(1, expected_epochs + 1)) and steps
+        attrs = {key for (key,) in connection.execute("SELECT DISTINCT key FROM trial_user_attributes")}
+        assert {"epochs_run", "best_epoch", "param_count", "train_seconds", "worker_id", "device"} <= attrs
+
+    # Starting again resumes: the budget is already spent, so no new trial runs.
+    again = invoke("start", "--study", "dense", "--storage", url, "--data-dir", str(real_data_dir))
+    assert again.exit_code == 0 and "resuming study dense" in again.output
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("SELECT COUNT(*) FROM trials").fetchone()[0] == 2
+
+    status = invoke("status", "--storage", url)
+    assert status.exit_code == 0 and "dense" in status.output
+    detail = invoke("status", "--study", "dense", "--storage", url)
+    assert detail.exit_code == 0 and "best trials" in detail.output and "learning_rate" in detail.output
+
+
+def assert_one_line_error(result, *fragments: str) -> None:
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_unknown_space(tmp_path: Path) -> None:
+    result = invoke("start", "--space", "resnet", "--storage", f"sqlite:///{tmp_path / 'x.db'}")
+    assert_one_line_error(result, "unknown space 'resnet'")
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_malformed_space_file_and_impossible_range(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.toml"
+    broken.write_text("model = \n")
+    assert_one_line_error(invoke("start", "--space", str(broken)), "malformed")
+    impossible = tmp_path / "impossible.yaml"
+    impossible.write_text("model: cnn\nparams:\n  filters: {type: int, low: 64, high: 16}\n")
+    assert_one_line_error(invoke("start", "--space", str(impossible)), "params.filters", "low")
+
+
+def test_unreachable_and_invalid_storage(real_data_dir: Path) -> None:
+    assert_one_line_error(
+        invoke("start", "--space", "dense", "--data-dir", str(real_data_dir), "--storage", "postgresql+psycopg2://x@127.0.0.1:9/db"),
+        "failed",
+    )
+    assert_one_line_error(invoke("status", "--storage", "nonsense"), "invalid storage URL")
+
+
+def test_corrupt_data_leaves_no_study_behind(tiny_data_dir, tmp_path: Path) -> None:
+    folder = tiny_data_dir()
+    (folder / "train-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b garbage")
+    db = tmp_path / "x.db"
+    result = invoke("start", "--space", "dense", "--data-dir", str(folder), "--storage", f"sqlite:///{db}")
+    assert_one_line_error(result, "train-images-idx3-ubyte.gz")
+    assert not db.exists()
+
+
+def test_missing_study_and_missing_store(tmp_path: Path) -> None:
+    assert_one_line_error(invoke("status", "--storage", f"sqlite:///{tmp_path / 'none.db'}"), "no store")
+    assert not (tmp_path / "none.db").exists()
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    from storage import open_storage
+
+    open_storage(url)
+    assert_one_line_error(invoke("status", "--study", "ghost", "--storage", url), "no study named 'ghost'")
+    assert_one_line_error(invoke("start", "--study", "ghost", "--storage", url), "does not exist yet")
+
+
+def test_resuming_with_different_epochs_is_refused(tiny_data_dir, tmp_path: Path) -> None:
+    folder = tiny_data_dir()
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    from search.study import start_or_resume
+    from storage import open_storage
+
+    start_or_resume(open_storage(url), "dense", space="dense", max_epochs=3)
+    result = invoke("start", "--space", "dense", "--epochs", "5", "--data-dir", str(folder), "--storage", url)
+    assert_one_line_error(result, "--epochs", "3")
+
+
+@pytest.mark.parametrize("command", ["start", "status", "data"])
+def test_every_command_explains_itself(command: str) -> None:
+    result = invoke(command, "--help")
+    assert result.exit_code == 0 and len(result.output) > 200
