@@ -84,7 +84,7 @@ def main() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
     print(f"{ran} trials of the dense space, subset {args.subset}, {args.epochs} epoch(s), cleanup={args.cleanup}")
-    print(f"states: " + ", ".join(f"{s} {states.count(s)}" for s in sorted(set(states))))
+    print("states: " + ", ".join(f"{s} {states.count(s)}" for s in sorted(set(states))))
     print(f"RSS before run_worker (TF imported, nothing loaded): {before:.1f} MiB\n")
     marks = sorted({1, 5, 10, 20, len(rss)} & set(range(1, len(rss) + 1)))
     print_table(("after trial", "RSS MiB"), [(n, rss[n - 1]) for n in marks])

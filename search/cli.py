@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sys
-from enum import Enum
 from contextlib import contextmanager
+from enum import Enum
 from typing import Annotated, Iterator, Optional
 
 import typer

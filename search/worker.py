@@ -63,9 +63,9 @@ def run_worker(
             errors.append(error)  # Optuna records the trial as failed; we keep why, for the user
             raise
 
+    finished: list[optuna.trial.FrozenTrial] = []
     ran = failures = 0
     while not _budget_spent(study, settings.n_trials, job.deadline):
-        finished: list[optuna.trial.FrozenTrial] = []
         # Optuna passes every finished trial (any state) to the callbacks: that is the one we ran.
         study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=[lambda _, t: finished.append(t)])
         ran += 1

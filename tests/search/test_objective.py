@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import optuna
-import pytest
 
 from search.quiet import import_keras
 

@@ -7,7 +7,15 @@ from pathlib import Path
 import optuna
 import pytest
 
-from search.study import StudyError, count_finished, make_pruner, make_sampler, open_study, read_settings, start_or_resume
+from search.study import (
+    StudyError,
+    count_finished,
+    make_pruner,
+    make_sampler,
+    open_study,
+    read_settings,
+    start_or_resume,
+)
 from search.worker import MAX_CONSECUTIVE_FAILURES, WorkerError, WorkerJob, run_worker
 from storage import open_storage
 

@@ -5,15 +5,14 @@ from __future__ import annotations
 import math
 
 import optuna
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import pytest
 
 from spaces import SpaceError, space_from_data
 from spaces.adapters import suggest
 from spaces.families import check_params
-from spaces.params import IntParam, FloatParam, param_from_data
+from spaces.params import FloatParam, IntParam, param_from_data
 
 int_ranges = st.tuples(st.integers(1, 4), st.integers(0, 3)).map(lambda t: {"type": "int", "low": t[0], "high": min(4, t[0] + t[1])})
 units = st.tuples(st.integers(1, 512), st.integers(0, 512), st.booleans()).map(
