@@ -8,8 +8,8 @@ from enum import Enum
 from typing import Annotated, Iterator, Optional
 
 import typer
-from rich.console import Console
 
+from search.console import console, report_error
 from search.data import DataError
 from search.quiet import configure_logging
 from search.study import PRUNERS, SAMPLERS, StudyError
@@ -25,8 +25,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-console = Console()
-errors = Console(stderr=True)
 USER_ERRORS = (SpaceError, DataError, StorageError, StudyError, WorkerError)
 SamplerName = Enum("SamplerName", {name: name for name in SAMPLERS}, type=str)  # type: ignore[misc]
 PrunerName = Enum("PrunerName", {name: name for name in PRUNERS}, type=str)  # type: ignore[misc]
@@ -59,10 +57,10 @@ def _user_errors() -> Iterator[None]:
     try:
         yield
     except USER_ERRORS as error:
-        errors.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        report_error(str(error))
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
-        errors.print("[yellow]interrupted:[/] running trials were recorded as failed; start the study again to resume")
+        report_error("running trials were recorded as failed; start the study again to resume", label="interrupted")
         raise typer.Exit(130) from None
 
 

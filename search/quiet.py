@@ -23,8 +23,13 @@ def configure_logging(verbose: bool = False) -> None:
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # keep oneDNN, just without its banner (level 3)
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
-    for name in ("tensorflow", "absl", "keras", "optuna", "h5py"):
+    for name in ("tensorflow", "absl", "keras", "h5py"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    import optuna
+
+    # Optuna configures its own logger on first use; set_verbosity survives that. Its warnings
+    # carry whole tracebacks: the worker reports a failed trial in one line instead.
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore", module=r"(tensorflow|keras|optuna|absl)(\..*)?")
     warnings.filterwarnings("ignore", category=FutureWarning)
 

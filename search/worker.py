@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Callable
 
 import optuna
 
+from search.console import report_error
 from search.data import load_train_val
 from search.study import count_finished, open_study
 from storage import open_storage
@@ -72,11 +73,19 @@ def run_worker(
         last = finished[-1]
         if after_trial:
             after_trial(last)
-        failures = failures + 1 if last.state == optuna.trial.TrialState.FAIL else 0
+        failed = last.state == optuna.trial.TrialState.FAIL
+        if failed and errors:
+            report_error(f"trial {last.number} failed: {_one_line(errors[-1])}", label="warning")
+        failures = failures + 1 if failed else 0
         if failures >= MAX_CONSECUTIVE_FAILURES:
-            reason = f"{type(errors[-1]).__name__}: {errors[-1]}" if errors else "unknown reason"
-            raise WorkerError(f"{failures} trials in a row failed; the last one: {reason.splitlines()[0]}")
+            reason = _one_line(errors[-1]) if errors else "unknown reason"
+            raise WorkerError(f"{failures} trials in a row failed; the last one: {reason}")
     return ran
+
+
+def _one_line(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
 
 
 def _budget_spent(study: optuna.Study, n_trials: int | None, deadline: float | None) -> bool:

@@ -75,7 +75,7 @@ def test_one_seeded_worker_repeats_its_study(real_data_dir: Path, tmp_path: Path
     assert runs[0] == runs[1]
 
 
-def test_a_worker_that_only_fails_stops_with_the_reason(real_data_dir: Path, tmp_path: Path, monkeypatch) -> None:
+def test_a_worker_that_only_fails_stops_with_the_reason(real_data_dir: Path, tmp_path: Path, monkeypatch, capsys) -> None:
     import search.objective
 
     def broken(*_args, **_kwargs):
@@ -89,3 +89,5 @@ def test_a_worker_that_only_fails_stops_with_the_reason(real_data_dir: Path, tmp
     study, _ = open_study(open_storage(url), "dense")
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL] * MAX_CONSECUTIVE_FAILURES
     assert count_finished(study) == 0
+    warnings = capsys.readouterr().err
+    assert "trial 0 failed: RuntimeError: out of paper" in warnings and "Traceback" not in warnings
