@@ -140,8 +140,8 @@ def trials_table(study: optuna.Study, limit: int = 10) -> Table:
     trials = [t for t in study.get_trials(deepcopy=False) if t.state in (State.COMPLETE, State.PRUNED)]
     trials.sort(key=lambda t: (t.state != State.COMPLETE, -(t.value or 0.0)))
     table = Table(title=f"best trials of {study.study_name!r}", header_style="bold")
-    for column in ("trial", "state", "val acc", "epochs", "best epoch", "parameters", "seconds", "worker", "device"):
-        table.add_column(column, justify="left" if column in ("state", "device") else "right")
+    for column in ("trial", "state", "val acc", "epochs", "best", "weights", "seconds", "device"):
+        table.add_column(column, justify="left" if column in ("state", "device") else "right", no_wrap=True)
     for trial in trials[:limit]:
         attrs = trial.user_attrs
         table.add_row(
@@ -150,12 +150,15 @@ def trials_table(study: optuna.Study, limit: int = 10) -> Table:
             f"{trial.value:.4f}" if trial.value is not None else "-",
             str(attrs.get("epochs_run", len(trial.intermediate_values))),
             str(attrs.get("best_epoch", "-")),
-            f"{attrs['param_count']:,}" if "param_count" in attrs else "-",
+            _compact(attrs["param_count"]) if "param_count" in attrs else "-",
             f"{attrs['train_seconds']:.1f}" if "train_seconds" in attrs else "-",
-            str(attrs.get("worker_id", "-")),
-            str(attrs.get("device", "-")),
+            str(attrs.get("device", "-")).split(" ")[0],
         )
     return table
+
+
+def _compact(count: int) -> str:
+    return f"{count / 1e6:.1f}M" if count >= 1e6 else f"{count / 1e3:.0f}k" if count >= 1e3 else str(count)
 
 
 def params_table(title: str, params: dict[str, Any]) -> Table:
