@@ -5,7 +5,6 @@ The data is loaded once per worker and handed in; a trial never reads files.
 
 from __future__ import annotations
 
-import gc
 import math
 import time
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from typing import Any, Callable
 import keras
 import optuna
 
+from search.backend_memory import custom_gradient_names, release_trial_memory
 from search.data import TrainValData
 from spaces.adapters import suggest
 from spaces.builders import build_model
@@ -72,6 +72,7 @@ def train_trial(trial: optuna.Trial, space: Space, context: TrainingContext, lis
     trial.set_user_attr("device", context.device)
     # One seed per trial number: re-running trial n of a seeded study re-creates its weights.
     keras.utils.set_random_seed(context.seed + trial.number)
+    gradients_before = custom_gradient_names()
     model = build_model(space.model, params)
     reporter = _ReportAndPrune(trial, context.max_epochs, listener)
     data = context.data
@@ -91,8 +92,7 @@ def train_trial(trial: optuna.Trial, space: Space, context: TrainingContext, lis
     finally:
         # Free the graph and weights now: over a long study, memory must stay flat.
         del model
-        keras.backend.clear_session()
-        gc.collect()
+        release_trial_memory(gradients_before)
     val = [v or 0.0 for v in reporter.history["val_accuracy"]]
     best_epoch = max(range(len(val)), key=val.__getitem__) + 1 if val else 0
     attrs = {
