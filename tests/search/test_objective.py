@@ -69,3 +69,16 @@ def test_diverging_trial_stops_without_nan_in_its_record(real_subset) -> None:
     assert 0.0 <= value <= 1.0
     history = trial.user_attrs["history"]
     assert all(v is None or v == v for values in history.values() for v in values)  # no NaN
+
+
+def test_trials_leave_no_custom_gradients_behind(real_subset) -> None:
+    """TF 2.21 keeps every traced custom gradient (and its graph) forever unless the trial drops it."""
+    from search.backend_memory import custom_gradient_names
+
+    context = TrainingContext(real_subset, max_epochs=1, seed=0)
+    space = fixed_space(activation="swish")
+    train_trial(optuna.trial.FixedTrial({}), space, context)
+    after_one = custom_gradient_names()
+    for _ in range(2):
+        train_trial(optuna.trial.FixedTrial({}), space, context)
+    assert custom_gradient_names() == after_one
