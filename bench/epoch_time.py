@@ -17,15 +17,15 @@ from search.quiet import import_keras
 
 keras = import_keras()
 
-import argparse  # noqa: E402
-import os  # noqa: E402
-import time  # noqa: E402
-from typing import Any  # noqa: E402
+import argparse
+import os
+import time
+from typing import Any
 
-from bench._common import print_table, save_json  # noqa: E402
-from search.data import load_train_val  # noqa: E402
-from spaces.builders import build_model  # noqa: E402
-from spaces.families import defaults  # noqa: E402
+from bench._common import print_table, save_json
+from search.data import load_train_val
+from spaces.builders import build_model
+from spaces.families import defaults
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -77,7 +77,9 @@ def main() -> None:
         load_after = os.getloadavg()[0]
         for epoch, (total, val) in enumerate(zip(timer.epoch_s, timer.val_s), start=1):
             train = total - val
-            rows.append((family, epoch, total, train, val, round(n_train / train), history.history["val_accuracy"][epoch - 1]))
+            rows.append(
+                (family, epoch, total, train, val, round(n_train / train), history.history["val_accuracy"][epoch - 1])
+            )
         results[family] = {
             "epoch_s": timer.epoch_s, "val_s": timer.val_s, "params": model.count_params(),
             "loadavg_1min": [load_before, load_after],

@@ -1,16 +1,23 @@
 """Process memory (RSS) over 30 small trials of the real dense space, run by ``run_worker``.
 
 A long study runs hundreds of trials in one worker process, so memory must stay flat from
-trial to trial; train_trial relies on ``keras.backend.clear_session()`` and ``gc.collect()``
-for that. This starts a study on the built-in ``dense`` space (TPE sampler, default pruner)
+trial to trial; train_trial ends every trial with ``release_trial_memory``
+(search/backend_memory.py: ``keras.backend.clear_session()``, which itself runs
+``gc.collect()``; then it deletes the TF custom-gradient registry entries the trial added;
+then ``gc.collect()`` again). This starts a study on the built-in ``dense`` space (TPE sampler, default pruner)
 in a temporary SQLite store with a small subset and one epoch, runs it with ``run_worker``
-and reads VmRSS from /proc/self/status after every trial.
+and reads VmRSS from /proc/self/status after every trial, with the number of objects the
+Python collector tracks and the number of entries in TensorFlow's global gradient registry
+(a private table, ``ops._gradient_registry``; TF 2.21's ``tf.custom_gradient`` adds entries
+in graph mode and never removes, each keeping its traced graph alive). After trials 1, 5,
+10, 20 and the last it also times one extra ``gc.collect()``: a full collection's cost grows
+with the objects tracked, and a trial's clean-up runs two.
 
-``--cleanup`` swaps train_trial's clean-up for a diagnostic run (the project is not
-modified; the bench patches names in this process only):
-  project             as shipped: clear_session() (which itself runs gc.collect()), then gc.collect()
-  clear-session-only  train_trial's own extra gc.collect() made a no-op
-  none                clear_session() made a no-op as well: what the clean-up protects against
+``--cleanup`` swaps the trial's clean-up for a diagnostic run (the project is not modified;
+the bench replaces ``search.objective.release_trial_memory`` in this process only):
+  project   as shipped (see above)
+  no-purge  clear_session() then gc.collect(): the clean-up before the registry purge was added
+  none      nothing at all: what the clean-up protects against
 
     python -m bench.memory [--trials 30] [--subset 2000] [--epochs 1] [--cleanup project]
 """
@@ -21,30 +28,56 @@ from search.quiet import import_keras
 
 keras = import_keras()
 
-import argparse  # noqa: E402
-import shutil  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-import types  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import gc
+import shutil
+import tempfile
+import time
+from pathlib import Path
 
-import optuna  # noqa: E402
+import optuna
 
-import search.objective  # noqa: E402
-from bench._common import median, print_table, rss_mib, save_json  # noqa: E402
-from search.study import start_or_resume  # noqa: E402
-from search.worker import WorkerJob, run_worker  # noqa: E402
-from storage import open_storage  # noqa: E402
+import search.objective
+from bench._common import median, print_table, rss_mib, save_json, write_default_space
+from search.study import start_or_resume
+from search.worker import WorkerJob, run_worker
+from storage import open_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-CLEANUPS = ("project", "clear-session-only", "none")
+CLEANUPS = ("project", "no-purge", "none")
+
+
+def _gradient_registry() -> dict[str, object] | None:
+    """TF's global gradient registry (private API: None when it cannot be found)."""
+    try:
+        from tensorflow.python.framework import ops
+
+        return ops._gradient_registry._registry  # type: ignore[no-any-return]
+    except (ImportError, AttributeError):
+        return None
+
+
+def gradient_registry_size() -> int:
+    registry = _gradient_registry()
+    return -1 if registry is None else len(registry)
+
+
+def _clear_session_and_collect(gradients_before: set[str]) -> None:
+    keras.backend.clear_session()
+    gc.collect()
+
+
+def _no_cleanup(gradients_before: set[str]) -> None:
+    pass
 
 
 def patch_cleanup(mode: str) -> None:
-    if mode in ("clear-session-only", "none"):
-        search.objective.gc = types.SimpleNamespace(collect=lambda *args: 0)  # type: ignore[attr-defined]
-    if mode == "none":
-        keras.backend.clear_session = lambda *args, **kwargs: None
+    if mode == "project":
+        return
+    if not hasattr(search.objective, "release_trial_memory"):
+        raise SystemExit("search.objective has no release_trial_memory to replace; use --cleanup project")
+    replacement = _clear_session_and_collect if mode == "no-purge" else _no_cleanup
+    search.objective.release_trial_memory = replacement  # type: ignore[attr-defined]
 
 
 def main() -> None:
@@ -54,18 +87,27 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cleanup", choices=CLEANUPS, default="project")
+    parser.add_argument(
+        "--space", choices=("dense", "default-dense"), default="dense",
+        help="the built-in dense space, or one fixing the default dense model (same shapes every trial)",
+    )  # fmt: skip
     parser.add_argument("--json", default=None, help="also write the raw figures to this file")
     args = parser.parse_args()
     patch_cleanup(args.cleanup)
 
     workdir = Path(tempfile.mkdtemp(prefix="fmnist-bench-memory-"))
     rss: list[float] = []
+    objects: list[int] = []
+    registry: list[int] = []
     seconds: list[float] = []
     states: list[str] = []
+    gc_s: dict[int, float] = {}
+    marks = {1, 5, 10, 20, args.trials}
     try:
         url = f"sqlite:///{workdir / 'memory.db'}"
+        space = "dense" if args.space == "dense" else str(write_default_space(workdir, "dense"))
         start_or_resume(
-            open_storage(url), "memory", space="dense", max_epochs=args.epochs,
+            open_storage(url), "memory", space=space, max_epochs=args.epochs,
             seed=args.seed, subset=args.subset, n_trials=args.trials,
         )  # fmt: skip
         before = rss_mib()
@@ -73,27 +115,48 @@ def main() -> None:
 
         def after_trial(trial: optuna.trial.FrozenTrial) -> None:
             nonlocal last
-            rss.append(rss_mib())
-            now = time.perf_counter()
-            seconds.append(now - last)
-            last = now
+            seconds.append(time.perf_counter() - last)  # the trial, not the measuring below
             states.append(trial.state.name)
+            rss.append(rss_mib())
+            objects.append(len(gc.get_objects()))  # objects the Python collector tracks
+            registry.append(gradient_registry_size())
+            if len(rss) in marks:
+                # What one full collection costs now (train_trial runs two per trial).
+                started = time.perf_counter()
+                gc.collect()
+                gc_s[len(rss)] = time.perf_counter() - started
+            last = time.perf_counter()
 
         ran = run_worker(WorkerJob(url, "memory"), after_trial=after_trial)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
-    print(f"{ran} trials of the dense space, subset {args.subset}, {args.epochs} epoch(s), cleanup={args.cleanup}")
+    print(f"{ran} trials of space {args.space}, subset {args.subset}, {args.epochs} epoch(s), cleanup={args.cleanup}")
     print("states: " + ", ".join(f"{s} {states.count(s)}" for s in sorted(set(states))))
     print(f"RSS before run_worker (TF imported, nothing loaded): {before:.1f} MiB\n")
-    marks = sorted({1, 5, 10, 20, len(rss)} & set(range(1, len(rss) + 1)))
-    print_table(("after trial", "RSS MiB"), [(n, rss[n - 1]) for n in marks])
+    print_table(
+        ("after trial", "RSS MiB", "Python objects", "TF gradient registry", "one gc.collect() s"),
+        [(n, rss[n - 1], objects[n - 1], registry[n - 1], gc_s[n]) for n in sorted(gc_s)],
+    )
     if len(rss) >= 5:
         growth = rss[-1] - rss[4]
         per_trial = growth / (len(rss) - 5) if len(rss) > 5 else 0.0
-        print(f"\ngrowth from trial 5 to {len(rss)}: {growth:+.1f} MiB ({per_trial:+.2f} MiB per trial)")
+        print(f"\ngrowth from trial 5 to {len(rss)}: {growth:+.1f} MiB ({per_trial:+.2f} MiB per trial), "
+              f"{objects[-1] - objects[4]:+d} Python objects, {registry[-1] - registry[4]:+d} gradient registry entries")  # fmt: skip
     print(f"peak RSS {max(rss):.1f} MiB; median seconds per trial {median(seconds[1:] or seconds):.3f}")
-    save_json(args.json, {"args": vars(args), "rss_mib": rss, "trial_s": seconds, "states": states, "before_mib": before})
+    save_json(
+        args.json,
+        {
+            "args": vars(args),
+            "rss_mib": rss,
+            "objects": objects,
+            "registry": registry,
+            "trial_s": seconds,
+            "gc_collect_s": gc_s,
+            "states": states,
+            "before_mib": before,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -94,16 +94,25 @@ def start(
         Optional[PrunerName],
         typer.Option(help="When to stop a bad trial early; epochs are the resource. New studies: hyperband.", show_default=False),
     ] = None,
+    gpus: Annotated[
+        Optional[str],
+        typer.Option(help="GPUs to use, e.g. 0,1: worker i gets GPU i mod the number given; several workers may share one. Default: every GPU found (CUDA_VISIBLE_DEVICES, nvidia-smi), else the CPU cores split between workers.", show_default=False),
+    ] = None,
     data_dir: DataDirOption = None,
     verbose: VerboseOption = False,
 ) -> None:
     """Start a search, or resume one: trains Keras models on Fashion-MNIST, pruning bad trials early.
 
-    Example: fmnist-search start --space cnn --trials 50 --workers 2
+    Example: fmnist-search start --space cnn --trials 50 --workers 4
     """
     configure_logging(verbose)
     from search.commands import start_study
+    from search.devices import parse_gpus
 
+    try:
+        gpu_ids = parse_gpus(gpus) if gpus is not None else None
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--gpus") from None
     with _user_errors():
         start_study(
             console,
@@ -120,7 +129,29 @@ def start(
             pruner=pruner.value if pruner else None,
             data_dir=data_dir,
             verbose=verbose,
+            gpus=gpu_ids,
         )
+
+
+@app.command()
+def worker(
+    study: Annotated[str, typer.Option(help="The study to join (made by `fmnist-search start`).")],
+    storage: StorageOption = None,
+    timeout: Annotated[Optional[float], typer.Option(min=1, help="Stop after this many seconds (an unfinished trial is re-queued).", show_default=False)] = None,
+    data_dir: DataDirOption = None,
+    verbose: VerboseOption = False,
+) -> None:
+    """Join a running study from another terminal or machine: one worker, settings read from the store.
+
+    The space, epochs, pruner, subset and budget come from the study, so nothing else is needed.
+    The worker trains on the GPU CUDA_VISIBLE_DEVICES shows it (or the CPU).
+    Example: CUDA_VISIBLE_DEVICES=1 fmnist-search worker --study cnn --storage postgresql+psycopg2://...
+    """
+    configure_logging(verbose)
+    from search.commands import join_study
+
+    with _user_errors():
+        join_study(console, study_name=study, storage_url=storage, timeout=timeout, data_dir=data_dir, verbose=verbose)
 
 
 @app.command()

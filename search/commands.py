@@ -8,10 +8,11 @@ import optuna
 from rich.console import Console
 
 from search import data as fmnist_data
+from search.devices import detect_gpus
 from search.progress import params_table, studies_table, take_snapshot, trials_table
 from search.runner import run_study
 from search.study import StudyError, open_study, start_or_resume
-from search.worker import WorkerJob
+from search.worker import WorkerJob, run_worker
 from spaces.space import load_space
 from storage import open_storage, redact, resolve_url
 
@@ -32,6 +33,7 @@ def start_study(
     pruner: str | None,
     data_dir: str | None,
     verbose: bool,
+    gpus: list[str] | None = None,
 ) -> None:
     """Create or resume a study, then run its workers until the budget or the timeout."""
     if space is None and study_name is None:
@@ -54,8 +56,20 @@ def start_study(
     )
     deadline = time.time() + timeout if timeout else None
     job = WorkerJob(storage_url=url, study_name=study_name, deadline=deadline, data_dir=data_dir, verbose=verbose)
-    run_study(job, settings, workers, console)
+    run_study(job, settings, workers, gpus if gpus is not None else detect_gpus(), console)
     console.print(f"\nsee all trials: fmnist-search status --study {study_name}" + (f" --storage '{storage_url}'" if storage_url else ""))
+
+
+def join_study(console: Console, *, study_name: str, storage_url: str | None, timeout: float | None, data_dir: str | None, verbose: bool) -> None:
+    """Run one worker on an existing study, with the settings saved in the store."""
+    url = resolve_url(storage_url, must_exist=True)
+    _, settings = open_study(open_storage(url), study_name)
+    fmnist_data.load_train_val(data_dir, settings.subset)
+    console.print(f"[bold]joining[/] study [cyan]{study_name}[/] at {redact(url)}", highlight=False)
+    deadline = time.time() + timeout if timeout else None
+    job = WorkerJob(storage_url=url, study_name=study_name, deadline=deadline, data_dir=data_dir, verbose=verbose)
+    ran = run_worker(job)
+    console.print(f"this worker ran {ran} trial{'s' if ran != 1 else ''}; the study's budget or the timeout is reached")
 
 
 def show_status(console: Console, study_name: str | None, storage_url: str | None) -> None:

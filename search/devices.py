@@ -1,8 +1,87 @@
-"""Which device the Keras backend of this process trains on, in words for trial records."""
+"""Devices: which GPUs there are, how workers share them (or the CPU cores), and what a worker trains on.
+
+``worker_environment`` is pure: it maps (worker, workers, GPUs, cores) to the environment a
+worker process must start with, before its backend is imported.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+from collections import Counter
+
+GPU_MEMORY_SHARE = 0.9  # of a GPU's memory, split between the workers that share it
+
+
+def detect_gpus() -> list[str]:
+    """GPU ids this process may use: CUDA_VISIBLE_DEVICES when set, else those nvidia-smi lists."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [g.strip() for g in visible.split(",") if g.strip() and g.strip() != "-1"]
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [str(i) for i, line in enumerate(listing.splitlines()) if line.startswith("GPU ")]
+
+
+def parse_gpus(text: str) -> list[str]:
+    """``--gpus 0,1`` as a list of ids; raises ValueError on anything but comma-separated integers."""
+    ids = [part.strip() for part in text.split(",") if part.strip()]
+    if not ids or not all(part.isdigit() for part in ids):
+        raise ValueError(f"--gpus takes comma-separated GPU numbers such as 0,1, but got {text!r}")
+    return ids
+
+
+def worker_environment(worker_id: int, n_workers: int, gpus: list[str], cpu_count: int) -> dict[str, str]:
+    """Environment for worker ``worker_id`` of ``n_workers``.
+
+    GPUs: worker i sees gpus[i % G] only, with memory grown on demand (TensorFlow) or a fair
+    share of it (JAX, torch). CPU: the cores are split as evenly as possible, each worker's
+    backend limited to its share (one worker alone keeps every core).
+    """
+    env = {"FMNIST_WORKER_ID": str(worker_id)}
+    if gpus:
+        gpu = gpus[worker_id % len(gpus)]
+        sharing = Counter(gpus[i % len(gpus)] for i in range(n_workers))[gpu]
+        share = f"{GPU_MEMORY_SHARE / sharing:.3f}"
+        env.update(
+            CUDA_VISIBLE_DEVICES=gpu,
+            TF_FORCE_GPU_ALLOW_GROWTH="true",
+            XLA_PYTHON_CLIENT_PREALLOCATE="false",
+            XLA_PYTHON_CLIENT_MEM_FRACTION=share,
+            FMNIST_GPU_MEMORY_FRACTION=share,
+        )
+        return env
+    if n_workers <= 1:
+        return env
+    threads = max(1, cpu_count // n_workers + (1 if worker_id < cpu_count % n_workers else 0))
+    env.update(
+        CUDA_VISIBLE_DEVICES="",
+        OMP_NUM_THREADS=str(threads),
+        TF_NUM_INTRAOP_THREADS=str(threads),
+        TF_NUM_INTEROP_THREADS="1",
+        XLA_FLAGS=f"--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={threads}",
+        FMNIST_CPU_THREADS=str(threads),
+    )
+    return env
+
+
+def apply_backend_limits() -> None:
+    """Limits that the backend takes as calls, not environment (torch); call after importing Keras."""
+    import keras
+
+    if keras.backend.backend() != "torch":
+        return
+    import torch
+
+    if os.environ.get("FMNIST_CPU_THREADS"):
+        torch.set_num_threads(int(os.environ["FMNIST_CPU_THREADS"]))
+    if os.environ.get("FMNIST_GPU_MEMORY_FRACTION") and torch.cuda.is_available():
+        torch.cuda.set_per_process_memory_fraction(float(os.environ["FMNIST_GPU_MEMORY_FRACTION"]))
 
 
 def describe_device() -> str:
@@ -25,4 +104,5 @@ def describe_device() -> str:
         has_gpu = torch.cuda.is_available()
     if has_gpu:
         return f"gpu:{os.environ.get('CUDA_VISIBLE_DEVICES', '0')} ({backend})"
-    return f"cpu ({backend})"
+    threads = os.environ.get("FMNIST_CPU_THREADS")
+    return f"cpu{f'x{threads}' if threads else ''} ({backend})"

@@ -15,6 +15,7 @@ import optuna
 
 from search.backend_memory import custom_gradient_names, release_trial_memory
 from search.data import TrainValData
+from search.deadline import DeadlineReached
 from spaces.adapters import suggest
 from spaces.builders import build_model
 from spaces.space import Space
@@ -33,16 +34,19 @@ class TrainingContext:
     seed: int = 0
     worker_id: int = 0
     device: str = "cpu"
+    deadline: float | None = None  # time.time() at which the run's --timeout ends
 
 
 class _ReportAndPrune(keras.callbacks.Callback):
     """Report validation accuracy after each epoch (step = epochs done) and stop when told to prune."""
 
-    def __init__(self, trial: optuna.Trial, max_epochs: int, listener: EpochListener | None) -> None:
+    def __init__(self, trial: optuna.Trial, context: TrainingContext, listener: EpochListener | None) -> None:
         super().__init__()
         self.trial = trial
-        self.max_epochs = max_epochs
+        self.max_epochs = context.max_epochs
+        self.deadline = context.deadline
         self.listener = listener
+        self.timed_out_at: int | None = None
         self.history: dict[str, list[float | None]] = {name: [] for name in METRICS}
         self.pruned_at: int | None = None
 
@@ -57,6 +61,9 @@ class _ReportAndPrune(keras.callbacks.Callback):
             self.listener(self.trial.number, step, self.max_epochs, logs)
         if self.trial.should_prune():
             self.pruned_at = step
+            self.model.stop_training = True
+        elif self.deadline is not None and step < self.max_epochs and time.time() >= self.deadline:
+            self.timed_out_at = step
             self.model.stop_training = True
 
 
@@ -74,7 +81,7 @@ def train_trial(trial: optuna.Trial, space: Space, context: TrainingContext, lis
     keras.utils.set_random_seed(context.seed + trial.number)
     gradients_before = custom_gradient_names()
     model = build_model(space.model, params)
-    reporter = _ReportAndPrune(trial, context.max_epochs, listener)
+    reporter = _ReportAndPrune(trial, context, listener)
     data = context.data
     try:
         started = time.perf_counter()
@@ -104,6 +111,8 @@ def train_trial(trial: optuna.Trial, space: Space, context: TrainingContext, lis
     }
     for key, value in attrs.items():
         trial.set_user_attr(key, value)
+    if reporter.timed_out_at is not None:
+        raise DeadlineReached(f"time ran out after epoch {reporter.timed_out_at} of {context.max_epochs}")
     if reporter.pruned_at is not None:
         raise optuna.TrialPruned(f"pruned after epoch {reporter.pruned_at}")
     if not val:

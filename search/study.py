@@ -14,6 +14,7 @@ from typing import Any
 import optuna
 
 from spaces.space import Space, load_space, space_from_data
+from storage.budget import Budget
 from storage.engine import storage_errors
 
 SAMPLERS = ("tpe", "random", "gp")
@@ -155,6 +156,7 @@ def start_or_resume(
         with storage_errors(str(getattr(storage, "url", "storage"))):
             study = optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True)
             study.set_user_attr(SETTINGS_ATTR, settings.to_attrs())
+        _reset_budget(storage, name, settings)
         return settings, False
     for key in _FIXED_ON_RESUME:
         if key in given and _comparable(given[key]) != _comparable(getattr(stored, key)):
@@ -166,7 +168,19 @@ def start_or_resume(
     if settings != stored:
         with storage_errors(str(getattr(storage, "url", "storage"))):
             storage.set_study_user_attr(storage.get_study_id_from_name(name), SETTINGS_ATTR, settings.to_attrs())
+    _reset_budget(storage, name, settings)
     return settings, True
+
+
+def _reset_budget(storage: optuna.storages.BaseStorage, name: str, settings: StudySettings) -> None:
+    """Slots in use on (re)start: finished trials, and running ones (alive, or soon failed by heartbeat)."""
+    study = optuna.load_study(study_name=name, storage=storage)
+    in_use = len(study.get_trials(deepcopy=False, states=(*FINISHED, optuna.trial.TrialState.RUNNING)))
+    budget = Budget(str(storage.url), name)  # type: ignore[attr-defined]
+    try:
+        budget.reset(settings.n_trials, in_use)
+    finally:
+        budget.close()
 
 
 def _comparable(value: Any) -> Any:

@@ -1,23 +1,35 @@
-"""A worker: one process that loads the data once and runs trials of one study until its budget is spent."""
+"""A worker: one process that loads the data once and runs trials of one study until its budget is spent.
+
+Before each trial the worker claims a slot of the study-wide budget (storage/budget.py); a
+trial that fails gives it back. A trial cut short by Ctrl-C, SIGTERM or the run's timeout is
+recorded as failed, gives its slot back and is re-queued with the same params, so the next
+start (or another worker) runs it again. A worker killed outright (SIGKILL, power loss) stops
+beating; another worker marks its trial failed after the grace period and re-queues it.
+"""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
 
 import optuna
 
 from search.console import report_error
 from search.data import load_train_val
-from search.study import count_finished, open_study
+from search.deadline import DeadlineReached
+from search.study import StudySettings, open_study
 from storage import open_storage
+from storage.budget import Budget
 
 if TYPE_CHECKING:
     from search.objective import EpochListener
 
 # A worker whose trials keep failing has a bug or a broken environment, not bad luck.
 MAX_CONSECUTIVE_FAILURES = 3
+REQUEUED_FROM = "requeued_from"
 
 
 class WorkerError(RuntimeError):
@@ -31,33 +43,61 @@ class WorkerJob:
     storage_url: str
     study_name: str
     worker_id: int = 0
-    deadline: float | None = None  # time.time() after which no new trial starts
+    deadline: float | None = None  # time.time() at which the run ends
     data_dir: str | None = None
     verbose: bool = False
+    env: dict[str, str] = field(default_factory=dict)  # set before the backend is imported
+
+
+def _raise_keyboard_interrupt(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+Objective = Callable[[optuna.Trial], float]
+# Builds a worker's objective once (imports the backend, loads the data): (job, settings, listener).
+ObjectiveFactory = Callable[[WorkerJob, StudySettings, "EpochListener | None"], Objective]
+
+
+def keras_objective(job: WorkerJob, settings: StudySettings, listener: EpochListener | None) -> Objective:
+    """The real objective: Keras imported once and the data loaded once, for all of this worker's trials."""
+    from search.quiet import import_keras
+
+    import_keras(job.verbose)
+    from search.devices import apply_backend_limits, describe_device
+    from search.objective import TrainingContext, train_trial
+
+    apply_backend_limits()
+    data = load_train_val(job.data_dir, settings.subset)
+    context = TrainingContext(data, settings.max_epochs, settings.seed, job.worker_id, describe_device(), job.deadline)
+    return lambda trial: train_trial(trial, settings.space, context, listener)
 
 
 def run_worker(
     job: WorkerJob,
     listener: EpochListener | None = None,
     after_trial: Callable[[optuna.trial.FrozenTrial], None] | None = None,
+    objective_factory: ObjectiveFactory = keras_objective,
 ) -> int:
-    """Run trials until the study's budget or the deadline is reached; return how many ran here."""
-    from search.quiet import import_keras
+    """Run trials until the study's budget or the deadline is reached; return how many ran here.
 
-    import_keras(job.verbose)
-    from search.devices import describe_device
-    from search.objective import TrainingContext, train_trial
-
+    ``objective_factory`` is the seam where tests put a stub trainer; the store, budget,
+    heartbeats, pruning, re-queueing and failure handling stay real.
+    """
+    os.environ.update(job.env)  # before the backend is imported: device and thread settings
+    # SIGTERM (a parent stopping its workers, `docker stop`) ends a trial like Ctrl-C does.
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     storage = open_storage(job.storage_url, must_exist=False)
     study, settings = open_study(storage, job.study_name, job.worker_id)
-    data = load_train_val(job.data_dir, settings.subset)
-    context = TrainingContext(data, settings.max_epochs, settings.seed, job.worker_id, describe_device())
+    budget = Budget(job.storage_url, job.study_name)
+    train = objective_factory(job, settings, listener)
 
     errors: list[Exception] = []
+    current: list[optuna.Trial] = []
 
     def objective(trial: optuna.Trial) -> float:
+        current[:] = [trial]
         try:
-            return train_trial(trial, settings.space, context, listener)
+            return train(trial)
         except optuna.TrialPruned:
             raise
         except Exception as error:
@@ -66,30 +106,47 @@ def run_worker(
 
     finished: list[optuna.trial.FrozenTrial] = []
     ran = failures = 0
-    while not _budget_spent(study, settings.n_trials, job.deadline):
-        # Optuna passes every finished trial (any state) to the callbacks: that is the one we ran.
-        study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=[lambda _, t: finished.append(t)])
-        ran += 1
-        last = finished[-1]
-        if after_trial:
-            after_trial(last)
-        failed = last.state == optuna.trial.TrialState.FAIL
-        if failed and errors:
-            report_error(f"trial {last.number} failed: {_one_line(errors[-1])}", label="warning")
-        failures = failures + 1 if failed else 0
-        if failures >= MAX_CONSECUTIVE_FAILURES:
-            reason = _one_line(errors[-1]) if errors else "unknown reason"
-            raise WorkerError(f"{failures} trials in a row failed; the last one: {reason}")
+    try:
+        while (job.deadline is None or time.time() < job.deadline) and budget.claim():
+            current.clear()
+            errors.clear()
+            try:
+                # Optuna passes every finished trial (any state) to the callbacks: the one we ran.
+                study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=[lambda _, t: finished.append(t)])
+            except KeyboardInterrupt:
+                # A second Ctrl-C or SIGTERM must not cut the bookkeeping short.
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
+                _give_back(study, budget, current[0] if current else None)
+                raise
+            ran += 1
+            last = finished[-1]
+            if after_trial:
+                after_trial(last)
+            if last.state != optuna.trial.TrialState.FAIL:
+                failures = 0
+                continue
+            if errors and isinstance(errors[-1], DeadlineReached):
+                _give_back(study, budget, current[0])
+                break
+            budget.release()
+            failures += 1
+            report_error(f"trial {last.number} failed: {_one_line(errors[-1]) if errors else 'unknown reason'}", label="warning")
+            if failures >= MAX_CONSECUTIVE_FAILURES:
+                reason = _one_line(errors[-1]) if errors else "unknown reason"
+                raise WorkerError(f"{failures} trials in a row failed; the last one: {reason}")
+    finally:
+        budget.close()
     return ran
+
+
+def _give_back(study: optuna.Study, budget: Budget, trial: optuna.Trial | None) -> None:
+    """An unfinished trial: return its slot and queue its params to run again."""
+    budget.release()
+    if trial is not None:
+        study.enqueue_trial(trial.params, user_attrs={REQUEUED_FROM: trial.number})
 
 
 def _one_line(error: Exception) -> str:
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
-
-
-def _budget_spent(study: optuna.Study, n_trials: int | None, deadline: float | None) -> bool:
-    if deadline is not None and time.time() >= deadline:
-        return True
-    return n_trials is not None and count_finished(study) >= n_trials
-

@@ -1,18 +1,87 @@
-"""Optuna's RDB storage on the project's store, with heartbeats so a dead worker's trial is retried."""
+"""Optuna's RDB storage on the project's store: heartbeats, stale-trial retry, reconnection.
+
+- Heartbeats: a worker that has not beaten for ``grace_period`` seconds is dead; its RUNNING
+  trial is marked FAILED, its budget slot given back, and the trial re-queued with the same
+  params (at most ``MAX_RETRY`` times).
+- Reconnection: pooled connections are pre-pinged, and a call that fails because the database
+  went away (a PostgreSQL restart, a network blip) is retried with exponential backoff.
+"""
 
 from __future__ import annotations
 
+import functools
+import os
+import time
 import warnings
+from typing import Any, Callable, TypeVar
 
 import optuna
+from sqlalchemy.exc import InterfaceError, OperationalError
 
+from storage.budget import Budget
 from storage.engine import StorageError, install_sqlite_pragmas, redact, resolve_url, storage_errors
 
-# A worker that has not beaten for GRACE_PERIOD seconds is dead: its RUNNING trial is marked
-# FAILED and re-queued with the same params, at most MAX_RETRY times.
-HEARTBEAT_INTERVAL = 20
-GRACE_PERIOD = 90
+HEARTBEAT_INTERVAL = int(os.environ.get("FMNIST_HEARTBEAT_INTERVAL", "20"))
+GRACE_PERIOD = int(os.environ.get("FMNIST_GRACE_PERIOD", "90"))
 MAX_RETRY = 2
+RECONNECT_ATTEMPTS = 8  # 0.5 + 1 + 2 + 4 + 8 + 8 + 8 s: rides out a database restart of about half a minute
+_CONNECTION_ERRORS = (OperationalError, InterfaceError)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _is_connection_error(error: BaseException) -> bool:
+    cause = error.__cause__ if isinstance(error, optuna.exceptions.StorageInternalError) else error
+    return isinstance(cause, _CONNECTION_ERRORS)
+
+
+def _retrying(method: F) -> F:
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        delay = 0.5
+        for attempt in range(RECONNECT_ATTEMPTS):
+            try:
+                return method(self, *args, **kwargs)
+            except (optuna.exceptions.StorageInternalError, *_CONNECTION_ERRORS) as error:
+                if attempt == RECONNECT_ATTEMPTS - 1 or not _is_connection_error(error):
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 8.0)
+
+    return wrapper  # type: ignore[return-value]
+
+
+class ResilientRDBStorage(optuna.storages.RDBStorage):
+    """RDBStorage whose calls survive the database going away for a while."""
+
+
+# Every storage call a worker makes. Writes among them are idempotent (same value, same step)
+# or, like create_new_trial, fail before their commit when the connection is gone.
+for _name in (
+    "create_new_study", "get_study_id_from_name", "get_study_name_from_id", "get_study_directions",
+    "get_study_user_attrs", "get_study_system_attrs", "set_study_user_attr", "set_study_system_attr",
+    "get_all_studies", "create_new_trial", "set_trial_param", "get_trial_id_from_study_id_trial_number",
+    "get_trial_number_from_id", "get_trial_param", "set_trial_state_values", "set_trial_intermediate_value",
+    "set_trial_user_attr", "set_trial_system_attr", "get_trial", "get_all_trials", "get_n_trials",
+    "get_best_trial", "record_heartbeat", "_get_stale_trial_ids",
+):  # fmt: skip
+    setattr(ResilientRDBStorage, _name, _retrying(getattr(optuna.storages.RDBStorage, _name)))
+
+
+class _StaleTrialHandler:
+    """Runs in whichever worker notices a dead worker's trial: give its slot back, then re-queue it."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        budget = Budget(self.url, study.study_name)
+        try:
+            budget.release()
+        finally:
+            budget.close()
+        self.retry(study, trial)
 
 
 def open_storage(url: str | None = None, must_exist: bool = False) -> optuna.storages.RDBStorage:
@@ -26,16 +95,12 @@ def open_storage(url: str | None = None, must_exist: bool = False) -> optuna.sto
         # Heartbeats are marked experimental since Optuna 2.8; the warning says nothing to a user.
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         try:
-            return _rdb_storage(url)
+            return ResilientRDBStorage(
+                url,
+                engine_kwargs={"pool_pre_ping": True},
+                heartbeat_interval=HEARTBEAT_INTERVAL,
+                grace_period=GRACE_PERIOD,
+                heartbeat_stale_trial_callback=_StaleTrialHandler(url),
+            )
         except ImportError:
             raise StorageError(f"storage {redact(url)} needs a database driver that is not installed") from None
-
-
-def _rdb_storage(url: str) -> optuna.storages.RDBStorage:
-    return optuna.storages.RDBStorage(
-        url,
-        engine_kwargs={"pool_pre_ping": True},
-        heartbeat_interval=HEARTBEAT_INTERVAL,
-        grace_period=GRACE_PERIOD,
-        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
-    )

@@ -13,6 +13,8 @@ import pytest
 
 from search.quiet import configure_logging
 
+pytest_plugins = ["tests.pg_fixtures"]
+
 configure_logging()  # before any test imports Keras: keep TensorFlow's noise out of test output
 
 from search import data as fmnist_data  # noqa: E402

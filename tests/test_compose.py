@@ -1,0 +1,264 @@
+"""docker-compose.yml, Dockerfile, .dockerignore and .env.example: valid, and what docs/scaling-out.md promises.
+
+There is no Docker engine in CI, so the compose file is checked with `docker-compose config`
+(Debian's v1 binary, which validates against the Compose specification and substitutes the
+variables), and otherwise read as YAML.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+ENV_EXAMPLE = ROOT / ".env.example"
+# Variables of the compose file that the caller's shell must not override in these tests.
+COMPOSE_VARIABLES = (
+    "POSTGRES_USER",
+    "POSTGRES_PASSWORD",
+    "POSTGRES_DB",
+    "POSTGRES_HOST",
+    "POSTGRES_BIND",
+    "STUDY",
+    "SPACE",
+    "IMAGE",
+    "WITH_CUDA",
+)
+STORAGE_URL = re.compile(
+    r"postgresql(?:\+\w+)?://(?P<user>(?:\$\{[^}]*\}|[^:@\s\"'])+):(?P<password>(?:\$\{[^}]*\}|[^@\s\"'])+)@"
+)
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, Any]:
+    return compose["services"]
+
+
+def command_args(service: dict[str, Any]) -> list[str]:
+    command = service["command"]
+    return shlex.split(command) if isinstance(command, str) else [str(part) for part in command]
+
+
+def option(args: list[str], name: str) -> str:
+    assert name in args, f"{name} missing from {args}"
+    return args[args.index(name) + 1]
+
+
+def env_example() -> dict[str, str]:
+    pairs = {}
+    for line in ENV_EXAMPLE.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            pairs[key.strip()] = value.strip()
+    return pairs
+
+
+# ---------------------------------------------------------------- docker-compose config
+
+
+def run_compose_config(project: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in COMPOSE_VARIABLES and not k.startswith("COMPOSE_")}
+    return subprocess.run(
+        ["docker-compose", "config"], check=False, cwd=project, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.fixture
+def project_copy(tmp_path: Path) -> Path:
+    """The project without its virtualenv, caches, stores or a developer's own .env."""
+    if shutil.which("docker-compose") is None:
+        pytest.skip("docker-compose not installed (apt-get install docker-compose)")
+    copy = tmp_path / "project"
+    ignore = shutil.ignore_patterns(
+        ".venv", ".git", "__pycache__", ".pytest_cache", ".hypothesis", ".ruff_cache", "*.db", "*.db-*", ".env"
+    )
+    shutil.copytree(ROOT, copy, ignore=ignore)
+    return copy
+
+
+def test_docker_compose_config_accepts_the_file_with_the_example_env(project_copy: Path) -> None:
+    shutil.copy(ENV_EXAMPLE, project_copy / ".env")
+    result = run_compose_config(project_copy)
+    assert result.returncode == 0, result.stderr
+    resolved = yaml.safe_load(result.stdout)
+    url = "postgresql+psycopg2://fmnist:change-me@postgres:5432/fmnist"
+    assert command_args(resolved["services"]["worker"]) == [
+        "fmnist-search",
+        "worker",
+        "--study",
+        "cnn",
+        "--storage",
+        url,
+    ]
+    assert url in command_args(resolved["services"]["dashboard"])
+    assert resolved["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"] == "change-me"  # from env_file
+
+
+def test_docker_compose_config_takes_study_and_host_from_env(project_copy: Path) -> None:
+    env_text = ENV_EXAMPLE.read_text().replace("STUDY=cnn", "STUDY=dense-wide") + "POSTGRES_HOST=10.0.0.5\n"
+    (project_copy / ".env").write_text(env_text)
+    result = run_compose_config(project_copy)
+    assert result.returncode == 0, result.stderr
+    args = command_args(yaml.safe_load(result.stdout)["services"]["worker"])
+    assert option(args, "--study") == "dense-wide"
+    assert option(args, "--storage") == "postgresql+psycopg2://fmnist:change-me@10.0.0.5:5432/fmnist"
+
+
+def test_docker_compose_config_refuses_a_missing_password(project_copy: Path) -> None:
+    env_text = "\n".join(
+        line for line in ENV_EXAMPLE.read_text().splitlines() if not line.startswith("POSTGRES_PASSWORD=")
+    )
+    (project_copy / ".env").write_text(env_text + "\n")
+    result = run_compose_config(project_copy)
+    assert result.returncode != 0
+    assert "POSTGRES_PASSWORD" in result.stderr
+
+
+# ---------------------------------------------------------------- the compose file as YAML
+
+
+def test_services(services: dict[str, Any]) -> None:
+    assert {"postgres", "dashboard", "worker"} <= set(services)
+
+
+def test_postgres_has_healthcheck_named_volume_and_env_file(compose: dict[str, Any], services: dict[str, Any]) -> None:
+    postgres = services["postgres"]
+    assert postgres["image"] == "postgres:16"
+    test = postgres["healthcheck"]["test"]
+    text = test if isinstance(test, str) else " ".join(test)
+    assert "pg_isready" in text and "POSTGRES_USER" in text and "POSTGRES_DB" in text
+    sources = [volume.split(":")[0] if isinstance(volume, str) else volume["source"] for volume in postgres["volumes"]]
+    assert any(source in (compose.get("volumes") or {}) for source in sources), f"no named volume in {sources}"
+    env_files = postgres["env_file"] if isinstance(postgres["env_file"], list) else [postgres["env_file"]]
+    assert ".env" in env_files
+    assert "POSTGRES_PASSWORD" not in (postgres.get("environment") or {})
+
+
+def strings(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        return [s for key, value in node.items() for s in strings(key) + strings(value)]
+    if isinstance(node, list):
+        return [s for item in node for s in strings(item)]
+    return [node] if isinstance(node, str) else []
+
+
+def test_no_literal_password_in_compose_file(compose: dict[str, Any]) -> None:
+    text = COMPOSE_FILE.read_text()
+    assert env_example()["POSTGRES_PASSWORD"] not in text
+    assert not re.search(r"(?<![{\w])POSTGRES_PASSWORD(?:\s*:\s+|\s*=\s*)(?!\$)\S", text)  # a key with a value
+    urls = [url for value in strings(compose) for url in STORAGE_URL.finditer(value)]
+    assert urls, "no storage URL in docker-compose.yml"
+    for url in urls:
+        # Only variables, and the password's without a default value: ${POSTGRES_PASSWORD} or ${POSTGRES_PASSWORD:?message}
+        assert re.fullmatch(r"\$\{\w+(:?[-?][^}]*)?\}", url["user"]), url.group(0)
+        assert re.fullmatch(r"\$\{POSTGRES_PASSWORD(:?\?[^}]*)?\}", url["password"]), url.group(0)
+
+
+def test_published_ports_are_on_loopback_by_default(services: dict[str, Any]) -> None:
+    for name, service in services.items():
+        for port in service.get("ports", []):
+            assert isinstance(port, str) and re.match(r"(127\.0\.0\.1|\$\{\w+:-127\.0\.0\.1\}):", port), (
+                f"{name}: {port}"
+            )
+
+
+def test_worker_reserves_one_gpu_and_can_be_scaled(services: dict[str, Any]) -> None:
+    worker = services["worker"]
+    devices = worker["deploy"]["resources"]["reservations"]["devices"]
+    assert len(devices) == 1
+    assert devices[0]["count"] == 1 and "gpu" in devices[0]["capabilities"] and devices[0]["driver"] == "nvidia"
+    assert "container_name" not in worker
+    assert not worker.get("ports")
+    assert str(worker["restart"]).startswith("on-failure")
+
+
+def test_worker_command_joins_the_study(services: dict[str, Any]) -> None:
+    args = command_args(services["worker"])
+    assert args[:2] == ["fmnist-search", "worker"]
+    assert option(args, "--study") == "${STUDY:-cnn}"
+    assert option(args, "--storage").startswith("postgresql+psycopg2://")
+
+
+def test_dashboard_serves_the_same_store(services: dict[str, Any]) -> None:
+    args = command_args(services["dashboard"])
+    assert args[0] == "optuna-dashboard"
+    assert option(args, "--host") == "0.0.0.0" and option(args, "--port") == "8080"
+    assert option(command_args(services["worker"]), "--storage") in args
+    assert services["dashboard"]["ports"] == ["127.0.0.1:8080:8080"]
+
+
+@pytest.mark.parametrize("name", ["worker", "dashboard"])
+def test_depends_on_a_healthy_postgres(services: dict[str, Any], name: str) -> None:
+    assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+def test_worker_and_dashboard_run_the_project_image(services: dict[str, Any]) -> None:
+    for name in ("worker", "dashboard"):
+        assert services[name]["image"] == services["worker"]["image"]
+        assert services[name]["build"]["context"] == "."
+
+
+def test_worker_keeps_the_data_in_a_shared_volume(compose: dict[str, Any], services: dict[str, Any]) -> None:
+    mounts = [volume.split(":") for volume in services["worker"]["volumes"]]
+    assert any(source in compose["volumes"] and target.endswith("fmnist-search") for source, target, *_ in mounts)
+
+
+def test_every_required_variable_is_in_env_example() -> None:
+    required = set(re.findall(r"\$\{(\w+)(?::?\?[^}]*)?\}", COMPOSE_FILE.read_text()))
+    defined = set(env_example())
+    assert {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "STUDY", "SPACE"} <= defined
+    assert required <= defined, required - defined
+
+
+# ---------------------------------------------------------------- Dockerfile and .dockerignore
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    text = re.sub(r"\\\n", " ", (ROOT / "Dockerfile").read_text())
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines]
+
+
+def test_dockerfile_basics() -> None:
+    instructions = dockerfile_instructions()
+    assert instructions[0] == ("FROM", "python:3.11-slim")
+    env = " ".join(args for op, args in instructions if op == "ENV")
+    assert "KERAS_BACKEND=tensorflow" in env and "TF_CPP_MIN_LOG_LEVEL=" in env
+    assert any(op == "RUN" and "pip install" in args for op, args in instructions)
+    users = [args for op, args in instructions if op == "USER"]
+    assert users and users[-1] not in ("root", "0")
+    assert any(op == "VOLUME" and "fmnist-search" in args for op, args in instructions)
+
+
+def test_dockerfile_copies_every_package_and_dockerignore_keeps_them() -> None:
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    copied = set()
+    for op, args in dockerfile_instructions():
+        if op == "COPY":
+            copied.update(Path(source).name for source in args.split()[:-1] if not source.startswith("--"))
+    assert {"pyproject.toml", "README.md", *packages} <= copied
+    patterns = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert {".venv", ".git", "*.db"} <= set(patterns)
+    for name in copied:
+        assert not any(fnmatch.fnmatch(name, pattern) for pattern in patterns), f".dockerignore drops {name}"
