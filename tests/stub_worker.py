@@ -1,0 +1,55 @@
+"""Workers whose training is stubbed: the store, budget, heartbeats, pruning and re-queueing stay real.
+
+Used by the parallel-work tests, in spawned processes and subprocesses; not a test module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+from typing import Any
+
+import optuna
+
+from search.study import StudySettings
+from search.worker import Objective, WorkerJob, run_worker
+from spaces.adapters import suggest
+
+
+def stub_factory(epoch_seconds: float):
+    """An objective factory whose trials 'train' by sleeping and report a made-up accuracy per epoch."""
+
+    def factory(job: WorkerJob, settings: StudySettings, _listener: Any) -> Objective:
+        def objective(trial: optuna.Trial) -> float:
+            params = suggest(settings.space, trial)
+            trial.set_user_attr("worker_id", job.worker_id)
+            # A fixed quality per params, so a re-queued trial repeats its predecessor exactly.
+            quality = 0.5 + int(hashlib.sha256(repr(sorted(params.items())).encode()).hexdigest()[:6], 16) / 2**24 / 2
+            value = 0.0
+            for epoch in range(1, settings.max_epochs + 1):
+                time.sleep(epoch_seconds)
+                if job.deadline is not None and time.time() >= job.deadline and epoch < settings.max_epochs:
+                    from search.deadline import DeadlineReached
+
+                    raise DeadlineReached("time ran out")
+                value = quality * (1 - 0.5**epoch)
+                trial.report(value, epoch)
+                if trial.should_prune():
+                    raise optuna.TrialPruned()
+            return value
+
+        return objective
+
+    return factory
+
+
+def run_stub_worker(job: WorkerJob, epoch_seconds: float) -> int:
+    """Spawn target: one stub worker."""
+    return run_worker(job, objective_factory=stub_factory(epoch_seconds))
+
+
+if __name__ == "__main__":
+    # python -m tests.stub_worker URL STUDY WORKER_ID EPOCH_SECONDS
+    url, study, worker_id, epoch_seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+    run_stub_worker(WorkerJob(url, study, worker_id=worker_id), epoch_seconds)
