@@ -49,8 +49,27 @@ class WorkerJob:
     env: dict[str, str] = field(default_factory=dict)  # set before the backend is imported
 
 
-def _raise_keyboard_interrupt(_signum: int, _frame: Any) -> None:
-    raise KeyboardInterrupt
+class _Interrupts:
+    """Ctrl-C and SIGTERM as KeyboardInterrupt, remembered: TensorFlow may turn the exception into
+    another one on its way out of ``fit`` (a RuntimeError about device scopes), the flag stays."""
+
+    def __init__(self) -> None:
+        self.received = False
+        self.previous = {signum: signal.signal(signum, self._handle) for signum in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore(self) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, _signum: int, _frame: Any) -> None:
+        self.received = True
+        raise KeyboardInterrupt
+
+    @staticmethod
+    def ignore() -> None:
+        """A second signal must not cut the bookkeeping short."""
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)
 
 
 Objective = Callable[[optuna.Trial], float]
@@ -84,8 +103,6 @@ def run_worker(
     heartbeats, pruning, re-queueing and failure handling stay real.
     """
     os.environ.update(job.env)  # before the backend is imported: device and thread settings
-    # SIGTERM (a parent stopping its workers, `docker stop`) ends a trial like Ctrl-C does.
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     storage = open_storage(job.storage_url, must_exist=False)
     study, settings = open_study(storage, job.study_name, job.worker_id)
     budget = Budget(job.storage_url, job.study_name)
@@ -106,6 +123,8 @@ def run_worker(
 
     finished: list[optuna.trial.FrozenTrial] = []
     ran = failures = 0
+    # SIGTERM (a parent stopping its workers, `docker stop`) ends a trial like Ctrl-C does.
+    interrupts = _Interrupts()
     try:
         while (job.deadline is None or time.time() < job.deadline) and budget.claim():
             current.clear()
@@ -114,11 +133,11 @@ def run_worker(
                 # Optuna passes every finished trial (any state) to the callbacks: the one we ran.
                 study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=[lambda _, t: finished.append(t)])
             except KeyboardInterrupt:
-                # A second Ctrl-C or SIGTERM must not cut the bookkeeping short.
-                signal.signal(signal.SIGINT, signal.SIG_IGN)
-                signal.signal(signal.SIGTERM, signal.SIG_IGN)
+                interrupts.received = True
+            if interrupts.received:
+                interrupts.ignore()
                 _give_back(study, budget, current[0] if current else None)
-                raise
+                raise KeyboardInterrupt
             ran += 1
             last = finished[-1]
             if after_trial:
@@ -137,6 +156,7 @@ def run_worker(
                 raise WorkerError(f"{failures} trials in a row failed; the last one: {reason}")
     finally:
         budget.close()
+        interrupts.restore()
     return ran
 
 
