@@ -36,12 +36,14 @@ class Budget:
 
     def reset(self, n_trials: int | None, already_used: int) -> None:
         """Set the budget and the slots in use (finished + running trials), e.g. when a study (re)starts."""
-        with storage_errors(self.url), self.engine.begin() as connection:
-            updated = connection.execute(
-                budgets.update().where(budgets.c.study_name == self.study_name).values(n_trials=n_trials, claimed=already_used)
-            )
-            if updated.rowcount == 0:
-                connection.execute(budgets.insert().values(study_name=self.study_name, n_trials=n_trials, claimed=already_used))
+        values = {"n_trials": n_trials, "claimed": already_used}
+        with storage_errors(self.url):
+            try:
+                with self.engine.begin() as connection:
+                    connection.execute(budgets.insert().values(study_name=self.study_name, **values))
+            except sa.exc.IntegrityError:  # the row exists (maybe made a moment ago by another start)
+                with self.engine.begin() as connection:
+                    connection.execute(budgets.update().where(budgets.c.study_name == self.study_name).values(**values))
 
     def claim(self) -> bool:
         """Take one slot; False when the budget is spent. Studies without a budget row are unlimited."""

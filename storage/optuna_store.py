@@ -21,8 +21,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from storage.budget import Budget
 from storage.engine import StorageError, install_sqlite_pragmas, redact, resolve_url, storage_errors
 
-HEARTBEAT_INTERVAL = int(os.environ.get("FMNIST_HEARTBEAT_INTERVAL", "20"))
-GRACE_PERIOD = int(os.environ.get("FMNIST_GRACE_PERIOD", "90"))
+HEARTBEAT_INTERVAL = 20  # seconds; FMNIST_HEARTBEAT_INTERVAL overrides
+GRACE_PERIOD = 90  # seconds; FMNIST_GRACE_PERIOD overrides
 MAX_RETRY = 2
 RECONNECT_ATTEMPTS = 8  # 0.5 + 1 + 2 + 4 + 8 + 8 + 8 s: rides out a database restart of about half a minute
 _CONNECTION_ERRORS = (OperationalError, InterfaceError)
@@ -84,11 +84,26 @@ class _StaleTrialHandler:
         self.retry(study, trial)
 
 
+def heartbeat_timings() -> tuple[int, int]:
+    """(interval, grace period) in seconds, from the environment or the defaults."""
+    timings = []
+    for name, default in (("FMNIST_HEARTBEAT_INTERVAL", HEARTBEAT_INTERVAL), ("FMNIST_GRACE_PERIOD", GRACE_PERIOD)):
+        text = os.environ.get(name, str(default))
+        if not text.isdigit() or int(text) < 1:
+            raise StorageError(f"{name} must be a whole number of seconds (at least 1), but got {name}={text!r}")
+        timings.append(int(text))
+    interval, grace = timings
+    if grace <= interval:
+        raise StorageError(f"FMNIST_GRACE_PERIOD ({grace}) must be longer than FMNIST_HEARTBEAT_INTERVAL ({interval})")
+    return interval, grace
+
+
 def open_storage(url: str | None = None, must_exist: bool = False) -> optuna.storages.RDBStorage:
     """Open (creating tables if needed) the Optuna store at ``url``, default the SQLite file.
 
     Raises StorageError with one line when the URL is invalid or the database unreachable.
     """
+    interval, grace = heartbeat_timings()
     url = resolve_url(url, must_exist)
     install_sqlite_pragmas()
     with storage_errors(url), warnings.catch_warnings():
@@ -98,8 +113,8 @@ def open_storage(url: str | None = None, must_exist: bool = False) -> optuna.sto
             return ResilientRDBStorage(
                 url,
                 engine_kwargs={"pool_pre_ping": True},
-                heartbeat_interval=HEARTBEAT_INTERVAL,
-                grace_period=GRACE_PERIOD,
+                heartbeat_interval=interval,
+                grace_period=grace,
                 heartbeat_stale_trial_callback=_StaleTrialHandler(url),
             )
         except ImportError:

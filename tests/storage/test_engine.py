@@ -56,3 +56,13 @@ def test_password_is_not_shown_in_errors() -> None:
     with pytest.raises(StorageError) as caught:
         open_storage("postgresql+psycopg2://user:s3cret@127.0.0.1:9/db")
     assert "s3cret" not in str(caught.value)
+
+
+def test_bad_heartbeat_settings_are_one_line(monkeypatch) -> None:
+    monkeypatch.setenv("FMNIST_GRACE_PERIOD", "soon")
+    with pytest.raises(StorageError, match="FMNIST_GRACE_PERIOD must be a whole number"):
+        open_storage()
+    monkeypatch.setenv("FMNIST_GRACE_PERIOD", "5")
+    monkeypatch.setenv("FMNIST_HEARTBEAT_INTERVAL", "10")
+    with pytest.raises(StorageError, match="must be longer"):
+        open_storage()
