@@ -36,9 +36,20 @@ def custom_gradient_names() -> set[str]:
     return {name for name in registry if name.startswith(_CUSTOM_GRADIENT_PREFIX)} if registry else set()
 
 
+def freeze_long_lived_objects() -> None:
+    """Move everything alive now (the backend's modules, the loaded data) out of the collector's sight.
+
+    TensorFlow's import leaves ~276,000 objects that every full collection walks: 0.25 s each,
+    twice per trial. Frozen, they are skipped and a collection takes well under a millisecond.
+    Call once per worker, after importing Keras and loading the data.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def release_trial_memory(gradients_before: set[str]) -> None:
-    """Clear the Keras session, drop the custom gradients registered since ``gradients_before``, collect."""
-    keras.backend.clear_session()
+    """Clear the Keras session, drop the custom gradients registered since ``gradients_before``, collect once."""
+    keras.backend.clear_session(free_memory=False)  # its own gc.collect() would be a second full pass
     registry = _tf_gradient_registry()
     if registry:
         for name in custom_gradient_names() - gradients_before:

@@ -67,6 +67,25 @@ class _ReportAndPrune(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+def _fit(space: Space, params: dict[str, Any], data: TrainValData, max_epochs: int, reporter: _ReportAndPrune) -> tuple[float, int]:
+    """Build and train the model; return (train seconds, parameter count). Nothing of it outlives the call."""
+    model = build_model(space.model, params)
+    started = time.perf_counter()
+    try:
+        model.fit(
+            data.x_train,
+            data.y_train,
+            batch_size=params["batch_size"],
+            epochs=max_epochs,
+            validation_data=(data.x_val, data.y_val),
+            callbacks=[reporter, keras.callbacks.TerminateOnNaN()],
+            verbose=0,
+        )
+        return time.perf_counter() - started, model.count_params()
+    finally:
+        reporter.set_model(None)  # the callback must not keep the model alive past this call
+
+
 def train_trial(trial: optuna.Trial, space: Space, context: TrainingContext, listener: EpochListener | None = None) -> float:
     """Train one sampled model; return its best validation accuracy over the epochs run.
 
@@ -80,25 +99,12 @@ def train_trial(trial: optuna.Trial, space: Space, context: TrainingContext, lis
     # One seed per trial number: re-running trial n of a seeded study re-creates its weights.
     keras.utils.set_random_seed(context.seed + trial.number)
     gradients_before = custom_gradient_names()
-    model = build_model(space.model, params)
     reporter = _ReportAndPrune(trial, context, listener)
-    data = context.data
     try:
-        started = time.perf_counter()
-        model.fit(
-            data.x_train,
-            data.y_train,
-            batch_size=params["batch_size"],
-            epochs=context.max_epochs,
-            validation_data=(data.x_val, data.y_val),
-            callbacks=[reporter, keras.callbacks.TerminateOnNaN()],
-            verbose=0,
-        )
-        seconds = time.perf_counter() - started
-        param_count = model.count_params()
+        seconds, param_count = _fit(space, params, context.data, context.max_epochs, reporter)
     finally:
-        # Free the graph and weights now: over a long study, memory must stay flat.
-        del model
+        # The model lived only inside _fit: free its graph and weights now, so that over a
+        # long study memory stays flat.
         release_trial_memory(gradients_before)
     val = [v or 0.0 for v in reporter.history["val_accuracy"]]
     best_epoch = max(range(len(val)), key=val.__getitem__) + 1 if val else 0

@@ -82,12 +82,14 @@ def keras_objective(job: WorkerJob, settings: StudySettings, listener: EpochList
     from search.quiet import import_keras
 
     import_keras(job.verbose)
+    from search.backend_memory import freeze_long_lived_objects
     from search.devices import apply_backend_limits, describe_device
     from search.objective import TrainingContext, train_trial
 
     apply_backend_limits()
     data = load_train_val(job.data_dir, settings.subset)
     context = TrainingContext(data, settings.max_epochs, settings.seed, job.worker_id, describe_device(), job.deadline)
+    freeze_long_lived_objects()
     return lambda trial: train_trial(trial, settings.space, context, listener)
 
 
