@@ -59,10 +59,12 @@ class _ReportAndPrune(keras.callbacks.Callback):
         self.trial.report(self.history["val_accuracy"][-1] or 0.0, step)
         if self.listener:
             self.listener(self.trial.number, step, self.max_epochs, logs)
+        if step == self.max_epochs:
+            return  # trained to the end: pruning now would only throw a finished result away
         if self.trial.should_prune():
             self.pruned_at = step
             self.model.stop_training = True
-        elif self.deadline is not None and step < self.max_epochs and time.time() >= self.deadline:
+        elif self.deadline is not None and time.time() >= self.deadline:
             self.timed_out_at = step
             self.model.stop_training = True
 

@@ -82,3 +82,13 @@ def test_trials_leave_no_custom_gradients_behind(real_subset) -> None:
     for _ in range(2):
         train_trial(optuna.trial.FixedTrial({}), space, context)
     assert custom_gradient_names() == after_one
+
+
+def test_a_trial_that_trained_to_the_end_is_never_pruned(real_subset) -> None:
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=0))
+    context = TrainingContext(real_subset, max_epochs=1, seed=0)
+    study.optimize(lambda t: train_trial(t, fixed_space(), context), n_trials=1)
+    study.optimize(lambda t: train_trial(t, fixed_space(learning_rate=1e-7, optimizer="sgd"), context), n_trials=1)
+    weak = study.trials[1]
+    assert weak.value < study.trials[0].value  # the pruner would have pruned it at epoch 1 ...
+    assert weak.state == optuna.trial.TrialState.COMPLETE  # ... but its training was already over
