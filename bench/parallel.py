@@ -23,6 +23,7 @@ from pathlib import Path
 
 from bench._common import median, write_default_space
 from search.devices import worker_environment
+from search.quiet import configure_logging
 from search.runner import _worker_process
 from search.study import open_study, start_or_resume
 from search.worker import WorkerJob
@@ -61,6 +62,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    configure_logging()
     results: dict[int, list[float]] = {1: [], 2: []}
     for round_ in range(args.repeats):
         for n in (1, 2):
