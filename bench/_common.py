@@ -41,6 +41,28 @@ def write_default_space(directory: Path, family: str = "dense") -> Path:
     return path
 
 
+def tf_gradient_registry() -> dict[str, object] | None:
+    """TF's global gradient registry (private API; None when it cannot be found).
+
+    TF 2.21's ``tf.custom_gradient`` adds a ``CustomGradient-N`` entry to it each time it is
+    traced in graph mode and never removes it; the entry keeps its traced graph alive.
+    """
+    try:
+        from tensorflow.python.framework import ops
+
+        return ops._gradient_registry._registry  # type: ignore[no-any-return]
+    except (ImportError, AttributeError):
+        return None
+
+
+def drop_custom_gradients_since(before: set[str]) -> None:
+    """Delete the custom-gradient registry entries added since ``before`` was taken."""
+    registry = tf_gradient_registry()
+    if registry is not None:
+        for name in [n for n in registry if n.startswith("CustomGradient-") and n not in before]:
+            del registry[name]
+
+
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
     """A plain fixed-width table on stdout (also valid Markdown)."""
     cells = [[str(h) for h in headers]] + [[_cell(value) for value in row] for row in rows]

@@ -1,17 +1,19 @@
 """Process memory (RSS) over 30 small trials of the real dense space, run by ``run_worker``.
 
 A long study runs hundreds of trials in one worker process, so memory must stay flat from
-trial to trial; train_trial ends every trial with ``release_trial_memory``
-(search/backend_memory.py: ``keras.backend.clear_session()``, which itself runs
-``gc.collect()``; then it deletes the TF custom-gradient registry entries the trial added;
-then ``gc.collect()`` again). This starts a study on the built-in ``dense`` space (TPE sampler, default pruner)
-in a temporary SQLite store with a small subset and one epoch, runs it with ``run_worker``
-and reads VmRSS from /proc/self/status after every trial, with the number of objects the
-Python collector tracks and the number of entries in TensorFlow's global gradient registry
-(a private table, ``ops._gradient_registry``; TF 2.21's ``tf.custom_gradient`` adds entries
-in graph mode and never removes, each keeping its traced graph alive). After trials 1, 5,
-10, 20 and the last it also times one extra ``gc.collect()``: a full collection's cost grows
-with the objects tracked, and a trial's clean-up runs two.
+trial to trial. train_trial ends every trial with ``release_trial_memory``
+(search/backend_memory.py: it clears the Keras session, deletes the TF custom-gradient
+registry entries the trial added, and runs ``gc.collect()``).
+
+This starts a study on the built-in ``dense`` space (TPE sampler, default pruner) in a
+temporary SQLite store with a small subset and one epoch, runs it with ``run_worker``, and
+after every trial reads VmRSS from /proc/self/status, the number of objects the Python
+collector tracks (``gc.get_objects()``; objects frozen with ``gc.freeze()`` are not
+counted) and the number of entries in TensorFlow's global gradient registry (a private
+table, ``ops._gradient_registry``; TF 2.21's ``tf.custom_gradient`` adds entries in graph
+mode and never removes them, each keeping its traced graph alive). After trials 1, 5, 10,
+20 and the last it also times one extra ``gc.collect()``: a full collection's cost grows
+with the objects it has to walk, and every trial's clean-up runs at least one.
 
 ``--cleanup`` swaps the trial's clean-up for a diagnostic run (the project is not modified;
 the bench replaces ``search.objective.release_trial_memory`` in this process only):
@@ -38,7 +40,7 @@ from pathlib import Path
 import optuna
 
 import search.objective
-from bench._common import median, print_table, rss_mib, save_json, write_default_space
+from bench._common import median, print_table, rss_mib, save_json, tf_gradient_registry, write_default_space
 from search.study import start_or_resume
 from search.worker import WorkerJob, run_worker
 from storage import open_storage
@@ -47,18 +49,8 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 CLEANUPS = ("project", "no-purge", "none")
 
 
-def _gradient_registry() -> dict[str, object] | None:
-    """TF's global gradient registry (private API: None when it cannot be found)."""
-    try:
-        from tensorflow.python.framework import ops
-
-        return ops._gradient_registry._registry  # type: ignore[no-any-return]
-    except (ImportError, AttributeError):
-        return None
-
-
 def gradient_registry_size() -> int:
-    registry = _gradient_registry()
+    registry = tf_gradient_registry()
     return -1 if registry is None else len(registry)
 
 
@@ -118,7 +110,7 @@ def main() -> None:
             seconds.append(time.perf_counter() - last)  # the trial, not the measuring below
             states.append(trial.state.name)
             rss.append(rss_mib())
-            objects.append(len(gc.get_objects()))  # objects the Python collector tracks
+            objects.append(len(gc.get_objects()))  # tracked by the collector; frozen ones not counted
             registry.append(gradient_registry_size())
             if len(rss) in marks:
                 # What one full collection costs now (train_trial runs two per trial).

@@ -3,17 +3,21 @@
 Four sides, interleaved (A N B C, A N B C, ...) after one discarded warm-up of each:
 
   A  plain:      ``keras.utils.set_random_seed``, ``build_model(defaults)``, ``model.fit(...)``
-                 on data already in memory. Its session is cleared afterwards, untimed, but
-                 ``clear_session()`` and a second ``gc.collect()`` are timed apart (diagnostic),
-                 and one more ``gc.collect()`` with every older object frozen (``gc.freeze()``,
-                 undone at once) to show what a full collection costs once TF's objects are
-                 out of its way.
+                 on data already in memory. Its session is cleared afterwards, untimed (the TF
+                 custom-gradient registry entries the fit added are dropped too, so the process
+                 does not grow from round to round and slow the later collections). As a
+                 diagnostic, ``clear_session()`` (which runs ``gc.collect()``) and one more
+                 ``gc.collect()`` are timed apart; and, if nothing in the process is frozen
+                 yet, one more ``gc.collect()`` with every older object frozen (``gc.freeze()``,
+                 undone at once), to show what a full collection costs once TF's objects are
+                 out of its way. (If run_worker froze the long-lived objects, as fmnist-search
+                 does since 47d4f51, the freeze stays and the plain collections are already cheap.)
   N  diagnostic: A with ``callbacks=[keras.callbacks.TerminateOnNaN()]``, the one callback
                  train_trial adds that acts on every batch (it turns off Keras's asynchronous
                  batch-end dispatch), to tell its cost from fmnist-search's own.
   B  trial:      ``study.optimize(train_trial, n_trials=1)`` on a fresh study in a temporary
                  SQLite store (WAL), data already in memory: sampling, per-epoch ``report`` and
-                 ``should_prune``, user attributes, heartbeats, ``clear_session`` + ``gc.collect``.
+                 ``should_prune``, user attributes, heartbeats, the trial's memory clean-up.
   C  run_worker: ``run_worker(WorkerJob(...))`` on a fresh study: opens the store, loads the
                  data itself (warm .npy cache), runs the trial, checks the budget.
 
@@ -43,6 +47,7 @@ keras = import_keras()
 
 import argparse
 import gc
+import math
 import shutil
 import tempfile
 import time
@@ -51,7 +56,14 @@ from pathlib import Path
 
 import optuna
 
-from bench._common import median, print_table, save_json, write_default_space
+from bench._common import (
+    drop_custom_gradients_since,
+    median,
+    print_table,
+    save_json,
+    tf_gradient_registry,
+    write_default_space,
+)
 from search.data import TrainValData, load_train_val
 from search.objective import TrainingContext, train_trial
 from search.study import open_study, start_or_resume
@@ -98,6 +110,7 @@ class Bench:
     def plain(self, nan_check: bool = False) -> Run:
         data = self.data
         callbacks = [keras.callbacks.TerminateOnNaN()] if nan_check else None
+        gradients_before = set(tf_gradient_registry() or ())
         started = time.perf_counter()
         keras.utils.set_random_seed(self.seed)
         model = build_model("dense", self.params)
@@ -111,16 +124,19 @@ class Bench:
         del model
         keras.backend.clear_session()
         cleared = time.perf_counter()
+        drop_custom_gradients_since(gradients_before)
         gc.collect()
         collected = time.perf_counter()
-        gc.freeze()
-        frozen = time.perf_counter()
-        gc.collect()
-        frozen_collected = time.perf_counter()
-        gc.unfreeze()
+        frozen_gc_s = math.nan
+        if gc.get_freeze_count() == 0:  # never undo a freeze that fmnist-search itself made
+            gc.freeze()
+            frozen = time.perf_counter()
+            gc.collect()
+            frozen_gc_s = time.perf_counter() - frozen
+            gc.unfreeze()
         return Run(
             done - started, done - fit_started, max(history.history["val_accuracy"]),
-            clear_session_s=cleared - done, extra_gc_s=collected - cleared, frozen_gc_s=frozen_collected - frozen,
+            clear_session_s=cleared - done, extra_gc_s=collected - cleared, frozen_gc_s=frozen_gc_s,
         )  # fmt: skip
 
     def trial(self) -> Run:
@@ -169,6 +185,7 @@ def main() -> None:
         print(f"dense default model, {len(bench.data.x_train)} train / {len(bench.data.x_val)} val images, "
               f"{args.epochs} epochs, seed {args.seed}; 1 warm-up round, then {args.repeats} interleaved rounds\n")  # fmt: skip
         warmup = (bench.plain(), bench.plain(nan_check=True), bench.trial(), bench.worker())
+        objects_start = len(gc.get_objects())  # the process must not grow: see A's clean-up
         plain: list[Run] = []
         nan: list[Run] = []
         trial: list[Run] = []
@@ -180,6 +197,7 @@ def main() -> None:
             trial.append(bench.trial())
             worker.append(bench.worker())
             load.append(bench.load())
+        objects_end = len(gc.get_objects())
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -202,11 +220,18 @@ def main() -> None:
         total, fit = median([r.total_s for r in side]), median([r.fit_s for r in side])
         table.append((label, total, total / ma, fit, total - fit, median([r.val_accuracy for r in side])))
     print_table(("side", "total", "/ A", "model.fit", "outside fit", "best val acc"), table)
+    frozen = [r.frozen_gc_s for r in plain if not math.isnan(r.frozen_gc_s)]
     print(
-        f"\nA's untimed clean-up, as train_trial does it: clear_session() {median([r.clear_session_s for r in plain]):.3f} s "
-        f"(it runs gc.collect() itself), then the extra gc.collect() {median([r.extra_gc_s for r in plain]):.3f} s; "
-        f"gc.collect() after gc.freeze(): {median([r.frozen_gc_s for r in plain]):.4f} s"
+        f"\nA's untimed clean-up: clear_session() {median([r.clear_session_s for r in plain]):.3f} s "
+        f"(it runs gc.collect() itself), then one more gc.collect() {median([r.extra_gc_s for r in plain]):.3f} s; "
+        + (
+            f"gc.collect() after gc.freeze(): {median(frozen):.4f} s"
+            if frozen
+            else "objects already frozen by the project"
+        )
     )
+    print(f"objects frozen (gc.get_freeze_count()) at the end: {gc.get_freeze_count()}")
+    print(f"objects tracked by the collector after the warm-up round: {objects_start}, at the end: {objects_end}")
     print(
         "warm-up round (discarded): "
         + ", ".join(f"{label.split()[0]} {r.total_s:.3f} s" for (label, _), r in zip(sides, warmup))
