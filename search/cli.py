@@ -10,6 +10,7 @@ from typing import Annotated, Iterator, Optional
 import typer
 
 from search.console import console, report_error
+from search.dashboard import DashboardError
 from search.data import DataError
 from search.quiet import configure_logging
 from search.study import PRUNERS, SAMPLERS, StudyError
@@ -25,7 +26,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-USER_ERRORS = (SpaceError, DataError, StorageError, StudyError, WorkerError)
+USER_ERRORS = (SpaceError, DataError, StorageError, StudyError, WorkerError, DashboardError)
 SamplerName = Enum("SamplerName", {name: name for name in SAMPLERS}, type=str)  # type: ignore[misc]
 PrunerName = Enum("PrunerName", {name: name for name in PRUNERS}, type=str)  # type: ignore[misc]
 
@@ -165,6 +166,32 @@ def status(
 
     with _user_errors():
         show_status(console, study, storage)
+
+
+@app.command()
+def dashboard(
+    storage: StorageOption = None,
+    host: Annotated[str, typer.Option(help="Address to listen on. The dashboard has no login: keep it on loopback and use an SSH tunnel.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on; 0 picks a free one.")] = 8080,
+    artifacts: Annotated[
+        Optional[str],
+        typer.Option(
+            "--artifacts",
+            envvar="FMNIST_ARTIFACTS",
+            help="Folder of the trial files (learning curves). Default: 'artifacts' beside a SQLite store, else $FMNIST_SEARCH_HOME/artifacts.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Browse studies, trials, learning curves and notes in optuna-dashboard, during or after a search.
+
+    Example: fmnist-search dashboard, then open http://127.0.0.1:8080/dashboard
+    """
+    configure_logging()
+    from search.commands import serve_dashboard
+
+    with _user_errors():
+        serve_dashboard(console, storage_url=storage, host=host, port=port, artifacts=artifacts)
 
 
 @app.command()

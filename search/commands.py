@@ -96,6 +96,21 @@ def show_status(console: Console, study_name: str | None, storage_url: str | Non
     console.print(studies_table(rows))
 
 
+def serve_dashboard(console: Console, *, storage_url: str | None, host: str, port: int, artifacts: str | None) -> None:
+    """Serve optuna-dashboard on the store until Ctrl-C; print where to open it."""
+    from search import dashboard
+
+    def ready(served: dashboard.Dashboard) -> None:
+        console.print(
+            f"dashboard of {redact(served.storage_url)} (trial files in {served.artifacts})\n"
+            f"open [bold]{served.url}[/] in your browser; Ctrl-C stops it",
+            highlight=False,
+        )
+
+    dashboard.serve_dashboard(storage_url, host, port, artifacts, ready)
+    console.print("dashboard stopped")
+
+
 def prepare_data(console: Console, data_dir: str | None) -> None:
     """Locate (or download) and parse the training and test files, warming the array cache."""
     for part in ("train", "test"):

@@ -21,10 +21,14 @@ from search.console import report_error
 from search.data import load_train_val
 from search.deadline import DeadlineReached
 from search.study import StudySettings, open_study
+from search.trial_report import attach_trial_report, update_study_plots
 from storage import open_storage
+from storage.artifacts import open_artifact_store
 from storage.budget import Budget
 
 if TYPE_CHECKING:
+    from optuna.artifacts._protocol import ArtifactStore
+
     from search.objective import EpochListener
 
 # A worker whose trials keep failing has a bug or a broken environment, not bad luck.
@@ -89,8 +93,35 @@ def keras_objective(job: WorkerJob, settings: StudySettings, listener: EpochList
     apply_backend_limits()
     data = load_train_val(job.data_dir, settings.subset)
     context = TrainingContext(data, settings.max_epochs, settings.seed, job.worker_id, describe_device(), job.deadline)
+    artifacts = open_artifact_store(job.storage_url)
     freeze_long_lived_objects()
-    return lambda trial: train_trial(trial, settings.space, context, listener)
+
+    def objective(trial: optuna.Trial) -> float:
+        # Attach the learning curve and note before Optuna's tell: a finished trial is read-only.
+        try:
+            value = train_trial(trial, settings.space, context, listener)
+        except optuna.TrialPruned:
+            _attach_report(trial, artifacts, settings.max_epochs, pruned=True)
+            raise
+        _attach_report(trial, artifacts, settings.max_epochs, pruned=False)
+        return value
+
+    return objective
+
+
+def _attach_report(trial: optuna.Trial, artifacts: ArtifactStore, max_epochs: int, pruned: bool) -> None:
+    """A trial's result matters more than its pictures: a failed upload is a warning, not a failed trial."""
+    try:
+        attach_trial_report(trial, artifacts, max_epochs, pruned)
+    except Exception as error:  # noqa: BLE001 - disk full, unwritable folder, store hiccup
+        report_error(f"trial {trial.number}: learning curve and note not saved: {_one_line(error)}", label="warning")
+
+
+def _update_study_plots(study: optuna.Study) -> None:
+    try:
+        update_study_plots(study)
+    except Exception as error:  # noqa: BLE001 - same reasoning as _attach_report
+        report_error(f"study plots not updated: {_one_line(error)}", label="warning")
 
 
 def run_worker(
@@ -146,6 +177,7 @@ def run_worker(
                 after_trial(last)
             if last.state != optuna.trial.TrialState.FAIL:
                 failures = 0
+                _update_study_plots(study)
                 continue
             if errors and isinstance(errors[-1], DeadlineReached):
                 _give_back(study, budget, current[0])
