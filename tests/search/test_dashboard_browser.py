@@ -1,0 +1,69 @@
+"""End to end in a real browser: a 2-trial study, the dashboard, headless Chromium driven by Selenium."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.search.dashboard_helpers import ROOT, running_dashboard, study_command
+
+webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+SCREENSHOT_DIR = ROOT / "tests" / "artifacts"  # git-ignored; CI keeps it as a test artifact
+# Without the background-networking flags Chromium keeps calling home on a closed network.
+CHROMIUM_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1400,1000",
+)  # fmt: skip
+
+
+@pytest.fixture
+def browser() -> Iterator[webdriver.Chrome]:
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        pytest.skip("needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)")
+    profile = tempfile.mkdtemp(prefix="fmnist-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=webdriver.ChromeService(CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_a_user_sees_trials_notes_and_learning_curves(real_data_dir: Path, tmp_path: Path, browser) -> None:
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    subprocess.run(study_command(url, real_data_dir, trials=2), cwd=ROOT, check=True, capture_output=True)
+    wait = WebDriverWait(browser, 30)
+    with running_dashboard(url) as base:
+        browser.get(f"{base}/dashboard")
+        wait.until(EC.element_to_be_clickable((By.XPATH, "//a[contains(@href, '/dashboard/studies/')][contains(., 'dense')]"))).click()
+        wait.until(EC.url_contains("/dashboard/studies/"))
+        browser.get(browser.current_url.rstrip("/") + "/trials")  # the trial list, as its side-bar icon opens it
+        for number in (0, 1):
+            wait.until(EC.presence_of_element_located((By.XPATH, f"//*[normalize-space(text())='Trial {number}']")))
+        browser.find_element(By.XPATH, "//*[normalize-space(text())='Trial 1']").click()
+        wait.until(EC.presence_of_element_located((By.XPATH, "//h2[normalize-space(.)='Trial 1']")))  # the note's heading
+        body = browser.find_element(By.TAG_NAME, "body").text
+        assert "parameters" in body and "epochs run" in body and "train time" in body
+        image = wait.until(EC.presence_of_element_located((By.XPATH, "//img[contains(@src, '/artifacts/')]")))
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", image)
+        wait.until(lambda _: browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", image))
+        assert "learning_curve.png" in browser.find_element(By.TAG_NAME, "body").text
+        SCREENSHOT_DIR.mkdir(exist_ok=True)
+        shot = SCREENSHOT_DIR / "dashboard-trial.png"
+        assert browser.save_screenshot(str(shot))
+        print(f"screenshot: {shot}")
