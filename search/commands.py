@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import time
+import zlib
 
 import optuna
 from rich.console import Console
@@ -12,7 +15,7 @@ from search.devices import detect_gpus
 from search.progress import params_table, studies_table, take_snapshot, trials_table
 from search.runner import run_study
 from search.study import StudyError, open_study, start_or_resume
-from search.worker import WorkerJob, run_worker
+from search.worker import WorkerJob
 from spaces.space import load_space
 from storage import open_storage, redact, resolve_url
 
@@ -65,11 +68,13 @@ def join_study(console: Console, *, study_name: str, storage_url: str | None, ti
     url = resolve_url(storage_url, must_exist=True)
     _, settings = open_study(open_storage(url), study_name)
     fmnist_data.load_train_val(data_dir, settings.subset)
-    console.print(f"[bold]joining[/] study [cyan]{study_name}[/] at {redact(url)}", highlight=False)
+    # Workers started by `start` are 0..N-1; a joining one needs its own id, hence its own sampler
+    # seed, or it would draw the same random start-up trials as worker 0.
+    worker_id = 1000 + zlib.crc32(f"{socket.gethostname()}:{os.getpid()}".encode()) % 1_000_000
+    console.print(f"[bold]joining[/] study [cyan]{study_name}[/] at {redact(url)} as worker {worker_id}", highlight=False)
     deadline = time.time() + timeout if timeout else None
-    job = WorkerJob(storage_url=url, study_name=study_name, deadline=deadline, data_dir=data_dir, verbose=verbose)
-    ran = run_worker(job)
-    console.print(f"this worker ran {ran} trial{'s' if ran != 1 else ''}; the study's budget or the timeout is reached")
+    job = WorkerJob(storage_url=url, study_name=study_name, worker_id=worker_id, deadline=deadline, data_dir=data_dir, verbose=verbose)
+    run_study(job, settings, workers=1, gpus=[], console=console)  # gpus=[]: keep the CUDA_VISIBLE_DEVICES given
 
 
 def show_status(console: Console, study_name: str | None, storage_url: str | None) -> None:

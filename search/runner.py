@@ -26,7 +26,8 @@ def run_study(job: WorkerJob, settings: StudySettings, workers: int, gpus: list[
     study, _ = open_study(open_storage(job.storage_url), job.study_name)
     started = time.time()
     cores = os.cpu_count() or 1
-    jobs = [replace(job, worker_id=i, env=worker_environment(i, workers, gpus, cores)) for i in range(workers)]
+    first = job.worker_id  # 0 for `start`; a joining worker brings its own id
+    jobs = [replace(job, worker_id=first + i, env=worker_environment(i, workers, gpus, cores)) for i in range(workers)]
 
     def view() -> object:
         return render_live(take_snapshot(study, settings), started, job.deadline)
