@@ -114,3 +114,16 @@ def test_resuming_with_different_epochs_is_refused(tiny_data_dir, tmp_path: Path
 def test_every_command_explains_itself(command: str) -> None:
     result = invoke(command, "--help")
     assert result.exit_code == 0 and len(result.output) > 200
+
+
+def test_worker_joins_with_settings_from_the_store_and_its_own_seed(real_data_dir: Path, tmp_path: Path) -> None:
+    from search.study import open_study, start_or_resume
+    from storage import open_storage
+
+    url = f"sqlite:///{tmp_path / 'join.db'}"
+    start_or_resume(open_storage(url), "joined", space="dense", max_epochs=1, subset=200, n_trials=2)
+    result = invoke("worker", "--study", "joined", "--storage", url, "--data-dir", str(real_data_dir))
+    assert result.exit_code == 0, result.output
+    study, _ = open_study(open_storage(url), "joined")
+    assert len(study.trials) == 2 and all(t.user_attrs["epochs_run"] == 1 for t in study.trials)
+    assert {t.user_attrs["worker_id"] for t in study.trials} != {0}  # not worker 0's sampler seed
