@@ -1,0 +1,64 @@
+"""Trial reports: the learning-curve PNG, the note, attaching them to a running or pruned trial, study plots."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import optuna
+from optuna_dashboard._note import get_note_from_system_attrs
+
+from search.trial_report import ACCURACY_VS_PARAMS_ID, attach_trial_report, render_learning_curve, trial_note, update_study_plots
+from storage import open_storage
+from storage.artifacts import artifact_dir, open_artifact_store
+
+HISTORY = {"accuracy": [0.5, 0.7, 0.8], "loss": [1.5, 0.9, None], "val_accuracy": [0.55, 0.72, 0.79], "val_loss": [1.4, 1.0, 0.8]}
+ATTRS = {"epochs_run": 3, "best_epoch": 3, "param_count": 25_450, "train_seconds": 4.2, "device": "cpu", "worker_id": 0, "history": HISTORY}
+
+
+def test_learning_curve_is_a_small_png_made_quickly(tmp_path: Path) -> None:
+    render_learning_curve(HISTORY, "warm-up", tmp_path / "warm.png")  # the first call pays matplotlib's import
+    started = time.perf_counter()
+    path = render_learning_curve(HISTORY, "trial 0", tmp_path / "curve.png")
+    assert time.perf_counter() - started < 1.0
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size < 100_000
+
+
+def test_note_says_when_a_trial_was_pruned() -> None:
+    note = trial_note(4, {**ATTRS, "epochs_run": 1}, max_epochs=15, pruned=True)
+    assert "## Trial 4" in note and "25,450" in note and "1 of 15" in note and "pruned after epoch 1" in note
+    assert "trained to the end" in trial_note(4, ATTRS, max_epochs=3, pruned=False)
+
+
+def test_artifact_folder_sits_beside_a_sqlite_store(tmp_path: Path, monkeypatch) -> None:
+    assert artifact_dir(f"sqlite:///{tmp_path}/studies.db") == tmp_path / "artifacts"
+    assert artifact_dir("postgresql+psycopg2://u@h/db").name == "artifacts"
+    monkeypatch.setenv("FMNIST_ARTIFACTS", str(tmp_path / "shared"))
+    assert artifact_dir(f"sqlite:///{tmp_path}/studies.db") == tmp_path / "shared"
+    assert artifact_dir("postgresql+psycopg2://u@h/db", explicit="/x") == Path("/x")
+
+
+def test_complete_and_pruned_trials_carry_a_curve_and_a_note(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    store = open_artifact_store(url)
+    study = optuna.create_study(storage=open_storage(url), direction="maximize")
+
+    def objective(trial: optuna.Trial) -> float:
+        for key, value in ATTRS.items():
+            trial.set_user_attr(key, value)
+        pruned = trial.number == 1
+        attach_trial_report(trial, store, max_epochs=3, pruned=pruned)  # while still RUNNING
+        if pruned:
+            trial.report(0.6, 1)
+            raise optuna.TrialPruned
+        return 0.79
+
+    study.optimize(objective, n_trials=2)
+    update_study_plots(study)
+    system_attrs = study._storage.get_study_system_attrs(study._study_id)
+    for trial in study.trials:
+        artifacts = [value for key, value in trial.system_attrs.items() if key.startswith("artifacts:")]
+        assert len(artifacts) == 1 and (tmp_path / "artifacts" / artifacts[0]["artifact_id"]).is_file()
+        assert f"## Trial {trial.number}" in get_note_from_system_attrs(system_attrs, trial._trial_id)["body"]
+    assert "pruned after epoch" in get_note_from_system_attrs(system_attrs, study.trials[1]._trial_id)["body"]
+    assert any(ACCURACY_VS_PARAMS_ID in key for key in system_attrs)
