@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -58,7 +59,7 @@ def test_complete_and_pruned_trials_carry_a_curve_and_a_note(tmp_path: Path) -> 
     system_attrs = study._storage.get_study_system_attrs(study._study_id)
     for trial in study.trials:
         artifacts = [value for key, value in trial.system_attrs.items() if key.startswith("artifacts:")]
-        assert len(artifacts) == 1 and (tmp_path / "artifacts" / artifacts[0]["artifact_id"]).is_file()
+        assert len(artifacts) == 1 and (tmp_path / "artifacts" / json.loads(artifacts[0])["artifact_id"]).is_file()
         assert f"## Trial {trial.number}" in get_note_from_system_attrs(system_attrs, trial._trial_id)["body"]
     assert "pruned after epoch" in get_note_from_system_attrs(system_attrs, study.trials[1]._trial_id)["body"]
     assert any(ACCURACY_VS_PARAMS_ID in key for key in system_attrs)
