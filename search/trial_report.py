@@ -34,7 +34,7 @@ def render_learning_curve(history: dict[str, list[float | None]], title: str, pa
     figure = Figure(figsize=(8, 3), dpi=80)
     FigureCanvasAgg(figure)
     epochs = list(range(1, len(history.get("val_accuracy", [])) + 1))
-    for axes, metric in zip(figure.subplots(1, 2), ("accuracy", "loss")):
+    for axes, metric in zip(figure.subplots(1, 2), ("accuracy", "loss"), strict=True):
         for prefix, label in (("", "train"), ("val_", "validation")):
             values = [float("nan") if v is None else v for v in history.get(prefix + metric, [])]
             axes.plot(epochs[: len(values)], values, marker="o", markersize=3, label=label)

@@ -198,7 +198,7 @@ def test_worker_command_joins_the_study(services: dict[str, Any]) -> None:
 
 def test_dashboard_serves_the_same_store(services: dict[str, Any]) -> None:
     args = command_args(services["dashboard"])
-    assert args[0] == "optuna-dashboard"
+    assert args[:2] == ["fmnist-search", "dashboard"]
     assert option(args, "--host") == "0.0.0.0" and option(args, "--port") == "8080"
     assert option(command_args(services["worker"]), "--storage") in args
     assert services["dashboard"]["ports"] == ["127.0.0.1:8080:8080"]
@@ -262,3 +262,10 @@ def test_dockerfile_copies_every_package_and_dockerignore_keeps_them() -> None:
     assert {".venv", ".git", "*.db"} <= set(patterns)
     for name in copied:
         assert not any(fnmatch.fnmatch(name, pattern) for pattern in patterns), f".dockerignore drops {name}"
+
+
+def test_workers_and_dashboard_share_the_trial_files(services: dict[str, Any]) -> None:
+    mounts = {name: {v for v in services[name]["volumes"] if str(v).startswith("fmnist-artifacts:")} for name in ("worker", "dashboard")}
+    assert mounts["worker"] == mounts["dashboard"] != set()
+    for name in ("worker", "dashboard"):
+        assert services[name]["environment"]["FMNIST_ARTIFACTS"] == "/home/app/artifacts"

@@ -9,7 +9,13 @@ from pathlib import Path
 import optuna
 from optuna_dashboard._note import get_note_from_system_attrs
 
-from search.trial_report import ACCURACY_VS_PARAMS_ID, attach_trial_report, render_learning_curve, trial_note, update_study_plots
+from search.trial_report import (
+    ACCURACY_VS_PARAMS_ID,
+    attach_trial_report,
+    render_learning_curve,
+    trial_note,
+    update_study_plots,
+)
 from storage import open_storage
 from storage.artifacts import artifact_dir, open_artifact_store
 
