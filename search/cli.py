@@ -12,6 +12,7 @@ import typer
 from search.console import console, report_error
 from search.dashboard import DashboardError
 from search.data import DataError
+from search.export import ExportError
 from search.quiet import configure_logging
 from search.study import PRUNERS, SAMPLERS, StudyError
 from search.worker import WorkerError
@@ -26,7 +27,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-USER_ERRORS = (SpaceError, DataError, StorageError, StudyError, WorkerError, DashboardError)
+USER_ERRORS = (SpaceError, DataError, StorageError, StudyError, WorkerError, DashboardError, ExportError)
 SamplerName = Enum("SamplerName", {name: name for name in SAMPLERS}, type=str)  # type: ignore[misc]
 PrunerName = Enum("PrunerName", {name: name for name in PRUNERS}, type=str)  # type: ignore[misc]
 
@@ -192,6 +193,61 @@ def dashboard(
 
     with _user_errors():
         serve_dashboard(console, storage_url=storage, host=host, port=port, artifacts=artifacts)
+
+
+@app.command()
+def export(
+    study: Annotated[Optional[str], typer.Option(help="The study whose best trial to export.", show_default=False)] = None,
+    space: Annotated[Optional[str], typer.Option("--space", help="Shorthand for --study when the study is named after its space (e.g. cnn).", show_default=False)] = None,
+    from_config: Annotated[
+        Optional[str],
+        typer.Option("--from-config", help="Retrain from a saved config.json alone, without the study.", show_default=False),
+    ] = None,
+    out: Annotated[Optional[str], typer.Option(help="Folder under which exports/<study>-<trial>/ is written. Default: the current directory.", show_default=False)] = None,
+    repeats: Annotated[int, typer.Option(min=1, help="Models to retrain, each with its own seed (config seed + i).")] = 3,
+    storage: StorageOption = None,
+    data_dir: DataDirOption = None,
+    verbose: VerboseOption = False,
+) -> None:
+    """Export the best trial: its config as JSON, and models retrained on all 60,000 training images.
+
+    Each model trains for the epoch count at which the best trial peaked, and is saved as
+    model-<i>.keras (raw uint8 pixels in). The test set is not read.
+    Example: fmnist-search export --study cnn --repeats 3
+    """
+    configure_logging(verbose)
+    from search.commands import export_best
+
+    with _user_errors():
+        export_best(
+            console,
+            study_name=study,
+            space=space,
+            from_config=from_config,
+            out=out,
+            repeats=repeats,
+            storage_url=storage,
+            data_dir=data_dir,
+            verbose=verbose,
+        )
+
+
+@app.command()
+def evaluate(
+    path: Annotated[str, typer.Argument(help="An export folder (made by `fmnist-search export`) or one .keras file.", show_default=False)],
+    storage: StorageOption = None,
+    data_dir: DataDirOption = None,
+    verbose: VerboseOption = False,
+) -> None:
+    """Final evaluation on the 10,000 sealed test images: report.json, confusion matrix, curves, summary.
+
+    The only command that reads the test set. Example: fmnist-search evaluate exports/cnn-17
+    """
+    configure_logging(verbose)
+    from search.commands import evaluate_export
+
+    with _user_errors():
+        evaluate_export(console, path=path, storage_url=storage, data_dir=data_dir, verbose=verbose)
 
 
 @app.command()

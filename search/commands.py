@@ -6,6 +6,7 @@ import os
 import socket
 import time
 import zlib
+from collections.abc import Callable
 
 import optuna
 from rich.console import Console
@@ -18,6 +19,7 @@ from search.study import StudyError, open_study, start_or_resume
 from search.worker import WorkerJob
 from spaces.space import load_space
 from storage import open_storage, redact, resolve_url
+from storage.exports import ExportLog
 
 
 def start_study(
@@ -126,3 +128,80 @@ def prepare_data(console: Console, data_dir: str | None) -> None:
         console.print(f"{part}: {len(images):,} images from {directory} (loaded in {seconds:.2f} s)", highlight=False)
     split = fmnist_data.load_train_val(data_dir)
     console.print(f"split: {len(split.x_train):,} train / {len(split.x_val):,} validation; the test images stay sealed", highlight=False)
+
+
+def export_best(
+    console: Console,
+    *,
+    study_name: str | None,
+    space: str | None,
+    from_config: str | None,
+    out: str | None,
+    repeats: int,
+    storage_url: str | None,
+    data_dir: str | None,
+    verbose: bool,
+) -> None:
+    """Write the best trial's config and retrain it ``repeats`` times on all 60,000 images; record the export."""
+    from pathlib import Path
+
+    from search import export
+
+    url = resolve_url(storage_url, must_exist=from_config is None)
+    if from_config is not None:
+        if study_name is not None or space is not None:
+            raise export.ExportError("--from-config retrains from the file alone; leave out --study and --space")
+        config_path = Path(from_config)
+        config = export.read_config(config_path)
+        history = export.history_beside(config_path)
+    else:
+        if study_name is None:
+            if space is None:
+                raise export.ExportError("say which study to export (--study NAME, or --space NAME for a study named after its space)")
+            study_name = load_space(space).name
+        study, settings = open_study(open_storage(url), study_name)
+        trial = export.best_trial(study)
+        config = export.config_from_trial(study_name, settings, trial)
+        history = trial.user_attrs.get("history")
+    fmnist_data.load_part("train", data_dir)  # corrupt or missing data fails before anything is written
+    folder = export.default_folder(config, out)
+    console.print(
+        f"exporting {config.study or 'config'} trial {config.trial_number}: {config.model} model, "
+        f"{config.epochs} epochs on all 60,000 training images, {repeats} repeat(s), into {folder}",
+        highlight=False,
+    )
+    from search.quiet import import_keras
+
+    import_keras(verbose)
+    files = export.write_export(config, folder, repeats, data_dir, history)
+    _record(url, lambda log: log.record_export(config.study, config.trial_number, config.config_hash, str(folder.resolve()), files))
+    console.print(f"wrote {', '.join(files)}; config hash {config.config_hash[:12]}", highlight=False)
+    console.print(f"evaluate on the test set: fmnist-search evaluate {folder}", highlight=False)
+
+
+def evaluate_export(console: Console, *, path: str, storage_url: str | None, data_dir: str | None, verbose: bool) -> None:
+    """Evaluate an export on the sealed test set, write its report files and record the evaluation."""
+    from pathlib import Path
+
+    from search import evaluate
+    from search.quiet import import_keras
+
+    url = resolve_url(storage_url)
+    evaluate.find_models(Path(path))  # not an export: fail before importing Keras
+    import_keras(verbose)
+    result = evaluate.evaluate(Path(path), data_dir)
+    accuracy = result.report["test_accuracy"]
+    _record(url, lambda log: log.record_evaluation(result.config_hash, str(Path(path).resolve()), len(result.report["models"]), accuracy["mean"], accuracy["std"]))
+    console.print(
+        f"test accuracy {accuracy['mean']:.4f} ± {accuracy['std']:.4f} over {len(result.report['models'])} model(s); "
+        f"report in {result.folder / evaluate.REPORT_FILE}",
+        highlight=False,
+    )
+
+
+def _record(url: str, write: Callable[[ExportLog], None]) -> None:
+    log = ExportLog(url)
+    try:
+        write(log)
+    finally:
+        log.close()

@@ -1,0 +1,182 @@
+"""The final evaluation: the only code that reads the 10,000 sealed test images.
+
+Given an export folder (or one ``.keras`` file), every model is loaded with ``safe_mode=True``
+and fed the raw uint8 test pixels. Into the folder go ``report.json`` (test accuracy as a
+fraction, mean and std over the repeats; per-class precision, recall and F1 and the confusion
+matrix, both over all repeats' predictions together), ``confusion_matrix.png``,
+``learning_curves.png`` (when the export has the best trial's history) and ``summary.md``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from search import data as fmnist_data
+from search.export import CONFIG_FILE, HISTORY_FILE, ExportError, read_config
+
+REPORT_FILE = "report.json"
+CONFUSION_FILE = "confusion_matrix.png"
+CURVES_FILE = "learning_curves.png"
+SUMMARY_FILE = "summary.md"
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What ``report.json`` holds, plus where it was written."""
+
+    folder: Path
+    report: dict[str, Any]
+    config_hash: str | None
+
+
+def find_models(path: Path) -> tuple[Path, list[Path]]:
+    """(folder to write into, the models to evaluate); anything that is not an export is refused."""
+    if path.is_file() and path.suffix == ".keras":
+        return path.parent, [path]
+    if path.is_dir():
+        models = sorted(path.glob("model-*.keras"), key=lambda p: _repeat_index(p))
+        if models:
+            return path, models
+        raise ExportError(f"{path} is not an export: it holds no model-*.keras files (make one with `fmnist-search export`)")
+    if not path.exists():
+        raise ExportError(f"{path} does not exist")
+    raise ExportError(f"{path} is not an export: give an export folder or a .keras file")
+
+
+def _repeat_index(path: Path) -> int:
+    suffix = path.stem.removeprefix("model-")
+    return int(suffix) if suffix.isdigit() else 1 << 30
+
+
+def load_model(path: Path) -> Any:
+    """A saved model, loaded without running any code it carries; a damaged file is an ExportError."""
+    import keras
+
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except Exception as error:  # noqa: BLE001 - zip, h5, JSON and Keras errors all mean "not a usable model"
+        text = str(error).strip().splitlines()
+        raise ExportError(f"{path}: cannot load the model ({text[0] if text else type(error).__name__})") from None
+
+
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
+    """Rows: true class; columns: predicted class."""
+    matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(matrix, (labels.astype(np.int64), predicted.astype(np.int64)), 1)
+    return matrix
+
+
+def per_class_metrics(matrix: np.ndarray) -> list[dict[str, float]]:
+    """Precision, recall and F1 per class from a confusion matrix; 0 where a ratio is undefined."""
+    true_positive = np.diag(matrix).astype(float)
+    predicted = matrix.sum(axis=0).astype(float)
+    actual = matrix.sum(axis=1).astype(float)
+    precision = np.divide(true_positive, predicted, out=np.zeros_like(true_positive), where=predicted > 0)
+    recall = np.divide(true_positive, actual, out=np.zeros_like(true_positive), where=actual > 0)
+    both = precision + recall
+    f1 = np.divide(2 * precision * recall, both, out=np.zeros_like(both), where=both > 0)
+    return [
+        {"class": name, "precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+        for name, p, r, f, s in zip(fmnist_data.CLASS_NAMES, precision, recall, f1, actual, strict=True)
+    ]
+
+
+def predict_classes(model: Any, images: np.ndarray) -> np.ndarray:
+    """Class indices for raw uint8 images: the model rescales them itself."""
+    return np.argmax(model.predict(images, batch_size=1024, verbose=0), axis=1)
+
+
+def build_report(models: list[Path], labels: np.ndarray, predictions: list[np.ndarray], param_count: int) -> dict[str, Any]:
+    """report.json's contents; the confusion matrix and per-class metrics pool every repeat's predictions."""
+    accuracies = [float(np.mean(p == labels)) for p in predictions]
+    n_classes = len(fmnist_data.CLASS_NAMES)
+    matrix = sum(confusion_matrix(labels, p, n_classes) for p in predictions)
+    return {
+        "test_accuracy": {"mean": float(np.mean(accuracies)), "std": float(np.std(accuracies)), "per_model": accuracies},
+        "models": [m.name for m in models],
+        "test_images": len(labels),
+        "parameter_count": param_count,
+        "per_class": per_class_metrics(matrix),
+        "confusion_matrix": matrix.tolist(),
+        "confusion_matrix_note": "rows true class, columns predicted class; summed over all models",
+        "class_names": list(fmnist_data.CLASS_NAMES),
+    }
+
+
+def render_confusion_matrix(matrix: np.ndarray, path: Path) -> Path:
+    """The confusion matrix as a labelled heat map (row-normalised colours, raw counts written in)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(8, 7), dpi=80)
+    FigureCanvasAgg(figure)
+    axes = figure.subplots()
+    rows = matrix.sum(axis=1, keepdims=True)
+    shares = np.divide(matrix, rows, out=np.zeros(matrix.shape), where=rows > 0)
+    axes.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    names = fmnist_data.CLASS_NAMES
+    axes.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
+    axes.set_yticks(range(len(names)), names, fontsize=8)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    for (row, column), count in np.ndenumerate(matrix):
+        axes.text(column, row, str(count), ha="center", va="center", fontsize=7, color="white" if shares[row, column] > 0.5 else "black")
+    axes.set_title("Confusion matrix on the test set")
+    figure.tight_layout()
+    figure.savefig(path, format="png")
+    return path
+
+
+def summary_markdown(report: dict[str, Any], config: dict[str, Any] | None) -> str:
+    """A short human summary of report.json."""
+    accuracy = report["test_accuracy"]
+    lines = ["# Final evaluation", ""]
+    if config and config.get("study") is not None:
+        lines.append(f"Study `{config['study']}`, trial {config['trial_number']}, retrained for {config['epochs']} epochs on all 60,000 training images.")
+        lines.append("")
+    lines += [
+        f"- test accuracy: **{accuracy['mean']:.4f}** ± {accuracy['std']:.4f} over {len(report['models'])} model(s) ({report['test_images']:,} test images)",
+        f"- parameters: {report['parameter_count']:,}",
+        "",
+        "| class | precision | recall | F1 |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {c['class']} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} |" for c in report["per_class"]]
+    lines += ["", f"Confusion matrix: `{CONFUSION_FILE}`; data: `{REPORT_FILE}`."]
+    return "\n".join(lines) + "\n"
+
+
+def evaluate(path: Path, data_dir: str | None = None) -> Evaluation:
+    """Evaluate every model of an export on the test set and write the report files into its folder."""
+    folder, models = find_models(path)
+    config = read_config(folder / CONFIG_FILE) if (folder / CONFIG_FILE).is_file() else None
+    loaded = [load_model(m) for m in models]  # all of them first: a damaged file fails before the test set is read
+    images, labels = fmnist_data.load_test(data_dir)
+    predictions = [predict_classes(model, images) for model in loaded]
+    report = build_report(models, labels, predictions, int(loaded[0].count_params()))
+    if config is not None:
+        report["config_hash"] = config.config_hash
+    (folder / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    render_confusion_matrix(np.array(report["confusion_matrix"]), folder / CONFUSION_FILE)
+    _render_curves(folder)
+    (folder / SUMMARY_FILE).write_text(summary_markdown(report, config.to_data() if config else None), encoding="utf-8")
+    return Evaluation(folder, report, config.config_hash if config else None)
+
+
+def _render_curves(folder: Path) -> None:
+    """The best trial's learning curves, drawn by the same code as the dashboard's."""
+    from search.trial_report import render_learning_curve
+
+    source = folder / HISTORY_FILE
+    if not source.is_file():
+        return
+    try:
+        history = json.loads(source.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ExportError(f"{source}: corrupt history file ({error})") from None
+    render_learning_curve(history, "best trial during the search (55,000 train / 5,000 validation)", folder / CURVES_FILE)

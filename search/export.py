@@ -1,0 +1,219 @@
+"""Export a study's best trial: its full configuration as JSON, and R models retrained on all 60,000 images.
+
+The search trains on 55,000 images and picks the epoch count on the other 5,000; the export
+retrains the winning configuration on all 60,000 for the number of epochs at which the best
+trial's validation accuracy peaked (there is no validation set left to choose it again).
+Each repeat uses its own seed (the config's seed + repeat index), so the spread of the final
+test accuracy over repeats says how much of it is luck of the initialisation.
+
+An export folder holds ``config.json``, ``model-{i}.keras`` (raw uint8 pixels in, class
+probabilities out; loadable with ``safe_mode=True``) and, when the study had it, the best
+trial's per-epoch ``history.json`` for the learning curves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from search import data as fmnist_data
+from spaces.families import FAMILIES, check_params
+
+CONFIG_FILE = "config.json"
+HISTORY_FILE = "history.json"
+CONFIG_VERSION = 1
+_VERSIONED_PACKAGES = ("fmnist-search", "keras", "tensorflow", "numpy", "optuna")
+
+
+class ExportError(RuntimeError):
+    """An export cannot be made or read: no best trial, a corrupt config or model file, not an export folder."""
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """Everything needed to retrain the best trial's model without the study."""
+
+    model: str  # the builder family: dense or cnn
+    params: dict[str, Any]
+    epochs: int
+    batch_size: int
+    seed: int
+    study: str | None = None
+    trial_number: int | None = None
+    space: dict[str, Any] | None = None
+    validation_accuracy: float | None = None
+    data_split: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    format_version: int = CONFIG_VERSION
+
+    def __post_init__(self) -> None:
+        if self.model not in FAMILIES:
+            raise ExportError(f"model must be one of {sorted(FAMILIES)}, but got {self.model!r}")
+        try:
+            check_params(self.model, self.params)
+        except ValueError as error:
+            raise ExportError(f"params: {error}") from None
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ExportError(f"{name} must be a positive integer, but got {value!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise ExportError(f"seed must be an integer, but got {self.seed!r}")
+
+    def to_data(self) -> dict[str, Any]:
+        """The config as plain JSON data, without its hash."""
+        return asdict(self)
+
+    @property
+    def config_hash(self) -> str:
+        """sha256 of the canonical JSON (sorted keys, no spaces): the same config has the same hash anywhere."""
+        canonical = json.dumps(self.to_data(), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def to_json(self) -> str:
+        return json.dumps({**self.to_data(), "config_hash": self.config_hash}, indent=2, sort_keys=True) + "\n"
+
+
+def read_config(path: Path) -> ExportConfig:
+    """Load and check a ``config.json``; a hash that does not match its contents is refused."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ExportError(f"{path}: no such config file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ExportError(f"{path}: corrupt config file ({_first_line(error)})") from None
+    if not isinstance(data, dict):
+        raise ExportError(f"{path}: corrupt config file (expected a JSON object)")
+    claimed = data.pop("config_hash", None)
+    known = set(ExportConfig.__dataclass_fields__)
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ExportError(f"{path}: unknown key {unknown[0]!r} in config")
+    try:
+        config = ExportConfig(**data)
+    except TypeError as error:
+        raise ExportError(f"{path}: incomplete config ({_first_line(error)})") from None
+    except ExportError as error:
+        raise ExportError(f"{path}: {error}") from None
+    if claimed is not None and claimed != config.config_hash:
+        raise ExportError(f"{path}: config_hash does not match the contents (edited or corrupted; delete config_hash to accept edits)")
+    return config
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python and the packages that decide what a retrain produces."""
+    versions = {"python": platform.python_version()}
+    for name in _VERSIONED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def data_split_description() -> dict[str, Any]:
+    """How the search split the data, and what the retrain trains on."""
+    return {
+        "search_train_images": "55,000 (60,000 minus the validation set)",
+        "search_validation_images": "5,000 (500 per class, stratified)",
+        "split_seed": fmnist_data.SPLIT_SEED,
+        "validation_fraction": fmnist_data.VALIDATION_FRACTION,
+        "retrain_images": "all 60,000 training images",
+        "test_images": "10,000, read only by `fmnist-search evaluate`",
+    }
+
+
+def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
+    """The study's best complete trial; a study without one cannot be exported."""
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if not complete:
+        raise ExportError(f"study {study.study_name!r} has no complete trial yet; nothing to export")
+    return max(complete, key=lambda t: (t.value, -t.number))
+
+
+def config_from_trial(study_name: str, settings: Any, trial: optuna.trial.FrozenTrial) -> ExportConfig:
+    """The best trial's config: its full params, the epoch it peaked at, its weight seed."""
+    params = settings.space.complete(trial.params)
+    data_split = {**data_split_description(), "search_subset": settings.subset}
+    return ExportConfig(
+        model=settings.space.model,
+        params=params,
+        epochs=int(trial.user_attrs.get("best_epoch") or settings.max_epochs),
+        batch_size=int(params["batch_size"]),
+        seed=settings.seed + trial.number,  # the seed the trial's own weights were drawn with
+        study=study_name,
+        trial_number=trial.number,
+        space=settings.space.to_data(),
+        validation_accuracy=trial.value,
+        data_split=data_split,
+        versions=package_versions(),
+    )
+
+
+def default_folder(config: ExportConfig, out: str | Path | None) -> Path:
+    """``exports/<study>-<trial>`` under ``out`` (default: the current directory)."""
+    name = f"{config.study}-{config.trial_number}" if config.study is not None else f"config-{config.config_hash[:12]}"
+    return Path(out or ".") / "exports" / name
+
+
+def train_model(config: ExportConfig, images: Any, labels: Any, repeat: int) -> Any:
+    """One retrained model (in memory): seed = config seed + repeat, ``config.epochs`` epochs on everything given."""
+    import keras
+
+    from spaces.builders import build_model
+
+    keras.utils.set_random_seed(config.seed + repeat)
+    model = build_model(config.model, config.params)
+    model.fit(images, labels, batch_size=config.batch_size, epochs=config.epochs, verbose=0)
+    return model
+
+
+def write_export(
+    config: ExportConfig,
+    folder: Path,
+    repeats: int,
+    data_dir: str | None = None,
+    history: dict[str, Any] | None = None,
+) -> list[str]:
+    """Write the config (and history), retrain ``repeats`` models on all 60,000 images; return the file names."""
+    if repeats < 1:
+        raise ExportError(f"repeats must be at least 1, but got {repeats}")
+    images, labels = fmnist_data.load_part("train", data_dir)  # all 60,000: the search's split is over
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("model-*.keras"):
+        stale.unlink()  # a previous export with more repeats must not leave extra models behind
+    (folder / CONFIG_FILE).write_text(config.to_json(), encoding="utf-8")
+    files = [CONFIG_FILE]
+    if history:
+        (folder / HISTORY_FILE).write_text(json.dumps(history, indent=1) + "\n", encoding="utf-8")
+        files.append(HISTORY_FILE)
+    for repeat in range(repeats):
+        model = train_model(config, images, labels, repeat)
+        name = f"model-{repeat}.keras"
+        model.save(folder / name)
+        files.append(name)
+    return files
+
+
+def history_beside(config_path: Path) -> dict[str, Any] | None:
+    """A config exported earlier may sit beside the best trial's history; keep it with the new export."""
+    source = config_path.parent / HISTORY_FILE
+    if not source.is_file():
+        return None
+    try:
+        return json.loads(source.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None  # the curves are a nicety; a damaged copy is not worth failing the export
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+

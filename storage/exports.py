@@ -1,0 +1,93 @@
+"""Exports and final evaluations, in the project's own tables beside the studies.
+
+Optuna's schema has no place for what happens after a search, so, like the budget table,
+these live in the same database under ``fmnist_`` names and are created on first use.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from storage.engine import install_sqlite_pragmas, storage_errors
+
+metadata = sa.MetaData()
+exports = sa.Table(
+    "fmnist_exports",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("study_name", sa.String(512), nullable=True),  # NULL: a config written by hand
+    sa.Column("trial_number", sa.Integer, nullable=True),
+    sa.Column("config_hash", sa.String(64), nullable=False, index=True),
+    sa.Column("folder", sa.Text, nullable=False),
+    sa.Column("files", sa.Text, nullable=False),  # JSON list of file names in the folder
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+evaluations = sa.Table(
+    "fmnist_evaluations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("config_hash", sa.String(64), nullable=True, index=True),  # NULL: a lone .keras file
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("n_models", sa.Integer, nullable=False),
+    sa.Column("test_accuracy_mean", sa.Float, nullable=False),
+    sa.Column("test_accuracy_std", sa.Float, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+class ExportLog:
+    """The export and evaluation records of the store at ``url``."""
+
+    def __init__(self, url: str) -> None:
+        install_sqlite_pragmas()
+        self.url = url
+        self.engine = sa.create_engine(url, pool_pre_ping=True)
+        with storage_errors(url):
+            metadata.create_all(self.engine, checkfirst=True)
+
+    def record_export(self, study_name: str | None, trial_number: int | None, config_hash: str, folder: str, files: list[str]) -> None:
+        """One row per export run."""
+        self._insert(
+            exports,
+            study_name=study_name,
+            trial_number=trial_number,
+            config_hash=config_hash,
+            folder=folder,
+            files=json.dumps(files),
+        )
+
+    def record_evaluation(self, config_hash: str | None, path: str, n_models: int, mean: float, std: float) -> None:
+        """One row per evaluation run."""
+        self._insert(
+            evaluations,
+            config_hash=config_hash,
+            path=path,
+            n_models=n_models,
+            test_accuracy_mean=mean,
+            test_accuracy_std=std,
+        )
+
+    def exports(self) -> list[dict[str, Any]]:
+        """Every export, oldest first, with ``files`` as a list."""
+        rows = self._rows(exports)
+        return [{**row, "files": json.loads(row["files"])} for row in rows]
+
+    def evaluations(self) -> list[dict[str, Any]]:
+        """Every evaluation, oldest first."""
+        return self._rows(evaluations)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def _insert(self, table: sa.Table, **values: Any) -> None:
+        with storage_errors(self.url), self.engine.begin() as connection:
+            connection.execute(table.insert().values(created_at=datetime.now(UTC), **values))
+
+    def _rows(self, table: sa.Table) -> list[dict[str, Any]]:
+        with storage_errors(self.url), self.engine.connect() as connection:
+            result = connection.execute(sa.select(table).order_by(table.c.id))
+            return [dict(row._mapping) for row in result]

@@ -1,0 +1,162 @@
+"""Export and final evaluation: the round trip on tiny data, saved models, the sealed test set, bad files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from search import data as fmnist_data
+from search.cli import app
+from search.export import ExportConfig, read_config, train_model
+from storage.exports import ExportLog
+
+runner = CliRunner()
+TINY_DENSE = {
+    "n_layers": 1, "units": 16, "layer_shape": "constant", "activation": "relu", "dropout": 0.0,
+    "batch_norm": False, "learning_rate": 0.01, "optimizer": "adam", "batch_size": 32, "l2": 0.0,
+}  # fmt: skip
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def assert_one_line_error(result, *fragments: str) -> None:
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def tiny_config(**changes) -> ExportConfig:
+    return ExportConfig(**{"model": "dense", "params": TINY_DENSE, "epochs": 1, "batch_size": 32, "seed": 5, **changes})
+
+
+def test_export_load_evaluate_round_trip(tiny_data_dir, tmp_path: Path) -> None:
+    folder = tiny_data_dir()
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    started = invoke("start", "--space", "dense", "--trials", "1", "--epochs", "1", "--data-dir", str(folder), "--storage", url)
+    assert started.exit_code == 0, started.output
+
+    exported = invoke("export", "--space", "dense", "--out", str(tmp_path), "--repeats", "2", "--data-dir", str(folder), "--storage", url)
+    assert exported.exit_code == 0, exported.output
+    export_dir = tmp_path / "exports" / "dense-0"
+    config = read_config(export_dir / "config.json")
+    assert config.study == "dense" and config.trial_number == 0 and config.epochs == 1
+    assert {"keras", "numpy", "python"} <= set(config.versions) and config.data_split["split_seed"] == fmnist_data.SPLIT_SEED
+    assert {p.name for p in export_dir.glob("*.keras")} == {"model-0.keras", "model-1.keras"}
+    [row] = ExportLog(url).exports()
+    assert row["study_name"] == "dense" and row["trial_number"] == 0 and row["config_hash"] == config.config_hash
+    assert "model-1.keras" in row["files"]
+
+    evaluated = invoke("evaluate", str(export_dir), "--data-dir", str(folder), "--storage", url)
+    assert evaluated.exit_code == 0, evaluated.output
+    report = json.loads((export_dir / "report.json").read_text())
+    accuracy = report["test_accuracy"]
+    assert 0.0 <= accuracy["mean"] <= 1.0 and len(accuracy["per_model"]) == 2
+    assert accuracy["std"] == pytest.approx(np.std(accuracy["per_model"]))
+    matrix = np.array(report["confusion_matrix"])
+    assert matrix.shape == (10, 10) and matrix.sum() == 2 * 30  # 30 tiny test images, two models
+    assert [c["class"] for c in report["per_class"]] == list(fmnist_data.CLASS_NAMES)
+    assert report["parameter_count"] > 0 and report["config_hash"] == config.config_hash
+    for name in ("confusion_matrix.png", "learning_curves.png"):
+        assert (export_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "test accuracy" in (export_dir / "summary.md").read_text()
+    [evaluation] = ExportLog(url).evaluations()
+    assert evaluation["config_hash"] == config.config_hash and evaluation["n_models"] == 2
+
+    # The config alone is enough to retrain, without the study.
+    again = invoke("export", "--from-config", str(export_dir / "config.json"), "--out", str(tmp_path / "b"),
+                   "--repeats", "1", "--data-dir", str(folder), "--storage", url)
+    assert again.exit_code == 0, again.output
+    assert (tmp_path / "b" / "exports" / "dense-0" / "model-0.keras").is_file()
+    assert len(ExportLog(url).exports()) == 2
+
+
+def test_exported_model_predicts_like_the_training_pipeline(tiny_data_dir, tmp_path: Path) -> None:
+    import keras
+
+    images, labels = fmnist_data.load_part("train", tiny_data_dir())
+    model = train_model(tiny_config(), images, labels, repeat=0)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    raw = images[:20]
+    assert raw.dtype == np.uint8
+    expected = model.predict(raw, verbose=0)
+    np.testing.assert_allclose(loaded.predict(raw, verbose=0), expected, rtol=1e-5, atol=1e-6)
+    # The training pipeline scales by 1/255 inside the model: feeding pre-scaled pixels would be wrong.
+    assert not np.allclose(loaded.predict(raw.astype("float32") / 255.0, verbose=0), expected)
+
+
+def test_start_and_worker_never_read_the_test_files(tiny_data_dir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tiny_data_dir()
+    for part in ("images", "labels"):
+        (folder / f"{fmnist_data.FILES['test_' + part]}.gz").write_bytes(b"sealed: reading this is a bug")
+
+    def sealed(*_args, **_kwargs):
+        raise AssertionError("the search read the test set")
+
+    original_load_part = fmnist_data.load_part
+
+    def train_only(part: str, *args, **kwargs):
+        if part != "train":
+            sealed()
+        return original_load_part(part, *args, **kwargs)
+
+    monkeypatch.setattr(fmnist_data, "load_test", sealed)
+    monkeypatch.setattr(fmnist_data, "load_part", train_only)
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    started = invoke("start", "--space", "dense", "--trials", "1", "--epochs", "1", "--data-dir", str(folder), "--storage", url)
+    assert started.exit_code == 0 and "finished 1/1" in started.output, started.output
+    from search.study import open_study, start_or_resume
+    from storage import open_storage
+
+    start_or_resume(open_storage(url), "dense", n_trials=2)  # one more slot, for the worker to fill
+    joined = invoke("worker", "--study", "dense", "--storage", url, "--data-dir", str(folder))
+    assert joined.exit_code == 0, joined.output
+    study, _ = open_study(open_storage(url), "dense")
+    assert len([t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]) == 2
+    assert study.trials[1].user_attrs["worker_id"] != 0  # the second trial was the joining worker's
+
+
+def test_corrupt_model_and_config_are_one_line_errors(tiny_data_dir, tmp_path: Path) -> None:
+    folder = tiny_data_dir()
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    export_dir = tmp_path / "export"
+    export_dir.mkdir()
+    (export_dir / "config.json").write_text(tiny_config().to_json())
+    (export_dir / "model-0.keras").write_bytes(b"PK\x03\x04 not a zip at all")
+    assert_one_line_error(invoke("evaluate", str(export_dir), "--data-dir", str(folder), "--storage", url), "model-0.keras", "cannot load")
+
+    (export_dir / "config.json").write_text('{"model": "dense", "params": ')
+    result = invoke("export", "--from-config", str(export_dir / "config.json"), "--data-dir", str(folder), "--storage", url)
+    assert_one_line_error(result, "config.json", "corrupt")
+    edited = json.loads(tiny_config().to_json())
+    edited["epochs"] = 7
+    (export_dir / "config.json").write_text(json.dumps(edited))
+    assert_one_line_error(invoke("export", "--from-config", str(export_dir / "config.json"), "--storage", url), "config_hash")
+
+
+def test_something_that_is_not_an_export(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    assert_one_line_error(invoke("evaluate", str(tmp_path), "--storage", url), "not an export")
+    (tmp_path / "notes.txt").write_text("hi")
+    assert_one_line_error(invoke("evaluate", str(tmp_path / "notes.txt"), "--storage", url), "not an export")
+    assert_one_line_error(invoke("evaluate", str(tmp_path / "missing"), "--storage", url), "does not exist")
+
+
+def test_config_hash_is_canonical_and_bad_configs_are_refused() -> None:
+    config = tiny_config()
+    assert config.config_hash == tiny_config().config_hash
+    assert config.config_hash != tiny_config(seed=6).config_hash
+    from search.export import ExportError
+
+    with pytest.raises(ExportError, match="epochs"):
+        tiny_config(epochs=0)
+    with pytest.raises(ExportError, match="params"):
+        tiny_config(params={**TINY_DENSE, "units": "many"})
