@@ -12,6 +12,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from storage.engine import install_sqlite_pragmas, storage_errors
+from storage.reconnect import retry_on_disconnect
 
 metadata = sa.MetaData()
 budgets = sa.Table(
@@ -47,7 +48,18 @@ class Budget:
 
     def claim(self) -> bool:
         """Take one slot; False when the budget is spent. Studies without a budget row are unlimited."""
-        with storage_errors(self.url), self.engine.begin() as connection:
+        with storage_errors(self.url):
+            return self._claim()
+
+    def release(self) -> None:
+        """Give one slot back (a trial failed, was interrupted, or its worker died)."""
+        with storage_errors(self.url):
+            self._release()
+
+    # One transaction each: a connection lost before the commit rolls it back, so a retry is safe.
+    @retry_on_disconnect
+    def _claim(self) -> bool:
+        with self.engine.begin() as connection:
             row = connection.execute(sa.select(budgets.c.n_trials).where(budgets.c.study_name == self.study_name)).first()
             if row is None or row.n_trials is None:
                 return True
@@ -58,9 +70,9 @@ class Budget:
             )
             return taken.rowcount == 1
 
-    def release(self) -> None:
-        """Give one slot back (a trial failed, was interrupted, or its worker died)."""
-        with storage_errors(self.url), self.engine.begin() as connection:
+    @retry_on_disconnect
+    def _release(self) -> None:
+        with self.engine.begin() as connection:
             connection.execute(
                 budgets.update()
                 .where(budgets.c.study_name == self.study_name, budgets.c.claimed > 0)

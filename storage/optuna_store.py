@@ -9,54 +9,28 @@
 
 from __future__ import annotations
 
-import functools
 import os
-import time
 import warnings
-from typing import Any, Callable, TypeVar
 
 import optuna
-from sqlalchemy.exc import InterfaceError, OperationalError
 
 from storage.budget import Budget
 from storage.engine import StorageError, install_sqlite_pragmas, redact, resolve_url, storage_errors
+from storage.reconnect import retry_on_disconnect
 
 HEARTBEAT_INTERVAL = 20  # seconds; FMNIST_HEARTBEAT_INTERVAL overrides
 GRACE_PERIOD = 90  # seconds; FMNIST_GRACE_PERIOD overrides
 MAX_RETRY = 2
-RECONNECT_ATTEMPTS = 8  # 0.5 + 1 + 2 + 4 + 8 + 8 + 8 s: rides out a database restart of about half a minute
-_CONNECTION_ERRORS = (OperationalError, InterfaceError)
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _is_connection_error(error: BaseException) -> bool:
-    cause = error.__cause__ if isinstance(error, optuna.exceptions.StorageInternalError) else error
-    return isinstance(cause, _CONNECTION_ERRORS)
-
-
-def _retrying(method: F) -> F:
-    @functools.wraps(method)
-    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        delay = 0.5
-        for attempt in range(RECONNECT_ATTEMPTS):
-            try:
-                return method(self, *args, **kwargs)
-            except (optuna.exceptions.StorageInternalError, *_CONNECTION_ERRORS) as error:
-                if attempt == RECONNECT_ATTEMPTS - 1 or not _is_connection_error(error):
-                    raise
-                time.sleep(delay)
-                delay = min(delay * 2, 8.0)
-
-    return wrapper  # type: ignore[return-value]
 
 
 class ResilientRDBStorage(optuna.storages.RDBStorage):
     """RDBStorage whose calls survive the database going away for a while."""
 
 
-# Every storage call a worker makes. Writes among them are idempotent (same value, same step)
-# or, like create_new_trial, fail before their commit when the connection is gone.
+# Every storage call a worker makes, including the private ones that Optuna's _CachedStorage
+# (the wrapper optuna.load_study/create_study put around an RDBStorage) calls directly.
+# Writes among them are idempotent (same value, same step) or, like create_new_trial, fail
+# before their commit when the connection is gone.
 for _name in (
     "create_new_study", "get_study_id_from_name", "get_study_name_from_id", "get_study_directions",
     "get_study_user_attrs", "get_study_system_attrs", "set_study_user_attr", "set_study_system_attr",
@@ -64,8 +38,10 @@ for _name in (
     "get_trial_number_from_id", "get_trial_param", "set_trial_state_values", "set_trial_intermediate_value",
     "set_trial_user_attr", "set_trial_system_attr", "get_trial", "get_all_trials", "get_n_trials",
     "get_best_trial", "record_heartbeat", "_get_stale_trial_ids",
+    "_create_new_trial", "_set_trial_param", "_get_trials", "_get_best_trial_id",
+    "get_trial_user_attrs", "get_trial_system_attrs",
 ):  # fmt: skip
-    setattr(ResilientRDBStorage, _name, _retrying(getattr(optuna.storages.RDBStorage, _name)))
+    setattr(ResilientRDBStorage, _name, retry_on_disconnect(getattr(optuna.storages.RDBStorage, _name)))
 
 
 class _StaleTrialHandler:

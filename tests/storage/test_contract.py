@@ -7,8 +7,11 @@ differently (float precision, NaN, JSON attrs, concurrent inserts, heartbeats) f
 
 from __future__ import annotations
 
+import inspect
 import math
 import multiprocessing
+import re
+import threading
 import warnings
 from typing import Any
 
@@ -17,8 +20,9 @@ import pytest
 from optuna.storages._heartbeat import is_heartbeat_enabled  # what Study.optimize itself checks
 
 from storage import StorageError, open_storage
+from storage.budget import Budget
 from storage.engine import check_url, resolve_url
-from storage.optuna_store import GRACE_PERIOD, HEARTBEAT_INTERVAL
+from storage.optuna_store import GRACE_PERIOD, HEARTBEAT_INTERVAL, ResilientRDBStorage
 from tests.pg_fixtures import free_port
 
 TrialState = optuna.trial.TrialState
@@ -210,6 +214,58 @@ def test_storage_survives_a_postgresql_restart(postgres_server: Any, postgres_ur
     trials = optuna.load_study(study_name="s", storage=open_storage(postgres_url)).trials
     assert [(t.state, t.value) for t in trials] == [(TrialState.COMPLETE, 1.0), (TrialState.COMPLETE, 2.0)]
     assert trials[1].intermediate_values == {0: 0.5}
+
+
+def test_every_database_call_of_optunas_cached_storage_is_retried() -> None:
+    """optuna.load_study wraps an RDBStorage in _CachedStorage, which calls some PRIVATE backend
+    methods (_get_trials, _create_new_trial, ...). Each one that touches the database must retry,
+    or a worker dies on the first query after a database restart (this failed once in CI)."""
+    from optuna.storages._cached_storage import _CachedStorage
+
+    called = set(re.findall(r"self\._backend\.(\w+)\(", inspect.getsource(_CachedStorage)))
+    no_database = {"get_heartbeat_interval", "get_heartbeat_stale_trial_callback", "delete_study"}
+    assert called - no_database, "Optuna's _CachedStorage changed shape: re-check the retried methods"
+    unretried = sorted(name for name in called - no_database if not hasattr(getattr(ResilientRDBStorage, name), "__wrapped__"))
+    assert unretried == []
+
+
+def test_a_worker_rides_out_a_database_that_is_down_for_a_few_seconds(postgres_server: Any, postgres_url: str) -> None:
+    """Every call a worker makes through load_study's cached storage waits for the server to return."""
+    storage = open_storage(postgres_url)
+    optuna.create_study(storage=storage, study_name="s", direction="maximize").tell(optuna.load_study(study_name="s", storage=storage).ask(), 1.0)
+    study = optuna.load_study(study_name="s", storage=storage)
+
+    postgres_server.stop()
+    back_up = threading.Timer(3.0, postgres_server.start)
+    back_up.start()
+    try:
+        trials = study.trials  # _CachedStorage -> RDBStorage._get_trials, while the server is down
+    finally:
+        back_up.join()
+    assert [t.value for t in trials] == [1.0]
+
+    postgres_server.stop()
+    back_up = threading.Timer(3.0, postgres_server.start)
+    back_up.start()
+    try:
+        trial = study.ask()  # _create_new_trial
+        trial.suggest_float("x", 0.0, 1.0)  # _set_trial_param
+        study.tell(trial, 2.0)
+    finally:
+        back_up.join()
+    assert study.best_trial.value == 2.0  # _get_best_trial_id
+
+    budget = Budget(postgres_url, "s")
+    budget.reset(n_trials=3, already_used=2)
+    postgres_server.stop()
+    back_up = threading.Timer(3.0, postgres_server.start)
+    back_up.start()
+    try:
+        claimed = budget.claim()  # the project's own table retries the same way
+    finally:
+        back_up.join()
+        budget.close()
+    assert claimed
 
 
 def test_unreachable_postgresql_is_a_one_line_storage_error() -> None:
