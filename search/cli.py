@@ -30,6 +30,7 @@ app = typer.Typer(
 USER_ERRORS = (SpaceError, DataError, StorageError, StudyError, WorkerError, DashboardError, ExportError)
 SamplerName = Enum("SamplerName", {name: name for name in SAMPLERS}, type=str)  # type: ignore[misc]
 PrunerName = Enum("PrunerName", {name: name for name in PRUNERS}, type=str)  # type: ignore[misc]
+WarmStart = Enum("WarmStart", {"seeds": "seeds"}, type=str)  # type: ignore[misc]
 
 StorageOption = Annotated[
     Optional[str],
@@ -100,6 +101,10 @@ def start(
         Optional[str],
         typer.Option(help="GPUs to use, e.g. 0,1: worker i gets GPU i mod the number given; several workers may share one. Default: every GPU found (CUDA_VISIBLE_DEVICES, nvidia-smi), else the CPU cores split between workers.", show_default=False),
     ] = None,
+    warm_start: Annotated[
+        Optional[WarmStart],
+        typer.Option(help="'seeds': first try the seed reports' models that fit the space (spaces/seeds.toml), so the search starts from the hand-tuned baselines.", show_default=False),
+    ] = None,
     data_dir: DataDirOption = None,
     verbose: VerboseOption = False,
 ) -> None:
@@ -132,6 +137,7 @@ def start(
             data_dir=data_dir,
             verbose=verbose,
             gpus=gpu_ids,
+            warm_start=warm_start.value if warm_start else None,
         )
 
 

@@ -15,7 +15,7 @@ from search import data as fmnist_data
 from search.devices import detect_gpus
 from search.progress import params_table, studies_table, take_snapshot, trials_table
 from search.runner import run_study
-from search.study import StudyError, open_study, start_or_resume
+from search.study import StudyError, enqueue_warm_start, open_study, start_or_resume
 from search.worker import WorkerJob
 from spaces.space import load_space
 from storage import open_storage, redact, resolve_url
@@ -39,8 +39,11 @@ def start_study(
     data_dir: str | None,
     verbose: bool,
     gpus: list[str] | None = None,
+    warm_start: str | None = None,
 ) -> None:
     """Create or resume a study, then run its workers until the budget or the timeout."""
+    if warm_start not in (None, "seeds"):
+        raise StudyError(f"--warm-start takes 'seeds' (the seed reports' models), but got {warm_start!r}")
     if space is None and study_name is None:
         raise StudyError("say which space to search (--space dense|cnn|FILE) or which study to resume (--study NAME)")
     # Check the space and the data before anything is written: bad input leaves no empty study behind.
@@ -59,6 +62,11 @@ def start_study(
         f"{workers} worker{'s' if workers > 1 else ''}, store {redact(url)}",
         highlight=False,
     )
+    if warm_start == "seeds":
+        enqueued, skipped = enqueue_warm_start(optuna.load_study(study_name=study_name, storage=storage), settings.space)
+        console.print(f"warm start: {len(enqueued)} seed model(s) first: {', '.join(enqueued) or 'none fits this space'}", highlight=False)
+        for reason in skipped:
+            console.print(f"  not enqueued: {reason}", style="dim", highlight=False)
     deadline = time.time() + timeout if timeout else None
     job = WorkerJob(storage_url=url, study_name=study_name, deadline=deadline, data_dir=data_dir, verbose=verbose)
     run_study(job, settings, workers, gpus if gpus is not None else detect_gpus(), console)

@@ -194,3 +194,17 @@ def _describe(value: Any) -> str:
 def count_finished(study: optuna.Study) -> int:
     """Finished trials of the whole study: complete plus pruned (failed ones do not count)."""
     return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def enqueue_warm_start(study: optuna.Study, space: Space) -> tuple[list[str], list[str]]:
+    """Enqueue the seed models that fit ``space`` as the next trials; (enqueued ids, skipped with why).
+
+    A seed already enqueued or tried with the same params is not enqueued again, so resuming a
+    study with ``--warm-start seeds`` twice adds nothing.
+    """
+    from spaces.seeds import load_seeds, warm_start_params
+
+    fitting, skipped = warm_start_params(load_seeds(), space)
+    for seed_id, params in fitting:
+        study.enqueue_trial(params, user_attrs={"warm_start": seed_id}, skip_if_exists=True)
+    return [seed_id for seed_id, _ in fitting], skipped
