@@ -31,6 +31,7 @@ USER_ERRORS = (SpaceError, DataError, StorageError, StudyError, WorkerError, Das
 SamplerName = Enum("SamplerName", {name: name for name in SAMPLERS}, type=str)  # type: ignore[misc]
 PrunerName = Enum("PrunerName", {name: name for name in PRUNERS}, type=str)  # type: ignore[misc]
 WarmStart = Enum("WarmStart", {"seeds": "seeds"}, type=str)  # type: ignore[misc]
+EngineName = Enum("EngineName", {"optuna": "optuna", "keras_tuner": "keras-tuner"}, type=str)  # type: ignore[misc]
 
 StorageOption = Annotated[
     Optional[str],
@@ -105,6 +106,16 @@ def start(
         Optional[WarmStart],
         typer.Option(help="'seeds': first try the seed reports' models that fit the space (spaces/seeds.toml), so the search starts from the hand-tuned baselines.", show_default=False),
     ] = None,
+    engine: Annotated[
+        EngineName,
+        typer.Option(
+            help="Who searches. optuna: the workers above. keras-tuner: KerasTuner's Hyperband (factor 3, max "
+            "--epochs) in this process, its trials written into the same store; --trials is the study-wide budget "
+            "of finished trials, --timeout starts no trial after it (a running one stops at its next epoch and is "
+            "not written), neither: one Hyperband iteration. --workers, --sampler, --pruner and --warm-start do "
+            "not apply to it.",
+        ),
+    ] = EngineName.optuna,  # type: ignore[attr-defined]
     data_dir: DataDirOption = None,
     verbose: VerboseOption = False,
 ) -> None:
@@ -138,6 +149,7 @@ def start(
             verbose=verbose,
             gpus=gpu_ids,
             warm_start=warm_start.value if warm_start else None,
+            engine=engine.value,
         )
 
 
@@ -263,6 +275,48 @@ def data(data_dir: DataDirOption = None) -> None:
 
     with _user_errors():
         prepare_data(console, data_dir)
+
+
+@app.command()
+def baselines(
+    only: Annotated[
+        Optional[str],
+        typer.Option(help="Comma-separated seed ids to train (e.g. s000-dense,s004-cnn); default: all of spaces/seeds.toml.", show_default=False),
+    ] = None,
+    max_epochs: Annotated[
+        Optional[int],
+        typer.Option(min=1, help="Train no seed longer than this many epochs (for a quick look on a CPU); the leaderboard says which were capped.", show_default=False),
+    ] = None,
+    out: Annotated[Optional[str], typer.Option(help="Folder under which exports/baselines/<id>/ is written; default: the current folder.", show_default=False)] = None,
+    storage: StorageOption = None,
+    data_dir: DataDirOption = None,
+    verbose: VerboseOption = False,
+) -> None:
+    """Train the seed reports' models on the search's split, evaluate them on the test set, record them.
+
+    Each model is trained with its report's own optimizer, batch size, epochs and early stopping,
+    saved as a one-model export folder and evaluated by the same final evaluation as an exported
+    best, so `fmnist-search leaderboard` compares like with like.
+    """
+    configure_logging(verbose)
+    from search.commands import train_baselines
+
+    with _user_errors():
+        ids = [part.strip() for part in only.split(",") if part.strip()] if only else None
+        train_baselines(console, only=ids, max_epochs=max_epochs, out=out, storage_url=storage, data_dir=data_dir, verbose=verbose)
+
+
+@app.command()
+def leaderboard(
+    storage: StorageOption = None,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print a Markdown table (as in the README) instead.")] = False,
+) -> None:
+    """Seed baselines and searched bests side by side: validation and test accuracy, parameters, train time."""
+    configure_logging(False)
+    from search.commands import show_leaderboard
+
+    with _user_errors():
+        show_leaderboard(console, storage_url=storage, markdown=markdown)
 
 
 def main() -> None:

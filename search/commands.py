@@ -40,8 +40,12 @@ def start_study(
     verbose: bool,
     gpus: list[str] | None = None,
     warm_start: str | None = None,
+    engine: str = "optuna",
 ) -> None:
-    """Create or resume a study, then run its workers until the budget or the timeout."""
+    """Create or resume a study, then run its workers (or KerasTuner) until the budget or the timeout."""
+    from search.keras_tuner_engine import check_engine_options
+
+    check_engine_options(engine, workers=workers, sampler=sampler, pruner=pruner, warm_start=warm_start)
     if warm_start not in (None, "seeds"):
         raise StudyError(f"--warm-start takes 'seeds' (the seed reports' models), but got {warm_start!r}")
     if space is None and study_name is None:
@@ -56,9 +60,10 @@ def start_study(
         storage, study_name, space=space, max_epochs=max_epochs, sampler=sampler, pruner=pruner, seed=seed, subset=subset, n_trials=n_trials
     )
     verb = "resuming" if resumed else "starting"
+    searcher = "KerasTuner Hyperband" if engine == "keras-tuner" else f"{settings.sampler} + {settings.pruner}"
     console.print(
         f"[bold]{verb}[/] study [cyan]{study_name}[/]: space {settings.space.name!r} ({settings.space.model}), "
-        f"{settings.sampler} + {settings.pruner}, up to {settings.max_epochs} epochs a trial, "
+        f"{searcher}, up to {settings.max_epochs} epochs a trial, "
         f"{workers} worker{'s' if workers > 1 else ''}, store {redact(url)}",
         highlight=False,
     )
@@ -68,8 +73,14 @@ def start_study(
         for reason in skipped:
             console.print(f"  not enqueued: {reason}", style="dim", highlight=False)
     deadline = time.time() + timeout if timeout else None
-    job = WorkerJob(storage_url=url, study_name=study_name, deadline=deadline, data_dir=data_dir, verbose=verbose)
-    run_study(job, settings, workers, gpus if gpus is not None else detect_gpus(), console)
+    if engine == "keras-tuner":
+        from search.keras_tuner_engine import KerasTunerJob, run_keras_tuner_study
+
+        kt_job = KerasTunerJob(storage_url=url, study_name=study_name, deadline=deadline, data_dir=data_dir, verbose=verbose)
+        run_keras_tuner_study(kt_job, settings, console)
+    else:
+        job = WorkerJob(storage_url=url, study_name=study_name, deadline=deadline, data_dir=data_dir, verbose=verbose)
+        run_study(job, settings, workers, gpus if gpus is not None else detect_gpus(), console)
     console.print(f"\nsee all trials: fmnist-search status --study {study_name}" + (f" --storage '{storage_url}'" if storage_url else ""))
 
 
@@ -213,3 +224,106 @@ def _record(url: str, write: Callable[[ExportLog], None]) -> None:
         write(log)
     finally:
         log.close()
+
+
+def train_baselines(console: Console, *, only: list[str] | None, max_epochs: int | None, out: str | None, storage_url: str | None, data_dir: str | None, verbose: bool) -> None:
+    """Train each seed model on the search's split, evaluate it like an export, record it."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from search import baselines, evaluate
+    from search.quiet import import_keras
+    from spaces.seeds import load_seeds, select_seeds
+
+    chosen = select_seeds(load_seeds(), only)
+    url = resolve_url(storage_url)
+    ExportLog(url).close()  # an unreachable store fails before hours of training, not after
+    data = fmnist_data.load_train_val(data_dir)
+    fmnist_data.locate("test", data_dir)  # a missing test file fails now, not after the training
+    import_keras(verbose)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("epochs"), TimeElapsedColumn())
+    for seed in chosen:
+        planned = baselines.planned_epochs(seed, max_epochs)
+        with Progress(*columns, console=console, transient=True) as progress:
+            task = progress.add_task(f"{seed.id} ({seed.model})", total=planned)
+            model, run = baselines.train_seed(seed, data, max_epochs, lambda done, _: progress.update(task, completed=done))
+        folder = baselines.baseline_folder(seed, out)
+        baselines.write_baseline(seed, run, model, folder)
+        result = evaluate.evaluate(folder, data_dir)
+        test = result.report["test_accuracy"]["mean"]
+        _record(url, lambda log: log.record_evaluation(None, str(folder.resolve()), 1, test, 0.0))
+        _record(
+            url,
+            lambda log: log.record_baseline(
+                seed_id=seed.id,
+                model=seed.model,
+                epochs_run=run.epochs_run,
+                epochs_cap=run.epochs_cap,
+                validation_accuracy=run.validation_accuracy,
+                test_accuracy=test,
+                param_count=run.param_count,
+                train_seconds=run.train_seconds,
+                folder=str(folder.resolve()),
+            ),
+        )
+        capped = f" (capped from {seed.training.epochs})" if run.epochs_cap else ""
+        console.print(
+            f"{seed.id}: val {run.validation_accuracy:.4f}, test {test:.4f}, {run.param_count:,} params, "
+            f"{run.epochs_run} epochs{capped} in {run.train_seconds:.0f} s; files in {folder}",
+            highlight=False,
+        )
+    console.print("compare with the searched bests: fmnist-search leaderboard", highlight=False)
+
+
+def show_leaderboard(console: Console, *, storage_url: str | None, markdown: bool) -> None:
+    """Seeds and searched bests side by side, from the store and the export folders."""
+    from rich.table import Table
+
+    from search import leaderboard
+    from spaces.seeds import load_seeds
+
+    url = resolve_url(storage_url, must_exist=True)
+    log = ExportLog(url)
+    try:
+        runs, exports = log.baselines(), log.exports()
+    finally:
+        log.close()
+    rows = leaderboard.seed_rows(load_seeds(), runs) + leaderboard.search_rows(exports, _best_trial_seconds(url, exports))
+    rows = leaderboard.ranked(rows)
+    if markdown:
+        print(leaderboard.markdown_table(rows), end="")
+        return
+    table = Table(title="searched bests and seed baselines (test accuracy from the final evaluation)")
+    for heading in ("model", "name", "val acc", "test acc", "params", "train s"):
+        table.add_column(heading, no_wrap=True)
+    table.add_column("notes", overflow="fold")
+    table.add_column("reported", overflow="fold")
+    for row in rows:
+        table.add_row(
+            row.model,
+            f"{row.kind} {row.name}",
+            "—" if row.validation_accuracy is None else f"{100 * row.validation_accuracy:.2f} %",
+            leaderboard.format_test(row),
+            "—" if row.param_count is None else f"{row.param_count:,}",
+            "—" if row.train_seconds is None else f"{row.train_seconds:.0f}",
+            row.note,
+            row.reported,
+        )
+    console.print(table)
+
+
+def _best_trial_seconds(url: str, exports: list[dict[str, object]]) -> dict[tuple[str, int], float]:
+    """Training seconds of each exported trial that is still in the store."""
+    storage = open_storage(url)
+    seconds: dict[tuple[str, int], float] = {}
+    for export in exports:
+        study_name, number = export["study_name"], export["trial_number"]
+        if not isinstance(study_name, str) or not isinstance(number, int) or (study_name, number) in seconds:
+            continue
+        try:
+            study = optuna.load_study(study_name=study_name, storage=storage)
+            trial = study.get_trials(deepcopy=False)[number]
+        except (KeyError, IndexError):
+            continue  # the study was deleted since
+        if "train_seconds" in trial.user_attrs:
+            seconds[(study_name, number)] = float(trial.user_attrs["train_seconds"])
+    return seconds

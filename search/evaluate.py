@@ -179,4 +179,5 @@ def _render_curves(folder: Path) -> None:
         history = json.loads(source.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ExportError(f"{source}: corrupt history file ({error})") from None
-    render_learning_curve(history, "best trial during the search (55,000 train / 5,000 validation)", folder / CURVES_FILE)
+    what = "seed baseline" if (folder / "baseline.json").is_file() else "best trial during the search"
+    render_learning_curve(history, f"{what} (55,000 train / 5,000 validation)", folder / CURVES_FILE)

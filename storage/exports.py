@@ -1,4 +1,4 @@
-"""Exports and final evaluations, in the project's own tables beside the studies.
+"""Exports, final evaluations and seed baselines, in the project's own tables beside the studies.
 
 Optuna's schema has no place for what happens after a search, so, like the budget table,
 these live in the same database under ``fmnist_`` names and are created on first use.
@@ -38,9 +38,25 @@ evaluations = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+baselines = sa.Table(
+    "fmnist_baselines",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("seed_id", sa.String(128), nullable=False, index=True),
+    sa.Column("model", sa.String(32), nullable=False),
+    sa.Column("epochs_run", sa.Integer, nullable=False),
+    sa.Column("epochs_cap", sa.Integer, nullable=True),  # NULL: the seed's own epoch count
+    sa.Column("validation_accuracy", sa.Float, nullable=False),
+    sa.Column("test_accuracy", sa.Float, nullable=False),
+    sa.Column("param_count", sa.Integer, nullable=False),
+    sa.Column("train_seconds", sa.Float, nullable=False),
+    sa.Column("folder", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 
 class ExportLog:
-    """The export and evaluation records of the store at ``url``."""
+    """The export, evaluation and baseline records of the store at ``url``."""
 
     def __init__(self, url: str) -> None:
         install_sqlite_pragmas()
@@ -70,6 +86,14 @@ class ExportLog:
             test_accuracy_mean=mean,
             test_accuracy_std=std,
         )
+
+    def record_baseline(self, **values: Any) -> None:
+        """One row per trained seed model (columns of ``fmnist_baselines``)."""
+        self._insert(baselines, **values)
+
+    def baselines(self) -> list[dict[str, Any]]:
+        """Every seed baseline run, oldest first."""
+        return self._rows(baselines)
 
     def exports(self) -> list[dict[str, Any]]:
         """Every export, oldest first, with ``files`` as a list."""
