@@ -1,0 +1,84 @@
+"""Seed baselines, the leaderboard and the warm start, through the CLI on tiny data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import optuna
+from typer.testing import CliRunner
+
+from search.cli import app
+from spaces.seeds import load_seeds
+from storage.exports import ExportLog
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def assert_one_line_error(result, fragment: str) -> None:
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and fragment in lines[0], result.stderr
+
+
+def test_baselines_are_trained_evaluated_recorded_and_ranked_beside_a_searched_best(tiny_data_dir, tmp_path: Path) -> None:
+    data = tiny_data_dir()
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    common = ("--data-dir", str(data), "--storage", url)
+    trained = invoke("baselines", "--only", "s000-dense,s004-cnn", "--max-epochs", "1", "--out", str(tmp_path), *common)
+    assert trained.exit_code == 0, trained.output
+
+    runs = {row["seed_id"]: row for row in ExportLog(url).baselines()}
+    assert set(runs) == {"s000-dense", "s004-cnn"}
+    dense = runs["s000-dense"]
+    assert dense["epochs_run"] == 1 and dense["epochs_cap"] == 1 and dense["param_count"] == 266_610
+    folder = tmp_path / "exports" / "baselines" / "s000-dense"
+    report = json.loads((folder / "report.json").read_text())
+    assert report["test_accuracy"]["mean"] == dense["test_accuracy"] and report["test_images"] == 30
+    facts = json.loads((folder / "baseline.json").read_text())
+    assert facts["seed"]["id"] == "s000-dense" and facts["run"]["epochs_cap"] == 1
+    assert (folder / "learning_curves.png").is_file() and (folder / "confusion_matrix.png").is_file()
+
+    # A searched best, exported and evaluated, joins the same board.
+    assert invoke("start", "--space", "dense", "--trials", "1", "--epochs", "1", *common).exit_code == 0
+    assert invoke("export", "--space", "dense", "--repeats", "2", "--out", str(tmp_path), *common).exit_code == 0
+    assert invoke("evaluate", str(tmp_path / "exports" / "dense-0"), *common).exit_code == 0
+
+    board = invoke("leaderboard", "--markdown", "--storage", url)
+    assert board.exit_code == 0, board.output
+    lines = [line for line in board.stdout.splitlines() if line.startswith("| dense") or line.startswith("| cnn")]
+    assert len(lines) == len(load_seeds()) + 1  # every seed, run or not, and the searched best
+    searched = next(line for line in lines if "| search |" in line)
+    assert "dense #0" in searched and "± " in searched and "(2 models)" in searched
+    s000 = next(line for line in lines if "| s000-dense |" in line)
+    assert f"{100 * dense['test_accuracy']:.2f} %" in s000 and "capped at 1 of 30 epochs" in s000
+    assert "not run yet" in next(line for line in lines if "| s001-scratch |" in line)
+    assert lines.index(s000) < lines.index(next(line for line in lines if "| s004-cnn |" in line))  # dense rows first
+
+
+def test_bad_baseline_and_leaderboard_input_is_one_line(tiny_data_dir, tmp_path: Path) -> None:
+    data = tiny_data_dir()
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    assert_one_line_error(invoke("baselines", "--only", "s009-cnn", "--data-dir", str(data), "--storage", url), "unknown seed id 's009-cnn'")
+    assert_one_line_error(invoke("leaderboard", "--storage", f"sqlite:///{tmp_path / 'none.db'}"), "no store at")
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_warm_start_enqueues_the_fitting_seeds_first_and_only_once(tiny_data_dir, tmp_path: Path) -> None:
+    data = tiny_data_dir()
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    common = ("--data-dir", str(data), "--storage", url, "--epochs", "1")
+    first = invoke("start", "--space", "dense", "--warm-start", "seeds", "--trials", "2", *common)
+    assert first.exit_code == 0, first.output
+    assert "s000-dense, s001-dense, s002-dense-sgd" in first.output and "s002-dense-adam: n_layers=5" in first.output
+
+    again = invoke("start", "--study", "dense", "--warm-start", "seeds", "--trials", "4", *common)
+    assert again.exit_code == 0, again.output
+    trials = optuna.load_study(study_name="dense", storage=url).get_trials()
+    assert [t.user_attrs.get("warm_start") for t in trials] == ["s000-dense", "s001-dense", "s002-dense-sgd", None]
+    assert trials[0].params["units"] == 300 and trials[2].params["optimizer"] == "sgd"
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
