@@ -211,11 +211,44 @@ def evaluate_export(console: Console, *, path: str, storage_url: str | None, dat
     result = evaluate.evaluate(Path(path), data_dir)
     accuracy = result.report["test_accuracy"]
     _record(url, lambda log: log.record_evaluation(result.config_hash, str(Path(path).resolve()), len(result.report["models"]), accuracy["mean"], accuracy["std"]))
+    trial_label = _attach_to_trial(url, result)
+    if trial_label:
+        console.print(f"attached the confusion matrix and the summary to {trial_label} (see it in `fmnist-search dashboard`)", highlight=False)
     console.print(
         f"test accuracy {accuracy['mean']:.4f} ± {accuracy['std']:.4f} over {len(result.report['models'])} model(s); "
         f"report in {result.folder / evaluate.REPORT_FILE}",
         highlight=False,
     )
+
+
+def _attach_to_trial(url: str, result: object) -> str | None:
+    """Put an evaluation on its exported trial in the dashboard; None when that trial is not in this store."""
+    from pathlib import Path
+
+    from search import evaluate
+    from search.export import read_config
+    from search.trial_report import attach_evaluation
+    from storage.artifacts import open_artifact_store
+
+    assert isinstance(result, evaluate.Evaluation)
+    config_path = result.folder / "config.json"
+    if not config_path.is_file():
+        return None
+    config = read_config(config_path)
+    if config.study is None or config.trial_number is None:
+        return None
+    storage = open_storage(url)
+    try:
+        study, settings = open_study(storage, config.study)
+        trial = study.get_trials(deepcopy=False)[config.trial_number]
+    except (StudyError, IndexError):
+        return None  # exported from another store, or the study was deleted since
+    if settings.space.complete(trial.params) != config.params or trial.value != config.validation_accuracy:
+        return None  # a study of the same name, but not the one this export came from
+    files = [result.folder / name for name in (evaluate.CONFUSION_FILE, evaluate.SUMMARY_FILE) if (result.folder / name).is_file()]
+    summary = (result.folder / evaluate.SUMMARY_FILE).read_text(encoding="utf-8")
+    attach_evaluation(study, trial, settings.max_epochs, open_artifact_store(url), Path(result.folder).resolve(), files, summary, config.config_hash)
+    return f"trial {trial.number} of study {config.study!r}"
 
 
 def _record(url: str, write: Callable[[ExportLog], None]) -> None:

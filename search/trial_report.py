@@ -4,6 +4,10 @@ A trial's files must be attached while it is still running: Optuna refuses to ch
 finished trial, and a pruned one finishes the moment the objective raises. Notes and study
 plots live in the study's system attributes (optuna-dashboard's format), so they could be
 written later, but they are written at the same point for simplicity.
+
+The final evaluation of an exported best is attached to its trial afterwards: artifacts may be
+added to a finished trial (with the storage given), and its note is rewritten with the
+evaluation appended.
 """
 
 from __future__ import annotations
@@ -115,3 +119,45 @@ def update_study_plots(study: optuna.Study) -> None:
     """Redraw the study-level plots the dashboard lacks; each keeps one id, so it is overwritten."""
     trials = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED))
     save_plotly_graph_object(study, accuracy_vs_parameters(trials), graph_object_id=ACCURACY_VS_PARAMS_ID)
+
+
+def evaluation_note(trial_note_text: str, summary_markdown: str, image_url: str | None, folder: Path, config_hash: str | None) -> str:
+    """The trial's note with the final evaluation of its export appended (and its confusion matrix shown)."""
+    body = summary_markdown.replace("# Final evaluation", "## Final evaluation (test set)", 1).strip()
+    origin = f"Export `{folder}`" + (f", config hash `{config_hash[:12]}`" if config_hash else "")
+    image = f"\n\n![confusion matrix on the test set]({image_url})" if image_url else ""
+    return f"{trial_note_text}\n\n{body}{image}\n\n{origin}. The files are also among the study's artifacts."
+
+
+def attach_evaluation(
+    study: optuna.Study,
+    trial: optuna.trial.FrozenTrial,
+    max_epochs: int,
+    artifact_store: ArtifactStore,
+    folder: Path,
+    files: list[Path],
+    summary_markdown: str,
+    config_hash: str | None,
+) -> None:
+    """Show an export's evaluation on its trial: the files as study artifacts, the summary in the trial's note.
+
+    Optuna refuses artifacts on a finished trial, so the files go to the study (named after the
+    trial) and the trial's note, which lives in the study's attributes, shows them.
+    """
+    mimetypes = {".png": "image/png", ".md": "text/markdown", ".json": "application/json"}
+    image_url = None
+    with tempfile.TemporaryDirectory(prefix="fmnist-eval-") as scratch:
+        for path in files:
+            named = Path(scratch) / f"trial-{trial.number}-{path.name}"
+            named.write_bytes(path.read_bytes())
+            artifact_id = upload_artifact(
+                artifact_store=artifact_store,
+                file_path=str(named),
+                study_or_trial=study,
+                mimetype=mimetypes.get(path.suffix, "application/octet-stream"),
+            )
+            if path.suffix == ".png":
+                image_url = f"/artifacts/{study._study_id}/{artifact_id}"  # optuna-dashboard's route for study files
+    pruned = trial.state == optuna.trial.TrialState.PRUNED
+    note = evaluation_note(trial_note(trial.number, trial.user_attrs, max_epochs, pruned), summary_markdown, image_url, folder, config_hash)
+    save_note(optuna.Trial(study, trial._trial_id), note)  # a handle on the finished trial: notes live in study attrs

@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 
 import numpy as np
+import optuna
 import pytest
+from optuna_dashboard._note import get_note_from_system_attrs
 from typer.testing import CliRunner
 
 from search import data as fmnist_data
@@ -69,6 +71,18 @@ def test_export_load_evaluate_round_trip(tiny_data_dir, tmp_path: Path) -> None:
     assert "test accuracy" in (export_dir / "summary.md").read_text()
     [evaluation] = ExportLog(url).evaluations()
     assert evaluation["config_hash"] == config.config_hash and evaluation["n_models"] == 2
+
+    # The dashboard shows the evaluation with the exported trial: study files and the trial's note.
+    study = optuna.load_study(study_name="dense", storage=url)
+    trial = study.trials[0]
+    study_attrs = study._storage.get_study_system_attrs(study._study_id)
+    artifacts = {a["filename"]: a for a in (json.loads(v) for k, v in study_attrs.items() if k.startswith("artifacts:"))}
+    assert set(artifacts) == {"trial-0-confusion_matrix.png", "trial-0-summary.md"}
+    for artifact in artifacts.values():
+        assert (tmp_path / "artifacts" / artifact["artifact_id"]).is_file()
+    note = get_note_from_system_attrs(study_attrs, trial._trial_id)["body"]
+    assert f"/artifacts/{study._study_id}/{artifacts['trial-0-confusion_matrix.png']['artifact_id']}" in note
+    assert "## Trial 0" in note and "## Final evaluation (test set)" in note and f"{accuracy['mean']:.4f}" in note
 
     # The config alone is enough to retrain, without the study.
     again = invoke("export", "--from-config", str(export_dir / "config.json"), "--out", str(tmp_path / "b"),
