@@ -17,6 +17,7 @@ from search.progress import params_table, studies_table, take_snapshot, trials_t
 from search.runner import run_study
 from search.study import StudyError, enqueue_warm_start, open_study, start_or_resume
 from search.worker import WorkerJob
+from spaces.seeds import SeedModel
 from spaces.space import load_space
 from storage import open_storage, redact, resolve_url
 from storage.exports import ExportLog
@@ -261,9 +262,6 @@ def _record(url: str, write: Callable[[ExportLog], None]) -> None:
 
 def train_baselines(console: Console, *, only: list[str] | None, max_epochs: int | None, out: str | None, storage_url: str | None, data_dir: str | None, verbose: bool) -> None:
     """Train each seed model on the search's split, evaluate it like an export, record it."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from search import baselines, evaluate
     from search.quiet import import_keras
     from spaces.seeds import load_seeds, select_seeds
 
@@ -273,38 +271,46 @@ def train_baselines(console: Console, *, only: list[str] | None, max_epochs: int
     data = fmnist_data.load_train_val(data_dir)
     fmnist_data.locate("test", data_dir)  # a missing test file fails now, not after the training
     import_keras(verbose)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("epochs"), TimeElapsedColumn())
     for seed in chosen:
-        planned = baselines.planned_epochs(seed, max_epochs)
-        with Progress(*columns, console=console, transient=True) as progress:
-            task = progress.add_task(f"{seed.id} ({seed.model})", total=planned)
-            model, run = baselines.train_seed(seed, data, max_epochs, lambda done, _: progress.update(task, completed=done))
-        folder = baselines.baseline_folder(seed, out)
-        baselines.write_baseline(seed, run, model, folder)
-        result = evaluate.evaluate(folder, data_dir)
-        test = result.report["test_accuracy"]["mean"]
-        _record(url, lambda log: log.record_evaluation(None, str(folder.resolve()), 1, test, 0.0))
-        _record(
-            url,
-            lambda log: log.record_baseline(
-                seed_id=seed.id,
-                model=seed.model,
-                epochs_run=run.epochs_run,
-                epochs_cap=run.epochs_cap,
-                validation_accuracy=run.validation_accuracy,
-                test_accuracy=test,
-                param_count=run.param_count,
-                train_seconds=run.train_seconds,
-                folder=str(folder.resolve()),
-            ),
-        )
-        capped = f" (capped from {seed.training.epochs})" if run.epochs_cap else ""
-        console.print(
-            f"{seed.id}: val {run.validation_accuracy:.4f}, test {test:.4f}, {run.param_count:,} params, "
-            f"{run.epochs_run} epochs{capped} in {run.train_seconds:.0f} s; files in {folder}",
-            highlight=False,
-        )
+        _train_one_baseline(console, seed, data, max_epochs, out, url, data_dir)
     console.print("compare with the searched bests: fmnist-search leaderboard", highlight=False)
+
+
+def _train_one_baseline(console: Console, seed: SeedModel, data: fmnist_data.TrainValData, max_epochs: int | None, out: str | None, url: str, data_dir: str | None) -> None:
+    """Train, save, evaluate and record one seed model, with a progress bar over its epochs."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from search import baselines, evaluate
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("epochs"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task(f"{seed.id} ({seed.model})", total=baselines.planned_epochs(seed, max_epochs))
+        model, run = baselines.train_seed(seed, data, max_epochs, lambda done, _: progress.update(task, completed=done))
+    folder = baselines.baseline_folder(seed, out)
+    baselines.write_baseline(seed, run, model, folder)
+    test = evaluate.evaluate(folder, data_dir).report["test_accuracy"]["mean"]
+    log = ExportLog(url)
+    try:
+        log.record_evaluation(None, str(folder.resolve()), 1, test, 0.0)
+        log.record_baseline(
+            seed_id=seed.id,
+            model=seed.model,
+            epochs_run=run.epochs_run,
+            epochs_cap=run.epochs_cap,
+            validation_accuracy=run.validation_accuracy,
+            test_accuracy=test,
+            param_count=run.param_count,
+            train_seconds=run.train_seconds,
+            folder=str(folder.resolve()),
+        )
+    finally:
+        log.close()
+    capped = f" (capped from {seed.training.epochs})" if run.epochs_cap else ""
+    console.print(
+        f"{seed.id}: val {run.validation_accuracy:.4f}, test {test:.4f}, {run.param_count:,} params, "
+        f"{run.epochs_run} epochs{capped} in {run.train_seconds:.0f} s; files in {folder}",
+        highlight=False,
+    )
 
 
 def show_leaderboard(console: Console, *, storage_url: str | None, markdown: bool) -> None:
