@@ -67,3 +67,35 @@ def test_a_user_sees_trials_notes_and_learning_curves(real_data_dir: Path, tmp_p
         shot = SCREENSHOT_DIR / "dashboard-trial.png"
         assert browser.save_screenshot(str(shot))
         print(f"screenshot: {shot}")
+
+
+def test_the_evaluation_of_an_export_shows_on_its_trial(tiny_data_dir, tmp_path: Path, browser) -> None:
+    from typer.testing import CliRunner
+
+    from search.cli import app
+
+    data = tiny_data_dir()
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    common = ["--data-dir", str(data), "--storage", url]
+    for args in (
+        ["start", "--space", "dense", "--trials", "1", "--epochs", "1", *common],
+        ["export", "--space", "dense", "--repeats", "1", "--out", str(tmp_path), *common],
+        ["evaluate", str(tmp_path / "exports" / "dense-0"), *common],
+    ):
+        result = CliRunner().invoke(app, args, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+    wait = WebDriverWait(browser, 30)
+    with running_dashboard(url) as base:
+        browser.get(f"{base}/dashboard")
+        wait.until(EC.element_to_be_clickable((By.XPATH, "//a[contains(@href, '/dashboard/studies/')][contains(., 'dense')]"))).click()
+        wait.until(EC.url_contains("/dashboard/studies/"))
+        browser.get(browser.current_url.rstrip("/") + "/trials")
+        wait.until(EC.element_to_be_clickable((By.XPATH, "//*[normalize-space(text())='Trial 0']"))).click()
+        wait.until(EC.presence_of_element_located((By.XPATH, "//h2[contains(., 'Final evaluation')]")))
+        # The confusion matrix is a study file, shown inside the trial's note.
+        image = wait.until(EC.presence_of_element_located((By.XPATH, "//img[contains(@alt, 'confusion matrix')]")))
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", image)
+        wait.until(lambda _: browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", image))
+        assert "test accuracy" in browser.find_element(By.TAG_NAME, "body").text
+        SCREENSHOT_DIR.mkdir(exist_ok=True)
+        assert browser.save_screenshot(str(SCREENSHOT_DIR / "dashboard-evaluation.png"))
