@@ -37,6 +37,8 @@ the steadiest estimate of the overhead; it assumes the fit itself costs the same
 sides, which the N side and the model.fit column let you check.
 
     python -m bench.overhead [--subset 20000] [--epochs 3] [--repeats 5]
+
+``measure_overhead`` runs sides A and C alone; ``python -m bench`` uses it.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ import math
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -168,6 +171,46 @@ def _from_store(study: optuna.Study, total: float) -> Run:
     (trial,) = study.get_trials()
     assert trial.state == optuna.trial.TrialState.COMPLETE, trial.state
     return Run(total, float(trial.user_attrs["train_seconds"]), float(trial.value or 0.0))
+
+
+@dataclass(frozen=True)
+class Overhead:
+    """Plain model.fit (A) vs the whole run_worker path (C), one pair of sides per round."""
+
+    plain: list[Run]
+    worker: list[Run]
+
+    @property
+    def ratio(self) -> float:
+        """Median of the per-round ratios C / A: the sides of one round share the machine's load."""
+        return median([c.total_s / a.total_s for a, c in zip(self.plain, self.worker)])
+
+    @property
+    def fixed_extra_s(self) -> float:
+        """C's cost outside model.fit, less A's: what fmnist-search adds per trial."""
+        return median([r.total_s - r.fit_s for r in self.worker]) - median([r.total_s - r.fit_s for r in self.plain])
+
+    @property
+    def fit_normalised_ratio(self) -> float:
+        """A's median total plus C's fixed extra, over A's median total (steadiest under shifting load)."""
+        plain_s = median([r.total_s for r in self.plain])
+        return (plain_s + self.fixed_extra_s) / plain_s
+
+
+def measure_overhead(
+    workdir: Path, subset: int, epochs: int, repeats: int, seed: int = 0, on_round: Callable[[int], None] | None = None
+) -> Overhead:
+    """One discarded warm-up, then ``repeats`` rounds of A (plain) and C (run_worker), back to back."""
+    bench = Bench(workdir, subset, epochs, seed)
+    bench.plain(), bench.worker()  # warm-up: tracing, first imports, the first gc.freeze()
+    plain: list[Run] = []
+    worker: list[Run] = []
+    for n in range(repeats):
+        plain.append(bench.plain())
+        worker.append(bench.worker())
+        if on_round:
+            on_round(n + 1)
+    return Overhead(plain, worker)
 
 
 def main() -> None:
