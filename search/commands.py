@@ -331,22 +331,22 @@ def show_leaderboard(console: Console, *, storage_url: str | None, markdown: boo
     if markdown:
         print(leaderboard.markdown_table(rows), end="")
         return
-    table = Table(title="searched bests and seed baselines (test accuracy from the final evaluation)")
-    for heading in ("model", "name", "val acc", "test acc", "params", "train s"):
+    wide = console.width >= 140  # the family and notes only where they fit; --markdown always has them
+    table = Table(title="searched bests and seed baselines (accuracy in %, test from the final evaluation)")
+    for heading in (("model",) if wide else ()) + ("name", "val acc", "test acc", "params", "train s"):
         table.add_column(heading, no_wrap=True)
-    table.add_column("notes", overflow="fold")
-    table.add_column("reported", overflow="fold")
+    if wide:
+        table.add_column("notes", overflow="fold")
+        table.add_column("reported", overflow="fold")
     for row in rows:
-        table.add_row(
-            row.model,
+        cells = [
             f"{row.kind} {row.name}",
-            "—" if row.validation_accuracy is None else f"{100 * row.validation_accuracy:.2f} %",
-            leaderboard.format_test(row),
+            "—" if row.validation_accuracy is None else f"{100 * row.validation_accuracy:.2f}",
+            leaderboard.format_test(row, with_models=False).removesuffix(" %"),
             "—" if row.param_count is None else f"{row.param_count:,}",
             "—" if row.train_seconds is None else f"{row.train_seconds:.0f}",
-            row.note,
-            row.reported,
-        )
+        ]
+        table.add_row(*([row.model] if wide else []), *cells, *([row.note, row.reported] if wide else []))
     console.print(table)
 
 

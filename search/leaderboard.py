@@ -114,12 +114,13 @@ def markdown_table(rows: list[Row]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def format_test(row: Row) -> str:
+def format_test(row: Row, with_models: bool = True) -> str:
     """``92.31 %``, or ``92.31 ± 0.12 % (3 models)`` for several retrains."""
     if row.test_mean is None:
         return "—"
     if row.n_models > 1 and row.test_std is not None:
-        return f"{100 * row.test_mean:.2f} ± {100 * row.test_std:.2f} % ({row.n_models} models)"
+        models = f" ({row.n_models} models)" if with_models else ""
+        return f"{100 * row.test_mean:.2f} ± {100 * row.test_std:.2f} %{models}"
     return f"{100 * row.test_mean:.2f} %"
 
 
