@@ -38,7 +38,8 @@ def render_learning_curve(history: dict[str, list[float | None]], title: str, pa
     figure = Figure(figsize=(8, 3), dpi=80)
     FigureCanvasAgg(figure)
     epochs = list(range(1, len(history.get("val_accuracy", [])) + 1))
-    for axes, metric in zip(figure.subplots(1, 2), ("accuracy", "loss"), strict=True):
+    accuracy_axes, loss_axes = figure.subplots(1, 2)
+    for axes, metric in ((accuracy_axes, "accuracy"), (loss_axes, "loss")):
         for prefix, label in (("", "train"), ("val_", "validation")):
             values = [float("nan") if v is None else v for v in history.get(prefix + metric, [])]
             axes.plot(epochs[: len(values)], values, marker="o", markersize=3, label=label)
@@ -46,9 +47,12 @@ def render_learning_curve(history: dict[str, list[float | None]], title: str, pa
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_ylabel(metric)
         axes.grid(alpha=0.3)
-        axes.legend(fontsize=8)
+    # Drawing is most of a trial's fixed cost (bench/profile_trial.py): both panels share their
+    # colours, so one legend says it all, and fixed margins replace tight_layout(), which draws
+    # every text once more to measure it. Together about 40 % less time per trial.
+    accuracy_axes.legend(fontsize=8)
     figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
+    figure.subplots_adjust(left=0.09, right=0.98, bottom=0.16, top=0.88, wspace=0.25)
     figure.savefig(path, format="png")
     return path
 
@@ -121,7 +125,16 @@ def update_study_plots(study: optuna.Study) -> None:
     save_plotly_graph_object(study, accuracy_vs_parameters(trials), graph_object_id=ACCURACY_VS_PARAMS_ID)
 
 
-def evaluation_note(trial_note_text: str, summary_markdown: str, image_url: str | None, folder: Path, config_hash: str | None) -> str:
+def warm_up_study_plots() -> None:
+    """Build one empty study plot, so that plotly's first-figure set-up (about 0.07 s, its
+    validators are created lazily) is paid once when a worker starts, not inside its first
+    trial, and its objects are in place before the worker freezes its long-lived ones."""
+    accuracy_vs_parameters([])
+
+
+def evaluation_note(
+    trial_note_text: str, summary_markdown: str, image_url: str | None, folder: Path, config_hash: str | None
+) -> str:
     """The trial's note with the final evaluation of its export appended (and its confusion matrix shown)."""
     body = summary_markdown.replace("# Final evaluation", "## Final evaluation (test set)", 1).strip()
     origin = f"Export `{folder}`" + (f", config hash `{config_hash[:12]}`" if config_hash else "")
@@ -159,5 +172,7 @@ def attach_evaluation(
             if path.suffix == ".png":
                 image_url = f"/artifacts/{study._study_id}/{artifact_id}"  # optuna-dashboard's route for study files
     pruned = trial.state == optuna.trial.TrialState.PRUNED
-    note = evaluation_note(trial_note(trial.number, trial.user_attrs, max_epochs, pruned), summary_markdown, image_url, folder, config_hash)
+    note = evaluation_note(
+        trial_note(trial.number, trial.user_attrs, max_epochs, pruned), summary_markdown, image_url, folder, config_hash
+    )
     save_note(optuna.Trial(study, trial._trial_id), note)  # a handle on the finished trial: notes live in study attrs

@@ -12,8 +12,9 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import optuna
 
@@ -21,7 +22,7 @@ from search.console import report_error
 from search.data import load_train_val
 from search.deadline import DeadlineReached
 from search.study import StudySettings, open_study
-from search.trial_report import attach_trial_report, update_study_plots
+from search.trial_report import attach_trial_report, update_study_plots, warm_up_study_plots
 from storage import open_storage
 from storage.artifacts import open_artifact_store
 from storage.budget import Budget
@@ -94,6 +95,7 @@ def keras_objective(job: WorkerJob, settings: StudySettings, listener: EpochList
     data = load_train_val(job.data_dir, settings.subset)
     context = TrainingContext(data, settings.max_epochs, settings.seed, job.worker_id, describe_device(), job.deadline)
     artifacts = open_artifact_store(job.storage_url)
+    warm_up_study_plots()
     freeze_long_lived_objects()
 
     def objective(trial: optuna.Trial) -> float:
@@ -184,7 +186,9 @@ def run_worker(
                 break
             budget.release()
             failures += 1
-            report_error(f"trial {last.number} failed: {_one_line(errors[-1]) if errors else 'unknown reason'}", label="warning")
+            report_error(
+                f"trial {last.number} failed: {_one_line(errors[-1]) if errors else 'unknown reason'}", label="warning"
+            )
             if failures >= MAX_CONSECUTIVE_FAILURES:
                 reason = _one_line(errors[-1]) if errors else "unknown reason"
                 raise WorkerError(f"{failures} trials in a row failed; the last one: {reason}")
