@@ -174,3 +174,12 @@ def test_config_hash_is_canonical_and_bad_configs_are_refused() -> None:
         tiny_config(epochs=0)
     with pytest.raises(ExportError, match="params"):
         tiny_config(params={**TINY_DENSE, "units": "many"})
+
+
+@pytest.mark.parametrize("name", ["dense-best.json", "cnn-best.json"])
+def test_the_committed_best_configs_are_valid_exports(name: str) -> None:
+    """exports/*-best.json come from the real searches; `export --from-config` must accept them as they are."""
+    path = Path(__file__).resolve().parents[2] / "exports" / name
+    config = read_config(path)  # refuses a hash that does not match the contents
+    assert config.model == name.split("-")[0] and config.study is not None and config.validation_accuracy is not None
+    assert config.epochs >= 1 and config.data_split["split_seed"] == fmnist_data.SPLIT_SEED
