@@ -90,19 +90,13 @@ def run_fmnist_search(
 ) -> SearchRun:
     """One worker, TPE seeded with ``spec.seed``, until ``n_trials`` finished trials or ``budget_s`` seconds."""
     url = _new_study(workdir, name, spec, pruner, n_trials)
-    started = time.time()
-    deadline = started + budget_s if budget_s else None
-    count = [0]
-
-    def finished(_: optuna.trial.FrozenTrial) -> None:
-        count[0] += 1
-        if after_trial:
-            after_trial(count[0])
-
-    run_worker(WorkerJob(url, name, deadline=deadline), after_trial=finished)
-    elapsed = time.time() - started
-    study, _ = open_study(open_storage(url), name)
-    return SearchRun(name, _records(study, started), elapsed)
+    return _timed_search(
+        url,
+        name,
+        budget_s,
+        after_trial,
+        lambda deadline, finished: run_worker(WorkerJob(url, name, deadline=deadline), after_trial=finished),
+    )
 
 
 def run_keras_tuner_search(
@@ -115,8 +109,24 @@ def run_keras_tuner_search(
 ) -> SearchRun:
     """KerasTuner's Hyperband (factor 3, max epochs ``spec.max_epochs``): one iteration, or until ``budget_s``."""
     url = _new_study(workdir, name, spec, "none", None)
+    return _timed_search(
+        url,
+        name,
+        budget_s,
+        after_trial,
+        lambda deadline, finished: run_keras_tuner(KerasTunerJob(url, name, deadline=deadline), after_trial=finished),
+    )
+
+
+def _timed_search(
+    url: str,
+    name: str,
+    budget_s: float | None,
+    after_trial: Callable[[int], None] | None,
+    run: Callable[[float | None, Callable[[optuna.trial.FrozenTrial], None]], object],
+) -> SearchRun:
+    """Run one engine's search until its deadline, counting finished trials for the progress display."""
     started = time.time()
-    deadline = started + budget_s if budget_s else None
     count = [0]
 
     def finished(_: optuna.trial.FrozenTrial) -> None:
@@ -124,7 +134,7 @@ def run_keras_tuner_search(
         if after_trial:
             after_trial(count[0])
 
-    run_keras_tuner(KerasTunerJob(url, name, deadline=deadline), after_trial=finished)
+    run(started + budget_s if budget_s else None, finished)
     elapsed = time.time() - started
     study, _ = open_study(open_storage(url), name)
     return SearchRun(name, _records(study, started), elapsed)

@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 from search.data import TrainValData
-from search.export import package_versions
+from search.export import HISTORY_FILE, package_versions
 from spaces.seeds import SeedModel
 
 BASELINE_FILE = "baseline.json"
-HISTORY_FILE = "history.json"
 BASELINE_SEED = 0  # weight seed: baselines are single runs, as the seeds reported them
-METRICS = ("accuracy", "loss", "val_accuracy", "val_loss")
 
 # (epoch just finished, epochs planned)
 EpochListener = Callable[[int, int], None]
@@ -52,6 +50,7 @@ def train_seed(seed: SeedModel, data: TrainValData, max_epochs: int | None = Non
     """Train one seed model as its report did; returns the model and what was measured."""
     import keras
 
+    from search.objective import METRICS  # the same per-epoch history as a search trial's
     from spaces.seeds import build_seed_model
 
     keras.utils.set_random_seed(BASELINE_SEED)

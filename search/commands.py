@@ -7,6 +7,7 @@ import socket
 import time
 import zlib
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import optuna
 from rich.console import Console
@@ -21,6 +22,9 @@ from spaces.seeds import SeedModel
 from spaces.space import load_space
 from storage import open_storage, redact, resolve_url
 from storage.exports import ExportLog
+
+if TYPE_CHECKING:
+    from search.evaluate import Evaluation
 
 
 def start_study(
@@ -222,17 +226,16 @@ def evaluate_export(console: Console, *, path: str, storage_url: str | None, dat
     )
 
 
-def _attach_to_trial(url: str, result: object) -> str | None:
+def _attach_to_trial(url: str, result: Evaluation) -> str | None:
     """Put an evaluation on its exported trial in the dashboard; None when that trial is not in this store."""
     from pathlib import Path
 
     from search import evaluate
-    from search.export import read_config
+    from search.export import CONFIG_FILE, read_config
     from search.trial_report import attach_evaluation
     from storage.artifacts import open_artifact_store
 
-    assert isinstance(result, evaluate.Evaluation)
-    config_path = result.folder / "config.json"
+    config_path = result.folder / CONFIG_FILE
     if not config_path.is_file():
         return None
     config = read_config(config_path)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from search import data as fmnist_data
+from search.baselines import BASELINE_FILE
 from search.export import CONFIG_FILE, HISTORY_FILE, ExportError, read_config
 
 REPORT_FILE = "report.json"
@@ -179,5 +180,5 @@ def _render_curves(folder: Path) -> None:
         history = json.loads(source.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ExportError(f"{source}: corrupt history file ({error})") from None
-    what = "seed baseline" if (folder / "baseline.json").is_file() else "best trial during the search"
+    what = "seed baseline" if (folder / BASELINE_FILE).is_file() else "best trial during the search"
     render_learning_curve(history, f"{what} (55,000 train / 5,000 validation)", folder / CURVES_FILE)

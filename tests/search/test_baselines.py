@@ -6,23 +6,10 @@ import json
 from pathlib import Path
 
 import optuna
-from typer.testing import CliRunner
 
-from search.cli import app
 from spaces.seeds import load_seeds
 from storage.exports import ExportLog
-
-runner = CliRunner()
-
-
-def invoke(*args: str):
-    return runner.invoke(app, list(args), catch_exceptions=False)
-
-
-def assert_one_line_error(result, fragment: str) -> None:
-    assert result.exit_code == 1, result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:") and fragment in lines[0], result.stderr
+from tests.search.cli_helpers import assert_one_line_error, invoke
 
 
 def test_baselines_are_trained_evaluated_recorded_and_ranked_beside_a_searched_best(tiny_data_dir, tmp_path: Path) -> None:

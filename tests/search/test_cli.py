@@ -6,15 +6,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from search.cli import app
-
-runner = CliRunner()
-
-
-def invoke(*args: str):
-    return runner.invoke(app, list(args), catch_exceptions=False)
+from tests.search.cli_helpers import assert_one_line_error, invoke
 
 
 def test_start_runs_a_real_study_and_stores_every_epoch(real_data_dir: Path, tmp_path: Path) -> None:
@@ -45,15 +38,6 @@ def test_start_runs_a_real_study_and_stores_every_epoch(real_data_dir: Path, tmp
     assert status.exit_code == 0 and "dense" in status.output
     detail = invoke("status", "--study", "dense", "--storage", url)
     assert detail.exit_code == 0 and "best trials" in detail.output and "learning_rate" in detail.output
-
-
-def assert_one_line_error(result, *fragments: str) -> None:
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
 
 
 def test_unknown_space(tmp_path: Path) -> None:

@@ -9,30 +9,18 @@ import numpy as np
 import optuna
 import pytest
 from optuna_dashboard._note import get_note_from_system_attrs
-from typer.testing import CliRunner
 
 from search import data as fmnist_data
-from search.cli import app
 from search.export import ExportConfig, read_config, train_model
 from storage.exports import ExportLog
+from tests.search.cli_helpers import assert_one_line_error, invoke
 
-runner = CliRunner()
 TINY_DENSE = {
     "n_layers": 1, "units": 16, "layer_shape": "constant", "activation": "relu", "dropout": 0.0,
     "batch_norm": False, "learning_rate": 0.01, "optimizer": "adam", "batch_size": 32, "l2": 0.0,
 }  # fmt: skip
 
 
-def invoke(*args: str):
-    return runner.invoke(app, list(args), catch_exceptions=False)
-
-
-def assert_one_line_error(result, *fragments: str) -> None:
-    assert result.exit_code == 1, result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
 
 
 def tiny_config(**changes) -> ExportConfig:

@@ -8,9 +8,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from typer.testing import CliRunner
 
-from search.cli import app
 from search.keras_tuner_engine import (
     EngineError,
     FitRecord,
@@ -20,21 +18,7 @@ from search.keras_tuner_engine import (
     trial_attrs,
 )
 from spaces.space import load_space
-
-runner = CliRunner()
-
-
-def invoke(*args: str):
-    return runner.invoke(app, list(args), catch_exceptions=False)
-
-
-def assert_one_line_error(result, *fragments: str) -> None:
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
+from tests.search.cli_helpers import assert_one_line_error, invoke
 
 
 def test_keras_tuner_trials_are_complete_optuna_trials_that_status_and_export_read(
