@@ -88,3 +88,25 @@ def test_malformed_files_and_unknown_names(tmp_path: Path) -> None:
     listed.write_text("- 1\n- 2\n")
     with pytest.raises(SpaceError, match="top level"):
         load_space(str(listed))
+
+
+EXAMPLE_SPACES = sorted((Path(__file__).parents[2] / "spaces" / "examples").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", EXAMPLE_SPACES, ids=lambda path: path.name)
+def test_example_space_files_load_and_stay_inside_the_builtin_space(path: Path) -> None:
+    """An example narrows a built-in space: every searched range lies inside the built-in one."""
+    example = load_space(str(path))
+    builtin = load_space(example.model)
+    for name, param in example.params.items():
+        wide = builtin.params[name]
+        if isinstance(param, (IntParam, FloatParam)):
+            assert isinstance(wide, type(param)) and wide.low <= param.low <= param.high <= wide.high, name
+        elif isinstance(param, Choice):
+            assert set(param.choices) <= set(wide.choices), name
+        else:
+            assert isinstance(param, Fixed)
+            if isinstance(wide, Choice):
+                assert param.value in wide.choices, name
+            else:
+                assert isinstance(wide, (IntParam, FloatParam)) and wide.low <= param.value <= wide.high, name
