@@ -85,7 +85,7 @@ def start(
         Optional[int],
         typer.Option(min=1, help="Stop when the whole study has this many finished (complete + pruned) trials. Failed trials do not count.", show_default=False),
     ] = None,
-    timeout: Annotated[Optional[float], typer.Option(min=1, help="Start no new trial after this many seconds.", show_default=False)] = None,
+    timeout: Annotated[Optional[float], typer.Option(min=1, help="Bound the whole run to this many seconds: no trial starts after it, and a running trial stops at its next epoch end and is re-queued (its params run first next time).", show_default=False)] = None,
     epochs: Annotated[Optional[int], typer.Option(min=1, help="Most epochs a trial trains (the pruner's resource). New studies: 15.", show_default=False)] = None,
     storage: StorageOption = None,
     subset: Annotated[Optional[int], typer.Option(min=10, help="Train on a stratified sample of this many train images, for quick runs (validation stays 5,000).", show_default=False)] = None,
