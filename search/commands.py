@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import optuna
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from search import data as fmnist_data
 from search.devices import detect_gpus
@@ -154,6 +155,12 @@ def prepare_data(console: Console, data_dir: str | None) -> None:
     console.print(f"split: {len(split.x_train):,} train / {len(split.x_val):,} validation; the test images stay sealed", highlight=False)
 
 
+def _epoch_progress(console: Console) -> Progress:
+    """A progress bar counted in epochs, for long training outside a study (export, baselines)."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("epochs"), TimeElapsedColumn(), TimeRemainingColumn())
+    return Progress(*columns, console=console, transient=True)
+
+
 def export_best(
     console: Console,
     *,
@@ -197,7 +204,13 @@ def export_best(
     from search.quiet import import_keras
 
     import_keras(verbose)
-    files = export.write_export(config, folder, repeats, data_dir, history)
+    with _epoch_progress(console) as progress:
+        task = progress.add_task(f"retraining model 1 of {repeats}", total=repeats * config.epochs)
+
+        def on_epoch(repeat: int, done: int) -> None:
+            progress.update(task, completed=repeat * config.epochs + done, description=f"retraining model {repeat + 1} of {repeats}")
+
+        files = export.write_export(config, folder, repeats, data_dir, history, on_epoch)
     _record(url, lambda log: log.record_export(config.study, config.trial_number, config.config_hash, str(folder.resolve()), files))
     console.print(f"wrote {', '.join(files)}; config hash {config.config_hash[:12]}", highlight=False)
     console.print(f"evaluate on the test set: fmnist-search evaluate {folder}", highlight=False)
@@ -281,12 +294,9 @@ def train_baselines(console: Console, *, only: list[str] | None, max_epochs: int
 
 def _train_one_baseline(console: Console, seed: SeedModel, data: fmnist_data.TrainValData, max_epochs: int | None, out: str | None, url: str, data_dir: str | None) -> None:
     """Train, save, evaluate and record one seed model, with a progress bar over its epochs."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from search import baselines, evaluate
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("epochs"), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as progress:
+    with _epoch_progress(console) as progress:
         task = progress.add_task(f"{seed.id} ({seed.model})", total=baselines.planned_epochs(seed, max_epochs))
         model, run = baselines.train_seed(seed, data, max_epochs, lambda done, _: progress.update(task, completed=done))
     folder = baselines.baseline_folder(seed, out)

@@ -6,7 +6,9 @@ trial's validation accuracy peaked (there is no validation set left to choose it
 Each repeat uses its own seed (the config's seed + repeat index), so the spread of the final
 test accuracy over repeats says how much of it is luck of the initialisation.
 
-An export folder holds ``config.json``, ``model-{i}.keras`` (raw uint8 pixels in, class
+An export folder is written whole or not at all: everything goes into ``<folder>.partial`` first,
+which replaces the folder only when the last model is saved, so an interrupted export leaves the
+previous export (or nothing) in place. An export folder holds ``config.json``, ``model-{i}.keras`` (raw uint8 pixels in, class
 probabilities out; loadable with ``safe_mode=True``) and, when the study had it, the best
 trial's per-epoch ``history.json`` for the learning curves.
 """
@@ -16,6 +18,8 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -28,6 +32,10 @@ from spaces.families import FAMILIES, check_params
 
 CONFIG_FILE = "config.json"
 HISTORY_FILE = "history.json"
+PARTIAL_SUFFIX = ".partial"
+
+# Called after every epoch of a retrain: (repeat index, epochs done in that repeat).
+RetrainListener = Callable[[int, int], None]
 CONFIG_VERSION = 1
 _VERSIONED_PACKAGES = ("fmnist-search", "keras", "tensorflow", "numpy", "optuna")
 
@@ -163,7 +171,7 @@ def default_folder(config: ExportConfig, out: str | Path | None) -> Path:
     return Path(out or ".") / "exports" / name
 
 
-def train_model(config: ExportConfig, images: Any, labels: Any, repeat: int) -> Any:
+def train_model(config: ExportConfig, images: Any, labels: Any, repeat: int, listener: RetrainListener | None = None) -> Any:
     """One retrained model (in memory): seed = config seed + repeat, ``config.epochs`` epochs on everything given."""
     import keras
 
@@ -171,7 +179,10 @@ def train_model(config: ExportConfig, images: Any, labels: Any, repeat: int) -> 
 
     keras.utils.set_random_seed(config.seed + repeat)
     model = build_model(config.model, config.params)
-    model.fit(images, labels, batch_size=config.batch_size, epochs=config.epochs, verbose=0)
+    callbacks = []
+    if listener is not None:
+        callbacks.append(keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: listener(repeat, epoch + 1)))
+    model.fit(images, labels, batch_size=config.batch_size, epochs=config.epochs, verbose=0, callbacks=callbacks)
     return model
 
 
@@ -181,24 +192,37 @@ def write_export(
     repeats: int,
     data_dir: str | None = None,
     history: dict[str, Any] | None = None,
+    listener: RetrainListener | None = None,
 ) -> list[str]:
-    """Write the config (and history), retrain ``repeats`` models on all 60,000 images; return the file names."""
+    """Write the config (and history), retrain ``repeats`` models on all 60,000 images; return the file names.
+
+    The files go into a staging folder that replaces ``folder`` only once every model is saved:
+    a failure or Ctrl-C part-way leaves ``folder`` as it was (a kill leaves only the staging folder,
+    which the next export of the same trial clears).
+    """
     if repeats < 1:
         raise ExportError(f"repeats must be at least 1, but got {repeats}")
     images, labels = fmnist_data.load_part("train", data_dir)  # all 60,000: the search's split is over
-    folder.mkdir(parents=True, exist_ok=True)
-    for stale in folder.glob("model-*.keras"):
-        stale.unlink()  # a previous export with more repeats must not leave extra models behind
-    (folder / CONFIG_FILE).write_text(config.to_json(), encoding="utf-8")
-    files = [CONFIG_FILE]
-    if history:
-        (folder / HISTORY_FILE).write_text(json.dumps(history, indent=1) + "\n", encoding="utf-8")
-        files.append(HISTORY_FILE)
-    for repeat in range(repeats):
-        model = train_model(config, images, labels, repeat)
-        name = f"model-{repeat}.keras"
-        model.save(folder / name)
-        files.append(name)
+    staging = folder.with_name(folder.name + PARTIAL_SUFFIX)
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        (staging / CONFIG_FILE).write_text(config.to_json(), encoding="utf-8")
+        files = [CONFIG_FILE]
+        if history:
+            (staging / HISTORY_FILE).write_text(json.dumps(history, indent=1) + "\n", encoding="utf-8")
+            files.append(HISTORY_FILE)
+        for repeat in range(repeats):
+            model = train_model(config, images, labels, repeat, listener)
+            name = f"model-{repeat}.keras"
+            model.save(staging / name)
+            files.append(name)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    # A previous export here (its models, its evaluation of those models) is replaced as a whole.
+    shutil.rmtree(folder, ignore_errors=True)
+    staging.rename(folder)
     return files
 
 

@@ -171,3 +171,34 @@ def test_the_committed_best_configs_are_valid_exports(name: str) -> None:
     config = read_config(path)  # refuses a hash that does not match the contents
     assert config.model == name.split("-")[0] and config.study is not None and config.validation_accuracy is not None
     assert config.epochs >= 1 and config.data_split["split_seed"] == fmnist_data.SPLIT_SEED
+
+
+def test_an_export_is_written_whole_or_not_at_all(tiny_data_dir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from search import export
+
+    data = str(tiny_data_dir())
+    target = tmp_path / "exports" / "dense-0"
+    epochs_seen: list[tuple[int, int]] = []
+    export.write_export(tiny_config(epochs=2), target, 2, data, listener=lambda repeat, done: epochs_seen.append((repeat, done)))
+    assert epochs_seen == [(0, 1), (0, 2), (1, 1), (1, 2)]  # what the progress bar is driven by
+    (target / "report.json").write_text("{}")  # an evaluation of these two models
+    before = {path.name: path.read_bytes() for path in target.iterdir()}
+
+    real_train = export.train_model
+
+    def interrupted_at_the_second_model(config, images, labels, repeat, listener=None):
+        if repeat == 1:
+            raise KeyboardInterrupt  # Ctrl-C part-way through a re-export
+        return real_train(config, images, labels, repeat, listener)
+
+    monkeypatch.setattr(export, "train_model", interrupted_at_the_second_model)
+    with pytest.raises(KeyboardInterrupt):
+        export.write_export(tiny_config(seed=9), target, 2, data)
+    assert {path.name: path.read_bytes() for path in target.iterdir()} == before
+    assert [path.name for path in target.parent.iterdir()] == ["dense-0"]  # no staging folder left behind
+
+    monkeypatch.setattr(export, "train_model", real_train)
+    export.write_export(tiny_config(seed=9), target, 1, data)
+    # A finished re-export replaces the folder: the old second model and its report go with it.
+    assert sorted(path.name for path in target.iterdir()) == ["config.json", "model-0.keras"]
+    assert read_config(target / "config.json").seed == 9
