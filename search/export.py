@@ -6,11 +6,11 @@ trial's validation accuracy peaked (there is no validation set left to choose it
 Each repeat uses its own seed (the config's seed + repeat index), so the spread of the final
 test accuracy over repeats says how much of it is luck of the initialisation.
 
-An export folder is written whole or not at all: everything goes into ``<folder>.partial`` first,
-which replaces the folder only when the last model is saved, so an interrupted export leaves the
-previous export (or nothing) in place. An export folder holds ``config.json``, ``model-{i}.keras`` (raw uint8 pixels in, class
+An export folder holds ``config.json``, ``model-{i}.keras`` (raw uint8 pixels in, class
 probabilities out; loadable with ``safe_mode=True``) and, when the study had it, the best
-trial's per-epoch ``history.json`` for the learning curves.
+trial's per-epoch ``history.json`` for the learning curves. It is written whole or not at all:
+everything goes into ``<folder>.partial`` first, which replaces the folder only when the last
+model is saved, so an interrupted export leaves the previous export (or nothing) in place.
 """
 
 from __future__ import annotations
@@ -33,11 +33,11 @@ from spaces.families import FAMILIES, check_params
 CONFIG_FILE = "config.json"
 HISTORY_FILE = "history.json"
 PARTIAL_SUFFIX = ".partial"
+CONFIG_VERSION = 1
+_VERSIONED_PACKAGES = ("fmnist-search", "keras", "tensorflow", "numpy", "optuna")
 
 # Called after every epoch of a retrain: (repeat index, epochs done in that repeat).
 RetrainListener = Callable[[int, int], None]
-CONFIG_VERSION = 1
-_VERSIONED_PACKAGES = ("fmnist-search", "keras", "tensorflow", "numpy", "optuna")
 
 
 class ExportError(RuntimeError):
