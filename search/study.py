@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
+from optuna.storages import fail_stale_trials
 
 from spaces.space import Space, load_space, space_from_data
 from storage.budget import Budget
@@ -175,6 +176,8 @@ def start_or_resume(
 def _reset_budget(storage: optuna.storages.BaseStorage, name: str, settings: StudySettings) -> None:
     """Slots in use on (re)start: finished trials, and running ones (alive, or soon failed by heartbeat)."""
     study = optuna.load_study(study_name=name, storage=storage)
+    # A dead run's trials fail now (slot back, params re-queued), not when a worker next calls optimize.
+    fail_stale_trials(study)
     in_use = len(study.get_trials(deepcopy=False, states=(*FINISHED, optuna.trial.TrialState.RUNNING)))
     budget = Budget(str(storage.url), name)  # type: ignore[attr-defined]
     try:

@@ -17,13 +17,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import optuna
+from optuna.storages import fail_stale_trials
 
 from search.console import report_error
 from search.data import load_train_val
 from search.deadline import DeadlineReached
-from search.study import StudySettings, open_study
+from search.study import FINISHED, StudySettings, open_study
 from search.trial_report import attach_trial_report, update_study_plots, warm_up_study_plots
 from storage import open_storage
+from storage.optuna_store import heartbeat_timings
 from storage.artifacts import open_artifact_store
 from storage.budget import Budget
 
@@ -158,33 +160,44 @@ def run_worker(
 
     finished: list[optuna.trial.FrozenTrial] = []
     ran = failures = 0
+    waiting = _ClaimWatch(study, budget)
     # SIGTERM (a parent stopping its workers, `docker stop`) ends a trial like Ctrl-C does.
     interrupts = _Interrupts()
     try:
-        while (job.deadline is None or time.time() < job.deadline) and budget.claim():
-            current.clear()
-            errors.clear()
-            try:
-                # Optuna passes every finished trial (any state) to the callbacks: the one we ran.
-                study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=[lambda _, t: finished.append(t)])
-            except KeyboardInterrupt:
-                interrupts.received = True
-            if interrupts.received:
-                interrupts.ignore()
-                _give_back(study, budget, current[0] if current else None)
-                raise KeyboardInterrupt
-            ran += 1
-            last = finished[-1]
-            if after_trial:
-                after_trial(last)
-            if last.state != optuna.trial.TrialState.FAIL:
-                failures = 0
-                _update_study_plots(study)
+        while job.deadline is None or time.time() < job.deadline:
+            # Dead workers' trials first: failed, their slots given back, their params re-queued.
+            fail_stale_trials(study)
+            slot = budget.claim_slot()
+            if slot is None:
+                if waiting.budget_done():
+                    break
+                time.sleep(waiting.poll_seconds)  # claims held by running trials: wait for them to end
                 continue
-            if errors and isinstance(errors[-1], DeadlineReached):
-                _give_back(study, budget, current[0])
-                break
-            budget.release()
+            waiting.reset()
+            with slot:
+                current.clear()
+                errors.clear()
+                try:
+                    # Optuna passes every finished trial (any state) to the callbacks: the one we ran.
+                    study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=[lambda _, t: finished.append(t)])
+                except KeyboardInterrupt:
+                    interrupts.received = True
+                if interrupts.received:
+                    interrupts.ignore()
+                    _requeue(study, current[0] if current else None)
+                    raise KeyboardInterrupt
+                ran += 1
+                last = finished[-1]
+                if after_trial:
+                    after_trial(last)
+                if last.state != optuna.trial.TrialState.FAIL:
+                    slot.keep()
+                    failures = 0
+                    _update_study_plots(study)
+                    continue
+                if errors and isinstance(errors[-1], DeadlineReached):
+                    _requeue(study, current[0])
+                    break
             failures += 1
             report_error(
                 f"trial {last.number} failed: {_one_line(errors[-1]) if errors else 'unknown reason'}", label="warning"
@@ -198,9 +211,43 @@ def run_worker(
     return ran
 
 
-def _give_back(study: optuna.Study, budget: Budget, trial: optuna.Trial | None) -> None:
-    """An unfinished trial: return its slot and queue its params to run again."""
-    budget.release()
+class _ClaimWatch:
+    """Decides, while the budget is fully claimed, whether this worker is done or must wait.
+
+    The budget is done when finished trials fill it. Until then, some claims belong to trials
+    still running (alive, or dead and soon failed by their stale heartbeat, then re-queued), so
+    the worker waits to run what comes back. A claim that no trial records (a worker killed
+    between its claim and its trial) is dropped once the count has not moved for a grace period.
+    """
+
+    def __init__(self, study: optuna.Study, budget: Budget) -> None:
+        self.study, self.budget = study, budget
+        interval, self.grace_seconds = heartbeat_timings()
+        self.poll_seconds = float(min(interval, 5))
+        self._seen: tuple[int, int, int] | None = None
+        self._seen_since = 0.0
+
+    def reset(self) -> None:
+        self._seen = None
+
+    def budget_done(self) -> bool:
+        limit = self.budget.limit()
+        trials = self.study.get_trials(deepcopy=False, states=(*FINISHED, optuna.trial.TrialState.RUNNING))
+        finished = sum(t.state in FINISHED for t in trials)
+        if limit is None or finished >= limit:
+            return True
+        claimed, running = self.budget.claimed(), len(trials) - finished
+        seen = (claimed, finished, running)
+        if seen != self._seen:
+            self._seen, self._seen_since = seen, time.time()
+        elif claimed > finished + running and time.time() - self._seen_since > self.grace_seconds:
+            self.budget.reconcile(claimed, finished + running)
+            self._seen = None
+        return False
+
+
+def _requeue(study: optuna.Study, trial: optuna.Trial | None) -> None:
+    """An unfinished trial (interrupted, out of time): queue its params to run again."""
     if trial is not None:
         study.enqueue_trial(trial.params, user_attrs={REQUEUED_FROM: trial.number})
 

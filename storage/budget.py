@@ -5,6 +5,13 @@ worker claims a slot before it starts a trial, with one UPDATE that only succeed
 are left; that statement is atomic on SQLite and PostgreSQL alike. A trial that fails (or is
 interrupted, or whose worker dies) gives its slot back, so failed trials never use up the
 budget and a re-queued trial claims a slot like any other.
+
+A slot is held by one object, ``TrialSlot``, from the claim to the trial's end: both engines
+take it with ``claim_slot()`` and use it as a context manager, which gives the slot back unless
+the trial finished (``keep()``). A worker killed outright cannot give its slot back; the
+heartbeat's stale-trial handler does that for it (storage/optuna_store.py), and
+``reconcile`` repairs the one case no trial records: a worker killed between its claim and
+the creation of its trial.
 """
 
 from __future__ import annotations
@@ -24,6 +31,30 @@ budgets = sa.Table(
 )
 
 
+class TrialSlot:
+    """One claimed slot, held from the claim to the trial's end; given back on exit unless kept."""
+
+    def __init__(self, budget: Budget | None) -> None:
+        self._budget = budget  # None: the study has no trial limit, there is nothing to give back
+        self._kept = False
+
+    def keep(self) -> None:
+        """The trial finished (complete or pruned), or another process took over its slot: keep it used."""
+        self._kept = True
+
+    def give_back(self) -> None:
+        """Release the slot now, once; a later exit does nothing more."""
+        if not self._kept and self._budget is not None:
+            self._budget.release()
+        self._kept = True
+
+    def __enter__(self) -> TrialSlot:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.give_back()
+
+
 class Budget:
     """The claim counter of one study in the store at ``url``."""
 
@@ -37,14 +68,42 @@ class Budget:
 
     def reset(self, n_trials: int | None, already_used: int) -> None:
         """Set the budget and the slots in use (finished + running trials), e.g. when a study (re)starts."""
-        values = {"n_trials": n_trials, "claimed": already_used}
         with storage_errors(self.url):
             try:
                 with self.engine.begin() as connection:
-                    connection.execute(budgets.insert().values(study_name=self.study_name, **values))
+                    connection.execute(budgets.insert().values(study_name=self.study_name, n_trials=n_trials, claimed=already_used))
             except sa.exc.IntegrityError:  # the row exists (maybe made a moment ago by another start)
+                # Never lower the claims here: workers of a run still going may hold claims whose
+                # trials do not exist yet. Claims no one holds are dropped by reconcile.
+                claimed = sa.case((budgets.c.claimed > already_used, budgets.c.claimed), else_=already_used)
                 with self.engine.begin() as connection:
-                    connection.execute(budgets.update().where(budgets.c.study_name == self.study_name).values(**values))
+                    connection.execute(
+                        budgets.update().where(budgets.c.study_name == self.study_name).values(n_trials=n_trials, claimed=claimed)
+                    )
+
+    def claim_slot(self) -> TrialSlot | None:
+        """A held slot for the next trial, or None when the budget is fully claimed."""
+        with storage_errors(self.url):
+            if self._limit() is None:
+                return TrialSlot(None)
+            return TrialSlot(self) if self._claim() else None
+
+    def limit(self) -> int | None:
+        """The study's trial budget; None: no limit."""
+        with storage_errors(self.url):
+            return self._limit()
+
+    def claimed(self) -> int:
+        """Slots claimed now (finished trials, running ones, and claims about to become trials)."""
+        return self.state()[1]
+
+    def reconcile(self, seen_claimed: int, in_use: int) -> bool:
+        """Set the claims to ``in_use`` if they are still ``seen_claimed``: drops claims no live worker holds.
+
+        Compare-and-set, so a claim made since the caller looked is never dropped.
+        """
+        with storage_errors(self.url):
+            return self._reconcile(seen_claimed, in_use)
 
     def claim(self) -> bool:
         """Take one slot; False when the budget is spent. Studies without a budget row are unlimited."""
@@ -71,6 +130,22 @@ class Budget:
             return taken.rowcount == 1
 
     @retry_on_disconnect
+    def _limit(self) -> int | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(sa.select(budgets.c.n_trials).where(budgets.c.study_name == self.study_name)).first()
+        return None if row is None else row.n_trials
+
+    @retry_on_disconnect
+    def _reconcile(self, seen_claimed: int, in_use: int) -> bool:
+        with self.engine.begin() as connection:
+            changed = connection.execute(
+                budgets.update()
+                .where(budgets.c.study_name == self.study_name, budgets.c.claimed == seen_claimed)
+                .values(claimed=in_use)
+            )
+            return changed.rowcount == 1
+
+    @retry_on_disconnect
     def _release(self) -> None:
         with self.engine.begin() as connection:
             connection.execute(
@@ -81,7 +156,12 @@ class Budget:
 
     def state(self) -> tuple[int | None, int]:
         """(n_trials, claimed) as stored; (None, 0) without a row."""
-        with storage_errors(self.url), self.engine.connect() as connection:
+        with storage_errors(self.url):
+            return self._state()
+
+    @retry_on_disconnect
+    def _state(self) -> tuple[int | None, int]:
+        with self.engine.connect() as connection:
             row = connection.execute(sa.select(budgets.c.n_trials, budgets.c.claimed).where(budgets.c.study_name == self.study_name)).first()
         return (row.n_trials, row.claimed) if row else (None, 0)
 

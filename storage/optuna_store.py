@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 
 import optuna
@@ -57,6 +58,15 @@ class _StaleTrialHandler:
             budget.release()
         finally:
             budget.close()
+        runs = len(trial.system_attrs.get("retry_history", [])) + 1  # this one included
+        if runs > MAX_RETRY:
+            first = trial.system_attrs.get("failed_trial", trial.number)
+            print(
+                f"warning: trial {trial.number} (params of trial {first}) lost its worker {runs} times; "
+                "counted failed, its slot freed for another trial",
+                file=sys.stderr,
+                flush=True,
+            )
         self.retry(study, trial)
 
 

@@ -1,0 +1,104 @@
+"""The worker lifecycle under kills and resumes: a run ends exact by itself, and never repeats a trial.
+
+Real worker processes (the stub trainer: the store, budget, heartbeats, pruning and re-queueing
+stay real), real signals, small heartbeat and grace periods.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+
+from search.study import FINISHED, open_study, start_or_resume
+from search.worker import WorkerJob
+from storage import open_storage
+from storage.budget import Budget
+from tests.stub_worker import run_stub_worker
+
+State = optuna.trial.TrialState
+ROOT = Path(__file__).resolve().parents[2]
+FAST_HEARTBEAT = {"FMNIST_HEARTBEAT_INTERVAL": "1", "FMNIST_GRACE_PERIOD": "3"}
+
+
+def _stub_worker(url: str, worker_id: int, epoch_seconds: float) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **FAST_HEARTBEAT}
+    command = [sys.executable, "-m", "tests.stub_worker", url, "life", str(worker_id), str(epoch_seconds)]
+    return subprocess.Popen(command, cwd=ROOT, env=env)
+
+
+def _wait_for_running(url: str, worker_id: int, epochs: int = 2, timeout: float = 60) -> optuna.trial.FrozenTrial:
+    """The trial ``worker_id`` runs, once it has reported ``epochs`` epochs."""
+    storage = open_storage(url)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for trial in optuna.load_study(study_name="life", storage=storage).get_trials(states=(State.RUNNING,)):
+            if trial.user_attrs.get("worker_id") == worker_id and len(trial.intermediate_values) >= epochs:
+                return trial
+        time.sleep(0.1)
+    raise AssertionError(f"worker {worker_id} never ran a trial")
+
+
+def _assert_exact(url: str, n_trials: int, killed: optuna.trial.FrozenTrial) -> optuna.Study:
+    study, _ = open_study(open_storage(url), "life")
+    assert len(study.get_trials(states=FINISHED)) == n_trials
+    assert not study.get_trials(states=(State.RUNNING, State.WAITING))
+    assert study.trials[killed.number].state == State.FAIL
+    retries = [t for t in study.trials if t.system_attrs.get("failed_trial") == killed.number]
+    assert len(retries) == 1 and retries[0].params == killed.params and retries[0].state in FINISHED
+    assert Budget(url, "life").state() == (n_trials, n_trials)
+    return study
+
+
+def test_a_worker_killed_while_its_sibling_finishes_the_budget(tmp_path: Path, monkeypatch) -> None:
+    # The sibling must not stop at "budget fully claimed": one claim is the dead worker's trial.
+    for name, value in FAST_HEARTBEAT.items():
+        monkeypatch.setenv(name, value)
+    url = f"sqlite:///{tmp_path / 'life.db'}"
+    start_or_resume(open_storage(url), "life", space="dense", max_epochs=8, n_trials=6, pruner="none")
+    victim = _stub_worker(url, 0, 0.3)
+    sibling = _stub_worker(url, 1, 0.05)
+    killed = _wait_for_running(url, 0)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=10)
+    assert sibling.wait(timeout=90) == 0
+    _assert_exact(url, 6, killed)
+
+
+def test_a_lone_worker_killed_and_its_study_started_again(tmp_path: Path, monkeypatch) -> None:
+    for name, value in FAST_HEARTBEAT.items():
+        monkeypatch.setenv(name, value)
+    url = f"sqlite:///{tmp_path / 'life.db'}"
+    start_or_resume(open_storage(url), "life", space="dense", max_epochs=8, n_trials=1, pruner="none")
+    victim = _stub_worker(url, 0, 0.3)
+    killed = _wait_for_running(url, 0)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=10)
+    time.sleep(4)  # past the grace period, as in "wait 100 s" with the default one
+    start_or_resume(open_storage(url), "life")  # `start --study life`: fails the stale trial at once
+    study, _ = open_study(open_storage(url), "life")
+    assert study.trials[killed.number].state == State.FAIL
+    assert run_stub_worker(WorkerJob(url, "life"), 0.01) == 1
+    _assert_exact(url, 1, killed)
+
+
+def test_a_restart_within_the_grace_period_waits_for_the_dead_trial(tmp_path: Path, monkeypatch) -> None:
+    # Started again before the dead trial is stale: the worker waits, then fails and re-runs it.
+    for name, value in FAST_HEARTBEAT.items():
+        monkeypatch.setenv(name, value)
+    url = f"sqlite:///{tmp_path / 'life.db'}"
+    start_or_resume(open_storage(url), "life", space="dense", max_epochs=8, n_trials=1, pruner="none")
+    victim = _stub_worker(url, 0, 0.3)
+    killed = _wait_for_running(url, 0)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=10)
+    start_or_resume(open_storage(url), "life")
+    started = time.time()
+    assert run_stub_worker(WorkerJob(url, "life"), 0.01) == 1
+    assert time.time() - started < 30
+    _assert_exact(url, 1, killed)
