@@ -16,6 +16,7 @@ from search.progress import StudySnapshot, render_live, take_snapshot
 from search.study import StudySettings, open_study
 from search.worker import WorkerError, WorkerJob, run_worker
 from storage import open_storage
+from storage.runs import next_run
 
 POLL_SECONDS = 1.0
 STOP_GRACE_SECONDS = 10.0
@@ -27,7 +28,8 @@ def run_study(job: WorkerJob, settings: StudySettings, workers: int, gpus: list[
     started = time.time()
     cores = os.cpu_count() or 1
     first = job.worker_id  # 0 for `start`; a joining worker brings its own id
-    jobs = [replace(job, worker_id=first + i, env=worker_environment(i, workers, gpus, cores)) for i in range(workers)]
+    run = next_run(job.storage_url, job.study_name)  # one number for all of this run's workers
+    jobs = [replace(job, worker_id=first + i, run=run, env=worker_environment(i, workers, gpus, cores)) for i in range(workers)]
 
     def view() -> object:
         return render_live(take_snapshot(study, settings), started, job.deadline)

@@ -17,6 +17,7 @@ from optuna.storages import fail_stale_trials
 from spaces.space import Space, load_space, space_from_data
 from storage.budget import Budget
 from storage.engine import storage_errors
+from storage.runs import sampler_seed
 
 SAMPLERS = ("tpe", "random", "gp")
 PRUNERS = ("hyperband", "median", "sha", "none")
@@ -93,13 +94,15 @@ def make_pruner(name: str, max_epochs: int) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
-def open_study(storage: optuna.storages.BaseStorage, name: str, worker_id: int = 0) -> tuple[optuna.Study, StudySettings]:
-    """Load an existing fmnist-search study with this worker's sampler (seed + worker id)."""
+def open_study(
+    storage: optuna.storages.BaseStorage, name: str, worker_id: int = 0, run: int = 0
+) -> tuple[optuna.Study, StudySettings]:
+    """Load an existing fmnist-search study with the sampler of one worker of one run (storage/runs.py)."""
     settings = read_settings(storage, name)
     study = optuna.load_study(
         study_name=name,
         storage=storage,
-        sampler=make_sampler(settings.sampler, settings.seed + worker_id),
+        sampler=make_sampler(settings.sampler, sampler_seed(settings.seed, run, worker_id)),
         pruner=make_pruner(settings.pruner, settings.max_epochs),
     )
     return study, settings

@@ -28,6 +28,7 @@ from storage import open_storage
 from storage.optuna_store import heartbeat_timings
 from storage.artifacts import open_artifact_store
 from storage.budget import Budget
+from storage.runs import next_run
 
 if TYPE_CHECKING:
     from optuna.artifacts._protocol import ArtifactStore
@@ -50,6 +51,7 @@ class WorkerJob:
     storage_url: str
     study_name: str
     worker_id: int = 0
+    run: int | None = None  # the run this worker belongs to (storage/runs.py); None: a run of its own
     deadline: float | None = None  # time.time() at which the run ends
     data_dir: str | None = None
     verbose: bool = False
@@ -141,7 +143,8 @@ def run_worker(
     """
     os.environ.update(job.env)  # before the backend is imported: device and thread settings
     storage = open_storage(job.storage_url, must_exist=False)
-    study, settings = open_study(storage, job.study_name, job.worker_id)
+    run = job.run if job.run is not None else next_run(job.storage_url, job.study_name)
+    study, settings = open_study(storage, job.study_name, job.worker_id, run)
     budget = Budget(job.storage_url, job.study_name)
     train = objective_factory(job, settings, listener)
 

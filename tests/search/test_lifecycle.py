@@ -102,3 +102,36 @@ def test_a_restart_within_the_grace_period_waits_for_the_dead_trial(tmp_path: Pa
     assert run_stub_worker(WorkerJob(url, "life"), 0.01) == 1
     assert time.time() - started < 30
     _assert_exact(url, 1, killed)
+
+
+def _param_sets(url: str) -> list[tuple]:
+    study, _ = open_study(open_storage(url), "life")
+    return [tuple(sorted(t.params.items())) for t in study.trials if "failed_trial" not in t.system_attrs]
+
+
+def test_a_resumed_study_draws_new_params(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'life.db'}"
+    start_or_resume(open_storage(url), "life", space="dense", max_epochs=1, n_trials=3, pruner="none", seed=3)
+    run_stub_worker(WorkerJob(url, "life"), 0.0)
+    for n_trials in (6, 9):  # resumed twice, as `start --study life --trials N` does
+        start_or_resume(open_storage(url), "life", n_trials=n_trials)
+        run_stub_worker(WorkerJob(url, "life"), 0.0)
+    drawn = _param_sets(url)
+    assert len(drawn) == 9 and len(set(drawn)) == 9
+
+
+def test_concurrent_starts_of_one_study_draw_different_params(tmp_path: Path) -> None:
+    import multiprocessing
+
+    url = f"sqlite:///{tmp_path / 'life.db'}"
+    start_or_resume(open_storage(url), "life", space="dense", max_epochs=1, n_trials=12, pruner="none")
+    context = multiprocessing.get_context("spawn")
+    # Six runs, each with its worker 0, as six `start --study life` would be.
+    processes = [context.Process(target=run_stub_worker, args=(WorkerJob(url, "life"), 0.05)) for _ in range(6)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=120)
+    assert [p.exitcode for p in processes] == [0] * 6
+    drawn = _param_sets(url)
+    assert len(drawn) == 12 and len(set(drawn)) == 12
