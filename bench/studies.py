@@ -15,7 +15,7 @@ from pathlib import Path
 
 import optuna
 
-from search.keras_tuner_engine import KerasTunerJob, run_keras_tuner
+from search.keras_tuner_engine import run_keras_tuner
 from search.study import open_study, start_or_resume
 from search.worker import WorkerJob, run_worker
 from storage import open_storage
@@ -114,7 +114,7 @@ def run_keras_tuner_search(
         name,
         budget_s,
         after_trial,
-        lambda deadline, finished: run_keras_tuner(KerasTunerJob(url, name, deadline=deadline), after_trial=finished),
+        lambda deadline, finished: run_keras_tuner(WorkerJob(url, name, deadline=deadline), after_trial=finished),
     )
 
 

@@ -63,9 +63,9 @@ def _user_errors() -> Iterator[None]:
     except USER_ERRORS as error:
         report_error(str(error))
         raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        report_error("running trials were recorded as failed; start the study again to resume", label="interrupted")
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM (search/interrupts.py): 130 or 143
+        report_error("running trials were recorded as failed and re-queued; start the study again to resume", label="interrupted")
+        raise typer.Exit(getattr(interrupt, "exit_code", 130)) from None
 
 
 @app.command()

@@ -79,14 +79,8 @@ def start_study(
         for reason in skipped:
             console.print(f"  not enqueued: {reason}", style="dim", highlight=False)
     deadline = time.time() + timeout if timeout else None
-    if engine == "keras-tuner":
-        from search.keras_tuner_engine import KerasTunerJob, run_keras_tuner_study
-
-        kt_job = KerasTunerJob(storage_url=url, study_name=study_name, deadline=deadline, data_dir=data_dir, verbose=verbose)
-        run_keras_tuner_study(kt_job, settings, console)
-    else:
-        job = WorkerJob(storage_url=url, study_name=study_name, deadline=deadline, data_dir=data_dir, verbose=verbose)
-        run_study(job, settings, workers, gpus if gpus is not None else detect_gpus(), console)
+    job = WorkerJob(storage_url=url, study_name=study_name, deadline=deadline, data_dir=data_dir, verbose=verbose)
+    run_study(job, settings, workers, gpus if gpus is not None else detect_gpus(), console, engine_name=engine)
     console.print(f"\nsee all trials: fmnist-search status --study {study_name}" + (f" --storage '{storage_url}'" if storage_url else ""))
 
 

@@ -17,34 +17,43 @@ How KerasTuner's Hyperband differs from the Optuna engine, and what that means h
   before each KerasTuner trial, so the run stops when the study holds N finished trials.
 - ``--timeout`` starts no trial after the deadline; a trial still training then stops at its
   next epoch end and is not written (KerasTuner cannot resume it).
+- Each KerasTuner trial holds its budget slot in a ``TrialSlot``, as an Optuna trial does: given
+  back unless the trial is written. Ctrl-C and SIGTERM are handled by the runner
+  (search/runner.py); a signal that TensorFlow turned into another error, which KerasTuner would
+  record as a failed trial and carry on after, stops the search after that trial.
 - Without ``--trials`` or ``--timeout`` one Hyperband iteration runs (KerasTuner's default);
   with either, iterations repeat until the budget or the deadline.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import os
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
-from rich.console import Console
-from rich.live import Live
+from optuna.storages import fail_stale_trials
 
+from search import interrupts
 from search.console import report_error
 from search.data import TrainValData, load_train_val
-from search.progress import render_live, take_snapshot
 from search.study import StudyError, StudySettings, open_study
 from search.trial_report import attach_trial_report, update_study_plots
-from search.worker import WorkerError
+from search.worker import WorkerError, WorkerJob
 from spaces.adapters import keras_tuner_params, suggest
 from spaces.space import Space
 from storage import open_storage
 from storage.artifacts import open_artifact_store
-from storage.budget import Budget
+from storage.budget import Budget, TrialSlot
+from storage.runs import next_run, sampler_seed
+
+if TYPE_CHECKING:
+    from search.objective import EpochListener
 
 ENGINES = ("optuna", "keras-tuner")
 DEFAULT_ENGINE = "optuna"
@@ -80,17 +89,6 @@ def check_engine_options(
         raise EngineError(
             f"--engine keras-tuner cannot start from queued trials; leave out --warm-start (got {warm_start!r})"
         )
-
-
-@dataclass(frozen=True)
-class KerasTunerJob:
-    """What one keras-tuner run needs (the study's settings are read from the store)."""
-
-    storage_url: str
-    study_name: str
-    deadline: float | None = None  # time.time() at which the run ends
-    data_dir: str | None = None
-    verbose: bool = False
 
 
 @dataclass
@@ -147,13 +145,13 @@ def full_history(record: FitRecord, earlier: dict[str, list[float | None]] | Non
 
 
 def trial_attrs(
-    record: FitRecord, history: dict[str, list[float | None]], device: str, kt_trial: str
+    record: FitRecord, history: dict[str, list[float | None]], device: str, kt_trial: str, worker_id: int = 0
 ) -> dict[str, Any]:
     """The user attributes the Optuna objective writes, plus where the trial came from."""
     val = [v or 0.0 for v in history["val_accuracy"]]
     best_epoch = max(range(len(val)), key=val.__getitem__) + 1 if val else 0
     return {
-        "worker_id": 0,
+        "worker_id": worker_id,
         "device": device,
         "epochs_run": len(val),
         "best_epoch": best_epoch,
@@ -258,24 +256,26 @@ def _keras_tuner_classes() -> tuple[type, type]:
         def __init__(
             self,
             *,
+            study: optuna.Study,
             budget: Budget,
             deadline: float | None,
-            on_trial: Callable[[Any, FitRecord | None], None],
+            on_trial: Callable[[Any, FitRecord | None], bool],
             **kwargs: Any,
         ) -> None:
             super().__init__(**kwargs)
-            self.budget, self.deadline, self.on_trial = budget, deadline, on_trial
-            self.holding_claim = False
+            self.study, self.budget, self.deadline, self.on_trial = study, budget, deadline, on_trial
+            self.slot: TrialSlot | None = None  # held from the claim to the trial's end
             self.gradients_before: set[str] = set()
 
         def pre_create_trial(self) -> None:
-            if self.holding_claim:
+            if self.slot is not None:
                 return  # the oracle asked again (IDLE): the slot claimed last time is still ours
             if self.deadline is not None and time.time() >= self.deadline:
                 raise _SearchOver("timeout")
-            if not self.budget.claim():
+            fail_stale_trials(self.study)  # a dead run's claims come back before this one counts them
+            self.slot = self.budget.claim_slot()
+            if self.slot is None:
                 raise _SearchOver("budget")
-            self.holding_claim = True
 
         def on_trial_begin(self, trial: Any) -> None:
             from search.backend_memory import custom_gradient_names
@@ -288,9 +288,12 @@ def _keras_tuner_classes() -> tuple[type, type]:
             from search.backend_memory import release_trial_memory
 
             super().on_trial_end(trial)
-            self.holding_claim = False
+            slot, self.slot = self.slot, None
             release_trial_memory(self.gradients_before)
-            self.on_trial(trial, self.hypermodel.last)
+            with slot or TrialSlot(None):
+                interrupts.raise_received()  # KerasTuner recorded an interrupted fit as a failed trial
+                if self.on_trial(trial, self.hypermodel.last) and slot is not None:
+                    slot.keep()
 
     return SpaceHyperModel, BudgetedHyperband
 
@@ -299,12 +302,24 @@ class _SearchOver(Exception):
     """Raised between KerasTuner trials to end its search loop: budget spent or time up."""
 
 
-def run_keras_tuner(job: KerasTunerJob, after_trial: Callable[[optuna.trial.FrozenTrial], None] | None = None) -> int:
-    """Run KerasTuner's Hyperband on the study until its budget, the deadline or Hyperband's end; return trials written."""
+def run_keras_tuner(
+    job: WorkerJob,
+    listener: EpochListener | None = None,
+    after_trial: Callable[[optuna.trial.FrozenTrial], None] | None = None,
+) -> int:
+    """Run KerasTuner's Hyperband on the study until its budget, the deadline or Hyperband's end; return trials written.
+
+    The engine interface of search/runner.py; ``listener`` is not called (KerasTuner's epochs are
+    not a trial's until the trial ends).
+    """
     from search.quiet import import_keras
 
+    os.environ.update(job.env)
+    interrupts.reset()
     storage = open_storage(job.storage_url, must_exist=False)
+    run = job.run if job.run is not None else next_run(job.storage_url, job.study_name)
     study, settings = open_study(storage, job.study_name)
+    settings = dataclasses.replace(settings, seed=sampler_seed(settings.seed, run, job.worker_id))
     import_keras(job.verbose)
     from search.devices import describe_device
 
@@ -319,7 +334,7 @@ def run_keras_tuner(job: KerasTunerJob, after_trial: Callable[[optuna.trial.Froz
 
 
 def _search(
-    job: KerasTunerJob,
+    job: WorkerJob,
     study: optuna.Study,
     settings: StudySettings,
     data: TrainValData,
@@ -337,19 +352,16 @@ def _search(
     written: list[optuna.trial.FrozenTrial] = []
     run_id = f"{time.time():.6f}"  # tells this run's KerasTuner trial ids from an earlier run's
 
-    def on_trial(kt_trial: Any, record: FitRecord | None) -> None:
+    def on_trial(kt_trial: Any, record: FitRecord | None) -> bool:
+        """Write a finished KerasTuner trial into the study; False when it did not finish (its slot goes back)."""
         if record is None or record.cut_short or kt_trial.status != "COMPLETED":
-            budget.release()  # not finished: its slot goes back, as a failed Optuna trial's does
             if record is None or not record.cut_short:
-                reason = (kt_trial.message or "unknown reason").strip().splitlines()
-                report_error(
-                    f"KerasTuner trial {kt_trial.trial_id} failed: {reason[-1] if reason else ''}", label="warning"
-                )
-            return
+                report_error(f"KerasTuner trial {kt_trial.trial_id} failed: {_last_line(kt_trial.message)}", label="warning")
+            return False
         values = dict(kt_trial.hyperparameters.values)
         history = full_history(record, histories.get(values.get("tuner/trial_id", "")))
         histories[kt_trial.trial_id] = history
-        attrs = trial_attrs(record, history, device, f"{run_id}/{kt_trial.trial_id}")
+        attrs = trial_attrs(record, history, device, f"{run_id}/{kt_trial.trial_id}", job.worker_id)
         attrs["keras_tuner_bracket"] = values.get("tuner/bracket")
         attrs["keras_tuner_round"] = values.get("tuner/round")
         frozen = write_trial(study, settings.space, values, attrs, artifacts, settings.max_epochs)
@@ -360,11 +372,13 @@ def _search(
             report_error(f"study plots not updated: {error}", label="warning")
         if after_trial:
             after_trial(frozen)
+        return True
 
     unbounded = settings.n_trials is not None or job.deadline is not None
     freeze_long_lived_objects()
     with tempfile.TemporaryDirectory(prefix="fmnist-keras-tuner-") as workdir:
         tuner = tuner_class(
+            study=study,
             budget=budget,
             deadline=job.deadline,
             on_trial=on_trial,
@@ -384,22 +398,15 @@ def _search(
         except _SearchOver:
             pass
         except RuntimeError as error:  # KerasTuner gives up after max_consecutive_failed_trials
-            raise WorkerError(f"KerasTuner stopped: {str(error).strip().splitlines()[0]}") from None
+            interrupts.raise_received()  # or TensorFlow turned Ctrl-C into a RuntimeError
+            raise WorkerError(f"KerasTuner stopped: {_last_line(str(error))}") from error
         finally:
-            if tuner.holding_claim:
-                budget.release()  # Hyperband ended (or failed) between a claim and a trial
+            if tuner.slot is not None:
+                tuner.slot.give_back()  # Hyperband ended, failed or was interrupted between a claim and a trial's end
     return len(written)
 
 
-def run_keras_tuner_study(job: KerasTunerJob, settings: StudySettings, console: Console) -> int:
-    """Run the keras-tuner engine under the same live display as the Optuna workers; return trials written."""
-    study, _ = open_study(open_storage(job.storage_url), job.study_name)
-    started = time.time()
-
-    def view() -> object:
-        return render_live(take_snapshot(study, settings), started, job.deadline)
-
-    with Live(view(), console=console, refresh_per_second=4, transient=False) as live:
-        written = run_keras_tuner(job, after_trial=lambda _: live.update(view()))
-        live.update(view())
-    return written
+def _last_line(message: str | None) -> str:
+    """The last non-empty line of KerasTuner's message (a traceback ends with the error), or a placeholder."""
+    lines = [line.strip() for line in (message or "").strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "unknown reason"

@@ -1,28 +1,75 @@
-"""Run a study: one worker in this process, or N worker processes, under one live display."""
+"""Run a study: one engine in this process, or N worker processes, under one live display.
+
+This is the one caller of both engines (search/worker.py for Optuna, search/keras_tuner_engine.py
+for KerasTuner), so the live display and the handling of Ctrl-C and SIGTERM exist once, here:
+inside ``signals_as_interrupts`` either signal stops the trial at hand, which its engine re-queues
+before ``Interrupted`` reaches the CLI (exit 130 or 143).
+
+Worker processes never outlive the run: each one dies with its parent (PR_SET_PDEATHSIG on
+Linux, a watchdog on the parent's pid elsewhere), taking the same SIGTERM path. A worker that
+dies without a word (SIGKILL, the OOM killer) has its running trial failed and re-queued by the
+parent at once, and the run's error names what happened to it.
+"""
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
+import signal
+import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Callable
+from typing import TYPE_CHECKING, Protocol
 
+import optuna
 from rich.console import Console
 from rich.live import Live
 
+from search import interrupts
 from search.devices import worker_environment
 from search.progress import StudySnapshot, render_live, take_snapshot
 from search.study import StudySettings, open_study
-from search.worker import WorkerError, WorkerJob, run_worker
+from search.worker import WorkerError, WorkerJob, fail_trials_of_process, one_line, run_worker, worker_process
 from storage import open_storage
 from storage.runs import next_run
 
+if TYPE_CHECKING:
+    from multiprocessing.process import BaseProcess
+    from multiprocessing.queues import SimpleQueue
+
+    from search.objective import EpochListener
+
 POLL_SECONDS = 1.0
 STOP_GRACE_SECONDS = 10.0
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
-def run_study(job: WorkerJob, settings: StudySettings, workers: int, gpus: list[str], console: Console) -> StudySnapshot:
+class Engine(Protocol):
+    """What the runner needs of an engine: run trials of ``job``'s study in this process; return how many."""
+
+    def __call__(
+        self,
+        job: WorkerJob,
+        listener: EpochListener | None = None,
+        after_trial: Callable[[optuna.trial.FrozenTrial], None] | None = None,
+    ) -> int: ...
+
+
+def engine(name: str) -> Engine:
+    """The engine called ``name`` ('optuna' or 'keras-tuner'); KerasTuner is imported only when chosen."""
+    if name == "keras-tuner":
+        from search.keras_tuner_engine import run_keras_tuner
+
+        return run_keras_tuner
+    return run_worker
+
+
+def run_study(
+    job: WorkerJob, settings: StudySettings, workers: int, gpus: list[str], console: Console, engine_name: str = "optuna"
+) -> StudySnapshot:
     """Run ``workers`` workers on the study until its budget or deadline; return the final snapshot."""
     study, _ = open_study(open_storage(job.storage_url), job.study_name)
     started = time.time()
@@ -34,32 +81,64 @@ def run_study(job: WorkerJob, settings: StudySettings, workers: int, gpus: list[
     def view() -> object:
         return render_live(take_snapshot(study, settings), started, job.deadline)
 
-    with Live(view(), console=console, refresh_per_second=4, transient=False) as live:
-        if workers == 1:
-            # Refresh on every epoch: the display reads the store, which the worker just wrote.
-            run_worker(jobs[0], listener=lambda *_: live.update(view()), after_trial=lambda _: live.update(view()))
-        else:
-            _run_processes(jobs, lambda: live.update(view()))
-        live.update(view())
+    with interrupts.signals_as_interrupts(), Live(view(), console=console, refresh_per_second=4, transient=False) as live:
+        try:
+            if workers == 1:
+                # Refresh on every epoch: the display reads the store, which the worker just wrote.
+                engine(engine_name)(jobs[0], listener=lambda *_: live.update(view()), after_trial=lambda _: live.update(view()))
+            else:
+                _run_processes(jobs, study, lambda: live.update(view()))
+        finally:
+            live.update(view())
     return take_snapshot(study, settings)
 
 
-def _worker_process(job: WorkerJob) -> None:
-    try:
-        run_worker(job)
-    except KeyboardInterrupt:
-        pass  # the trial is already recorded as failed and re-queued; the parent reports it
+def _die_with_parent(parent_pid: int) -> None:
+    """SIGTERM this process when its parent dies, by any signal: no worker trains on as an orphan."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    else:
+
+        def watch() -> None:
+            while os.getppid() == parent_pid:
+                time.sleep(1.0)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
+    if os.getppid() != parent_pid:  # the parent died before the line above took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _run_processes(jobs: list[WorkerJob], refresh: Callable[[], None]) -> None:
+def _worker_process(job: WorkerJob, messages: SimpleQueue[tuple[int, str]] | None = None, parent_pid: int | None = None) -> None:
+    """A worker process's body: its exit code and one line in ``messages`` say how it ended."""
+    if parent_pid is not None:
+        _die_with_parent(parent_pid)
+    with interrupts.signals_as_interrupts():
+        try:
+            run_worker(job)
+        except KeyboardInterrupt:  # its trial is already re-queued; the exit code says which signal
+            sys.exit(128 + (interrupts.received() or signal.SIGINT))
+        except Exception as error:  # noqa: BLE001 - reported by the parent, in one line
+            if messages is not None:
+                messages.put((os.getpid(), one_line(error) if not isinstance(error, WorkerError) else str(error)))
+            sys.exit(1)
+
+
+def _run_processes(jobs: list[WorkerJob], study: optuna.Study, refresh: Callable[[], None]) -> None:
     # "spawn": a forked TensorFlow runtime is not safe, and spawn is what other OSes use anyway.
     context = multiprocessing.get_context("spawn")
-    processes = [context.Process(target=_worker_process, args=(job,), name=f"worker-{job.worker_id}") for job in jobs]
+    messages: SimpleQueue[tuple[int, str]] = context.SimpleQueue()
+    processes = [
+        context.Process(target=_worker_process, args=(job, messages, os.getpid()), name=f"worker-{job.worker_id}")
+        for job in jobs
+    ]
     for process in processes:
         process.start()
+    requeued: dict[int, list[int]] = {}  # pid -> trials of that dead worker failed and re-queued here
     try:
         while any(p.is_alive() for p in processes):
             refresh()
+            _fail_trials_of_dead(processes, study, requeued)
             time.sleep(POLL_SECONDS)
     except KeyboardInterrupt:
         for process in processes:
@@ -68,12 +147,39 @@ def _run_processes(jobs: list[WorkerJob], refresh: Callable[[], None]) -> None:
         raise
     finally:
         _stop(processes)
-    failed = [f"{p.name} (exit {p.exitcode})" for p in processes if p.exitcode != 0]
-    if failed:
-        raise WorkerError(f"{', '.join(failed)} stopped with an error; see its message above")
+        _fail_trials_of_dead(processes, study, requeued)
+    said = dict(_drain(messages))
+    problems = [_ending(p, said.get(p.pid), requeued.get(p.pid or 0, [])) for p in processes if p.exitcode != 0]
+    if problems:
+        raise WorkerError("; ".join(problems))
 
 
-def _stop(processes: list[multiprocessing.process.BaseProcess]) -> None:
+def _fail_trials_of_dead(processes: list[BaseProcess], study: optuna.Study, done: dict[int, list[int]]) -> None:
+    """A worker that died with a trial running cannot give it back: do it for it, without waiting for its heartbeat."""
+    for process in processes:
+        if process.pid is not None and process.pid not in done and process.exitcode not in (None, 0):
+            done[process.pid] = fail_trials_of_process(study, worker_process(process.pid))
+
+
+def _drain(messages: SimpleQueue[tuple[int, str]]) -> list[tuple[int, str]]:
+    said = []
+    while not messages.empty():
+        said.append(messages.get())
+    return said
+
+
+def _ending(process: BaseProcess, message: str | None, requeued: list[int]) -> str:
+    """One clause on how a worker process ended badly."""
+    code = process.exitcode or 0
+    after = f"; its trial {', '.join(map(str, requeued))} was re-queued" if requeued else ""
+    if code < 0:
+        return f"{process.name} was killed by {signal.Signals(-code).name}{after}"
+    if code - 128 in (signal.SIGINT, signal.SIGTERM):
+        return f"{process.name} was stopped by {signal.Signals(code - 128).name}; its trial was re-queued"
+    return f"{process.name} stopped: {message or f'exit code {code}'}{after}"
+
+
+def _stop(processes: list[BaseProcess]) -> None:
     """Give workers a moment to record their trials, then end whatever is left: no orphans."""
     deadline = time.time() + STOP_GRACE_SECONDS
     for process in processes:

@@ -10,15 +10,16 @@ beating; another worker marks its trial failed after the grace period and re-que
 from __future__ import annotations
 
 import os
-import signal
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import optuna
 from optuna.storages import fail_stale_trials
 
+from search import interrupts
 from search.console import report_error
 from search.data import load_train_val
 from search.deadline import DeadlineReached
@@ -38,6 +39,12 @@ if TYPE_CHECKING:
 # A worker whose trials keep failing has a bug or a broken environment, not bad luck.
 MAX_CONSECUTIVE_FAILURES = 3
 REQUEUED_FROM = "requeued_from"
+WORKER_PROCESS_ATTR = "worker_process"
+
+
+def worker_process(pid: int | None = None) -> str:
+    """host:pid of a worker process, as its trials record it."""
+    return f"{socket.gethostname()}:{pid or os.getpid()}"
 
 
 class WorkerError(RuntimeError):
@@ -56,29 +63,6 @@ class WorkerJob:
     data_dir: str | None = None
     verbose: bool = False
     env: dict[str, str] = field(default_factory=dict)  # set before the backend is imported
-
-
-class _Interrupts:
-    """Ctrl-C and SIGTERM as KeyboardInterrupt, remembered: TensorFlow may turn the exception into
-    another one on its way out of ``fit`` (a RuntimeError about device scopes), the flag stays."""
-
-    def __init__(self) -> None:
-        self.received = False
-        self.previous = {signum: signal.signal(signum, self._handle) for signum in (signal.SIGINT, signal.SIGTERM)}
-
-    def restore(self) -> None:
-        for signum, handler in self.previous.items():
-            signal.signal(signum, handler)
-
-    def _handle(self, _signum: int, _frame: Any) -> None:
-        self.received = True
-        raise KeyboardInterrupt
-
-    @staticmethod
-    def ignore() -> None:
-        """A second signal must not cut the bookkeeping short."""
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, signal.SIG_IGN)
 
 
 Objective = Callable[[optuna.Trial], float]
@@ -120,14 +104,14 @@ def _attach_report(trial: optuna.Trial, artifacts: ArtifactStore, max_epochs: in
     try:
         attach_trial_report(trial, artifacts, max_epochs, pruned)
     except Exception as error:  # noqa: BLE001 - disk full, unwritable folder, store hiccup
-        report_error(f"trial {trial.number}: learning curve and note not saved: {_one_line(error)}", label="warning")
+        report_error(f"trial {trial.number}: learning curve and note not saved: {one_line(error)}", label="warning")
 
 
 def _update_study_plots(study: optuna.Study) -> None:
     try:
         update_study_plots(study)
     except Exception as error:  # noqa: BLE001 - same reasoning as _attach_report
-        report_error(f"study plots not updated: {_one_line(error)}", label="warning")
+        report_error(f"study plots not updated: {one_line(error)}", label="warning")
 
 
 def run_worker(
@@ -153,6 +137,8 @@ def run_worker(
 
     def objective(trial: optuna.Trial) -> float:
         current[:] = [trial]
+        # Which process runs it: the parent of a worker that dies fails and re-queues its trial at once.
+        trial.set_user_attr(WORKER_PROCESS_ATTR, worker_process())
         try:
             return train(trial)
         except optuna.TrialPruned:
@@ -164,8 +150,7 @@ def run_worker(
     finished: list[optuna.trial.FrozenTrial] = []
     ran = failures = 0
     waiting = _ClaimWatch(study, budget)
-    # SIGTERM (a parent stopping its workers, `docker stop`) ends a trial like Ctrl-C does.
-    interrupts = _Interrupts()
+    interrupts.reset()
     try:
         while job.deadline is None or time.time() < job.deadline:
             # Dead workers' trials first: failed, their slots given back, their params re-queued.
@@ -183,18 +168,19 @@ def run_worker(
                 try:
                     # Optuna passes every finished trial (any state) to the callbacks: the one we ran.
                     study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=[lambda _, t: finished.append(t)])
-                except KeyboardInterrupt:
-                    interrupts.received = True
-                if interrupts.received:
-                    interrupts.ignore()
+                except KeyboardInterrupt as error:  # Ctrl-C or SIGTERM (search/interrupts.py)
+                    interrupts.note(error)
+                if interrupts.received() is not None:
+                    interrupts.ignore_further()
                     _requeue(study, current[0] if current else None)
-                    raise KeyboardInterrupt
+                    interrupts.raise_received()
                 ran += 1
                 last = finished[-1]
+                if last.state != optuna.trial.TrialState.FAIL:
+                    slot.keep()
                 if after_trial:
                     after_trial(last)
                 if last.state != optuna.trial.TrialState.FAIL:
-                    slot.keep()
                     failures = 0
                     _update_study_plots(study)
                     continue
@@ -203,14 +189,13 @@ def run_worker(
                     break
             failures += 1
             report_error(
-                f"trial {last.number} failed: {_one_line(errors[-1]) if errors else 'unknown reason'}", label="warning"
+                f"trial {last.number} failed: {one_line(errors[-1]) if errors else 'unknown reason'}", label="warning"
             )
             if failures >= MAX_CONSECUTIVE_FAILURES:
-                reason = _one_line(errors[-1]) if errors else "unknown reason"
+                reason = one_line(errors[-1]) if errors else "unknown reason"
                 raise WorkerError(f"{failures} trials in a row failed; the last one: {reason}")
     finally:
         budget.close()
-        interrupts.restore()
     return ran
 
 
@@ -255,6 +240,29 @@ def _requeue(study: optuna.Study, trial: optuna.Trial | None) -> None:
         study.enqueue_trial(trial.params, user_attrs={REQUEUED_FROM: trial.number})
 
 
-def _one_line(error: Exception) -> str:
+def fail_trials_of_process(study: optuna.Study, process: str) -> list[int]:
+    """Fail the RUNNING trials of a worker process known to be dead, as a stale heartbeat would.
+
+    The store's stale-trial handler gives each one's slot back and re-queues its params
+    (storage/optuna_store.py); another process that got there first wins. Returns the numbers failed here.
+    """
+    storage = study._storage  # Optuna's own fail_stale_trials works on the same private handle
+    handler = storage.get_heartbeat_stale_trial_callback()  # type: ignore[attr-defined]
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        if trial.user_attrs.get(WORKER_PROCESS_ATTR) != process:
+            continue
+        try:
+            if not storage.set_trial_state_values(trial._trial_id, state=optuna.trial.TrialState.FAIL):
+                continue
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue
+        failed.append(trial.number)
+        if handler is not None:
+            handler(study, storage.get_trial(trial._trial_id))
+    return failed
+
+
+def one_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
