@@ -1,23 +1,34 @@
 """Ctrl-C and SIGTERM, handled once, by whatever runs an engine (search/runner.py).
 
-Both signals become ``Interrupted``, a KeyboardInterrupt that remembers its signal, so the CLI
-exits 130 after Ctrl-C and 143 after SIGTERM (a parent stopping its workers, `docker stop`,
-systemd). The signal is also remembered here: TensorFlow may turn the exception into another
-one on its way out of ``fit`` (a RuntimeError about device scopes), and KerasTuner records any
-exception of a trial as a failed trial and carries on; the engines ask ``received()`` after each
-trial and stop.
+The first signal is only remembered: an exception raised wherever the signal happens to land
+could fire inside Optuna's own bookkeeping, SQLAlchemy's transaction handling or a logging
+call, and leave a trial RUNNING that no one will finish (seen when workers were stopped by
+their dying parent). Instead, the signal asks the training at hand to stop after its current
+batch (``stopping_training``: Keras's own ``stop_training`` flag, set from the handler), and the
+next safe point, the epoch's end, raises ``Interrupted`` from inside the objective (``check()``),
+so Optuna records the trial as failed and its worker re-queues it. In the process the user
+started, a second signal raises at once: a user who presses Ctrl-C twice wants out now, and
+heartbeats then recover the trial. Worker processes never do: they get several signals for one stop (Ctrl-C reaches the whole
+process group, then the parent sends SIGTERM; PR_SET_PDEATHSIG fires once per exiting thread of
+the parent), and their parent ends them with SIGKILL if they take too long.
+
+``Interrupted`` is a KeyboardInterrupt that remembers its signal, so the CLI exits 130 after
+Ctrl-C and 143 after SIGTERM (a parent stopping its workers, `docker stop`, systemd).
 """
 
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+SLICE_SECONDS = 0.2  # how long a wait may go on after a signal
 _received: list[int] = []
-_active: list[bool] = []  # inside signals_as_interrupts
+_forcing: list[bool] = [True]  # whether a second signal raises at once
+_stoppers: list[Callable[[], None]] = []
 
 
 class Interrupted(KeyboardInterrupt):
@@ -31,25 +42,40 @@ class Interrupted(KeyboardInterrupt):
 
 def _handle(signum: int, _frame: Any) -> None:
     _received.append(signum)
-    raise Interrupted(signum)
+    if len(_received) > 1 and _forcing[-1]:
+        raise Interrupted(_received[0])
+    for stop in _stoppers:
+        stop()
 
 
 @contextmanager
-def signals_as_interrupts() -> Iterator[None]:
-    """Within the block, SIGINT and SIGTERM raise ``Interrupted`` and are remembered."""
+def stopping_training(stop: Callable[[], None]) -> Iterator[None]:
+    """Within the block, a signal calls ``stop`` (it must only set a flag, e.g. ``model.stop_training``)."""
+    _stoppers.append(stop)
+    try:
+        if _received:
+            stop()
+        yield
+    finally:
+        _stoppers.remove(stop)
+
+
+@contextmanager
+def signals_as_interrupts(second_forces: bool = True) -> Iterator[None]:
+    """Within the block, SIGINT and SIGTERM are remembered; with ``second_forces``, a second one raises ``Interrupted``."""
     _received.clear()
     previous = {signum: signal.signal(signum, _handle) for signum in SIGNALS}
-    _active.append(True)
+    _forcing.append(second_forces)
     try:
         yield
     finally:
-        _active.pop()
+        _forcing.pop()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
 
 def received() -> int | None:
-    """The first signal received inside ``signals_as_interrupts``, if any."""
+    """The first signal received, if any."""
     return _received[0] if _received else None
 
 
@@ -64,15 +90,19 @@ def note(error: BaseException) -> None:
         _received.append(getattr(error, "signum", signal.SIGINT))
 
 
-def ignore_further() -> None:
-    """A second signal must not cut the bookkeeping of the first short (until the block ends)."""
-    if _active:
-        for signum in SIGNALS:
-            signal.signal(signum, signal.SIG_IGN)
-
-
-def raise_received() -> None:
-    """Raise the interruption remembered, if one was."""
+def check() -> None:
+    """A safe point: raise ``Interrupted`` if a signal was received."""
     signum = received()
     if signum is not None:
         raise Interrupted(signum)
+
+
+def sleep(seconds: float) -> None:
+    """``time.sleep`` that ends early, raising ``Interrupted``, once a signal is received."""
+    until = time.monotonic() + seconds
+    while True:
+        check()
+        left = until - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(left, SLICE_SECONDS))

@@ -37,7 +37,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import optuna
-from optuna.storages import fail_stale_trials
 
 from search import interrupts
 from search.console import report_error
@@ -49,6 +48,7 @@ from spaces.adapters import keras_tuner_params, suggest
 from spaces.space import Space
 from storage import open_storage
 from storage.artifacts import open_artifact_store
+from storage.optuna_store import fail_stale_trials
 from storage.budget import Budget, TrialSlot
 from storage.runs import next_run, sampler_seed
 
@@ -213,6 +213,7 @@ def _keras_tuner_classes() -> tuple[type, type]:
             self.deadline, self.last_epoch, self.record = deadline, last_epoch, record
 
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            interrupts.check()  # an interrupted epoch: stop before it is recorded (KerasTuner does not catch it)
             for name in METRICS:
                 value = float((logs or {}).get(name, math.nan))
                 self.record.history[name].append(value if math.isfinite(value) else None)
@@ -246,7 +247,9 @@ def _keras_tuner_classes() -> tuple[type, type]:
                 DeadlineStop(self.deadline, int(kwargs["epochs"]), record),
             ]
             started = time.perf_counter()
-            history = model.fit(*args, batch_size=params["batch_size"], **kwargs)
+            # Ctrl-C or SIGTERM ends the epoch after its current batch; DeadlineStop then stops the search.
+            with interrupts.stopping_training(lambda: setattr(model, "stop_training", True)):
+                history = model.fit(*args, batch_size=params["batch_size"], **kwargs)
             record.seconds = time.perf_counter() - started
             return history
 
@@ -291,7 +294,7 @@ def _keras_tuner_classes() -> tuple[type, type]:
             slot, self.slot = self.slot, None
             release_trial_memory(self.gradients_before)
             with slot or TrialSlot(None):
-                interrupts.raise_received()  # KerasTuner recorded an interrupted fit as a failed trial
+                interrupts.check()  # KerasTuner recorded an interrupted fit as a failed trial
                 if self.on_trial(trial, self.hypermodel.last) and slot is not None:
                     slot.keep()
 
@@ -398,7 +401,7 @@ def _search(
         except _SearchOver:
             pass
         except RuntimeError as error:  # KerasTuner gives up after max_consecutive_failed_trials
-            interrupts.raise_received()  # or TensorFlow turned Ctrl-C into a RuntimeError
+            interrupts.check()  # or TensorFlow turned Ctrl-C into a RuntimeError
             raise WorkerError(f"KerasTuner stopped: {_last_line(str(error))}") from error
         finally:
             if tuner.slot is not None:

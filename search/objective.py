@@ -13,6 +13,7 @@ from typing import Any, Callable
 import keras
 import optuna
 
+from search import interrupts
 from search.backend_memory import custom_gradient_names, release_trial_memory
 from search.data import TrainValData
 from search.deadline import DeadlineReached
@@ -51,6 +52,7 @@ class _ReportAndPrune(keras.callbacks.Callback):
         self.pruned_at: int | None = None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        interrupts.check()  # Ctrl-C or SIGTERM cut this epoch short: stop here, before it is reported
         logs = logs or {}
         for name in METRICS:
             value = float(logs.get(name, math.nan))
@@ -74,15 +76,17 @@ def _fit(space: Space, params: dict[str, Any], data: TrainValData, max_epochs: i
     model = build_model(space.model, params)
     started = time.perf_counter()
     try:
-        model.fit(
-            data.x_train,
-            data.y_train,
-            batch_size=params["batch_size"],
-            epochs=max_epochs,
-            validation_data=(data.x_val, data.y_val),
-            callbacks=[reporter, keras.callbacks.TerminateOnNaN()],
-            verbose=0,
-        )
+        # Ctrl-C or SIGTERM ends the epoch after its current batch; the reporter then stops the trial.
+        with interrupts.stopping_training(lambda: setattr(model, "stop_training", True)):
+            model.fit(
+                data.x_train,
+                data.y_train,
+                batch_size=params["batch_size"],
+                epochs=max_epochs,
+                validation_data=(data.x_val, data.y_val),
+                callbacks=[reporter, keras.callbacks.TerminateOnNaN()],
+                verbose=0,
+            )
         return time.perf_counter() - started, model.count_params()
     finally:
         reporter.set_model(None)  # the callback must not keep the model alive past this call

@@ -113,7 +113,7 @@ def _worker_process(job: WorkerJob, messages: SimpleQueue[tuple[int, str]] | Non
     """A worker process's body: its exit code and one line in ``messages`` say how it ended."""
     if parent_pid is not None:
         _die_with_parent(parent_pid)
-    with interrupts.signals_as_interrupts():
+    with interrupts.signals_as_interrupts(second_forces=False):
         try:
             run_worker(job)
         except KeyboardInterrupt:  # its trial is already re-queued; the exit code says which signal
@@ -139,7 +139,7 @@ def _run_processes(jobs: list[WorkerJob], study: optuna.Study, refresh: Callable
         while any(p.is_alive() for p in processes):
             refresh()
             _fail_trials_of_dead(processes, study, requeued)
-            time.sleep(POLL_SECONDS)
+            interrupts.sleep(POLL_SECONDS)  # Ctrl-C or SIGTERM to this process: stop the workers
     except KeyboardInterrupt:
         for process in processes:
             if process.is_alive():

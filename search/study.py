@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
-from optuna.storages import fail_stale_trials
 
 from spaces.space import Space, load_space, space_from_data
+from storage.optuna_store import fail_stale_trials
 from storage.budget import Budget
 from storage.engine import storage_errors
 from storage.runs import sampler_seed

@@ -9,6 +9,7 @@ beating; another worker marks its trial failed after the grace period and re-que
 
 from __future__ import annotations
 
+import importlib
 import os
 import socket
 import time
@@ -17,16 +18,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import optuna
-from optuna.storages import fail_stale_trials
 
 from search import interrupts
 from search.console import report_error
 from search.data import load_train_val
 from search.deadline import DeadlineReached
+from search.quiet import configure_logging
 from search.study import FINISHED, StudySettings, open_study
 from search.trial_report import attach_trial_report, update_study_plots, warm_up_study_plots
 from storage import open_storage
-from storage.optuna_store import heartbeat_timings
+from storage.optuna_store import fail_stale_trials, heartbeat_timings
 from storage.artifacts import open_artifact_store
 from storage.budget import Budget
 from storage.runs import next_run
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 MAX_CONSECUTIVE_FAILURES = 3
 REQUEUED_FROM = "requeued_from"
 WORKER_PROCESS_ATTR = "worker_process"
+OBJECTIVE_FACTORY_ENV = "FMNIST_OBJECTIVE_FACTORY"
 
 
 def worker_process(pid: int | None = None) -> str:
@@ -99,6 +101,14 @@ def keras_objective(job: WorkerJob, settings: StudySettings, listener: EpochList
     return objective
 
 
+def _objective_factory() -> ObjectiveFactory:
+    named = os.environ.get(OBJECTIVE_FACTORY_ENV)
+    if not named:
+        return keras_objective
+    module, _, name = named.partition(":")
+    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+
+
 def _attach_report(trial: optuna.Trial, artifacts: ArtifactStore, max_epochs: int, pruned: bool) -> None:
     """A trial's result matters more than its pictures: a failed upload is a warning, not a failed trial."""
     try:
@@ -118,19 +128,22 @@ def run_worker(
     job: WorkerJob,
     listener: EpochListener | None = None,
     after_trial: Callable[[optuna.trial.FrozenTrial], None] | None = None,
-    objective_factory: ObjectiveFactory = keras_objective,
+    objective_factory: ObjectiveFactory | None = None,
 ) -> int:
     """Run trials until the study's budget or the deadline is reached; return how many ran here.
 
-    ``objective_factory`` is the seam where tests put a stub trainer; the store, budget,
+    ``objective_factory`` is the seam where tests put a stub trainer (default: the Keras one, or
+    the ``module:function`` named by ``FMNIST_OBJECTIVE_FACTORY``, which reaches the worker
+    processes of a real ``start`` for the lifecycle tests and bench/soak.py); the store, budget,
     heartbeats, pruning, re-queueing and failure handling stay real.
     """
     os.environ.update(job.env)  # before the backend is imported: device and thread settings
+    configure_logging(job.verbose)  # a spawned worker process starts with Optuna's chatty defaults
     storage = open_storage(job.storage_url, must_exist=False)
     run = job.run if job.run is not None else next_run(job.storage_url, job.study_name)
     study, settings = open_study(storage, job.study_name, job.worker_id, run)
     budget = Budget(job.storage_url, job.study_name)
-    train = objective_factory(job, settings, listener)
+    train = (objective_factory or _objective_factory())(job, settings, listener)
 
     errors: list[Exception] = []
     current: list[optuna.Trial] = []
@@ -153,13 +166,14 @@ def run_worker(
     interrupts.reset()
     try:
         while job.deadline is None or time.time() < job.deadline:
+            interrupts.check()
             # Dead workers' trials first: failed, their slots given back, their params re-queued.
             fail_stale_trials(study)
             slot = budget.claim_slot()
             if slot is None:
                 if waiting.budget_done():
                     break
-                time.sleep(waiting.poll_seconds)  # claims held by running trials: wait for them to end
+                interrupts.sleep(waiting.poll_seconds)  # claims held by running trials: wait for them to end
                 continue
             waiting.reset()
             with slot:
@@ -171,9 +185,8 @@ def run_worker(
                 except KeyboardInterrupt as error:  # Ctrl-C or SIGTERM (search/interrupts.py)
                     interrupts.note(error)
                 if interrupts.received() is not None:
-                    interrupts.ignore_further()
                     _requeue(study, current[0] if current else None)
-                    interrupts.raise_received()
+                    interrupts.check()
                 ran += 1
                 last = finished[-1]
                 if last.state != optuna.trial.TrialState.FAIL:

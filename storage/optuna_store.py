@@ -70,6 +70,17 @@ class _StaleTrialHandler:
         self.retry(study, trial)
 
 
+def fail_stale_trials(study: optuna.Study) -> None:
+    """Fail the trials of workers that stopped beating (slot back, params re-queued by the handler above).
+
+    Optuna does this only inside ``study.optimize``; a worker waiting for claims, or a study
+    being started again, must do it itself.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
 def heartbeat_timings() -> tuple[int, int]:
     """(interval, grace period) in seconds, from the environment or the defaults."""
     timings = []

@@ -12,6 +12,7 @@ from typing import Any
 
 import optuna
 
+from search import interrupts
 from search.study import StudySettings
 from search.worker import Objective, WorkerJob, run_worker
 from spaces.adapters import suggest
@@ -28,7 +29,7 @@ def stub_factory(epoch_seconds: float):
             quality = 0.5 + int(hashlib.sha256(repr(sorted(params.items())).encode()).hexdigest()[:6], 16) / 2**24 / 2
             value = 0.0
             for epoch in range(1, settings.max_epochs + 1):
-                time.sleep(epoch_seconds)
+                interrupts.sleep(epoch_seconds)  # an epoch of training, cut short by Ctrl-C or SIGTERM as Keras's is
                 if job.deadline is not None and time.time() >= job.deadline and epoch < settings.max_epochs:
                     from search.deadline import DeadlineReached
 
@@ -42,6 +43,23 @@ def stub_factory(epoch_seconds: float):
         return objective
 
     return factory
+
+
+def factory_from_env(job: WorkerJob, settings: StudySettings, listener: Any) -> Objective:
+    """FMNIST_OBJECTIVE_FACTORY=tests.stub_worker:factory_from_env: the stub in a real `start`'s workers.
+
+    FMNIST_STUB_EPOCH_SECONDS sets its pace; FMNIST_STUB_FAIL makes every trial raise that message.
+    """
+    import os
+
+    failure = os.environ.get("FMNIST_STUB_FAIL")
+    if failure:
+
+        def failing(_trial: optuna.Trial) -> float:
+            raise RuntimeError(failure)
+
+        return failing
+    return stub_factory(float(os.environ.get("FMNIST_STUB_EPOCH_SECONDS", "0.1")))(job, settings, listener)
 
 
 def run_stub_worker(job: WorkerJob, epoch_seconds: float) -> int:

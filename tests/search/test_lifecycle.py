@@ -135,3 +135,101 @@ def test_concurrent_starts_of_one_study_draw_different_params(tmp_path: Path) ->
     assert [p.exitcode for p in processes] == [0] * 6
     drawn = _param_sets(url)
     assert len(drawn) == 12 and len(set(drawn)) == 12
+
+
+# ---------------------------------------------------------------- `start` and its worker processes
+
+
+def _start(url: str, data_dir: Path, *options: str, **env: str) -> subprocess.Popen[str]:
+    """`fmnist-search start` with stub training in its workers, in a session of its own (as from a terminal)."""
+    environment = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        **FAST_HEARTBEAT,
+        "FMNIST_OBJECTIVE_FACTORY": "tests.stub_worker:factory_from_env",
+        "FMNIST_STUB_EPOCH_SECONDS": "0.3",
+        **env,
+    }
+    command = [sys.executable, "-m", "search", "start", "--space", "dense", "--study", "life", "--epochs", "8",
+               "--pruner", "none", "--storage", url, "--data-dir", str(data_dir), *options]
+    return subprocess.Popen(command, cwd=ROOT, env=environment, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _session_processes(session_id: int) -> list[str]:
+    listing = subprocess.run(["ps", "-e", "-o", "pid=,sid=,stat=,args="], capture_output=True, text=True).stdout
+    return [line for line in listing.splitlines() if line.split()[1] == str(session_id) and not line.split()[2].startswith("Z")]
+
+
+def _wait_for_trials(url: str, count: int, timeout: float = 90) -> list[optuna.trial.FrozenTrial]:
+    """Once ``count`` trials are running and have reported an epoch."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        time.sleep(0.2)
+        try:
+            running = optuna.load_study(study_name="life", storage=open_storage(url)).get_trials(states=(State.RUNNING,))
+        except KeyError:
+            continue
+        if len(running) >= count and all(t.intermediate_values for t in running):
+            return running
+    raise AssertionError(f"{count} trials never ran")
+
+
+def _assert_requeued(url: str, interrupted: list[optuna.trial.FrozenTrial]) -> None:
+    study = optuna.load_study(study_name="life", storage=open_storage(url))
+    assert not study.get_trials(states=(State.RUNNING,))
+    assert {study.trials[t.number].state for t in interrupted} == {State.FAIL}
+    again = [t.system_attrs["fixed_params"] for t in study.trials if t.state == State.WAITING]
+    assert sorted(map(repr, again)) == sorted(repr(t.params) for t in interrupted)
+
+
+def test_start_killed_outright_leaves_no_worker_behind(real_data_dir: Path, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'life.db'}"
+    parent = _start(url, real_data_dir, "--workers", "2")  # no --trials: its workers would never stop
+    running = _wait_for_trials(url, 2)
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait(timeout=10)
+    deadline = time.time() + 15
+    while _session_processes(parent.pid) and time.time() < deadline:
+        time.sleep(0.2)
+    assert _session_processes(parent.pid) == []  # the workers died with their parent...
+    _assert_requeued(url, running)  # ...and re-queued their trials on the way
+
+
+def test_sigterm_to_start_is_handled_like_ctrl_c(real_data_dir: Path, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'life.db'}"
+    parent = _start(url, real_data_dir, "--workers", "2", "--trials", "20")
+    running = _wait_for_trials(url, 2)
+    os.kill(parent.pid, signal.SIGTERM)  # to the parent alone, as `kill PID` or `docker stop` does
+    _, stderr = parent.communicate(timeout=30)
+    assert parent.returncode == 143, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr and len(stderr.strip().splitlines()) == 1
+    assert _session_processes(parent.pid) == []
+    _assert_requeued(url, running)
+
+
+def test_a_worker_killed_during_start_is_named_and_its_trial_rerun(real_data_dir: Path, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'life.db'}"
+    parent = _start(url, real_data_dir, "--workers", "2", "--trials", "6")
+    running = _wait_for_trials(url, 2)
+    victim = running[0]
+    pid = int(victim.user_attrs["worker_process"].rsplit(":", 1)[1])
+    os.kill(pid, signal.SIGKILL)
+    stdout, stderr = parent.communicate(timeout=120)
+    assert parent.returncode == 1
+    assert f"was killed by SIGKILL; its trial {victim.number} was re-queued" in stderr, stderr
+    assert "see its message above" not in stderr and "Traceback" not in stderr
+    study = optuna.load_study(study_name="life", storage=open_storage(url))
+    assert len(study.get_trials(states=FINISHED)) == 6 and not study.get_trials(states=(State.RUNNING, State.WAITING))
+    retries = [t for t in study.trials if t.system_attrs.get("failed_trial") == victim.number]
+    assert len(retries) == 1 and retries[0].params == victim.params and retries[0].state in FINISHED
+
+
+def test_a_worker_s_last_error_is_shown(real_data_dir: Path, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'life.db'}"
+    parent = _start(url, real_data_dir, "--workers", "2", "--trials", "4", FMNIST_STUB_FAIL="the GPU caught fire")
+    _, stderr = parent.communicate(timeout=120)
+    assert parent.returncode == 1
+    lines = [line for line in stderr.splitlines() if line.startswith("error")]
+    assert len(lines) == 1 and "worker-0 stopped: 3 trials in a row failed" in lines[0]
+    assert "the GPU caught fire" in lines[0] and "Traceback" not in stderr
