@@ -30,23 +30,29 @@ from search.worker import WorkerJob
 from storage import open_storage
 
 
-def epochs_per_second(n_workers: int, subset: int, epochs: int, trials_per_worker: int) -> float:
+def epochs_per_second(
+    n_workers: int, subset: int, epochs: int, trials_per_worker: int, gpus: list[str] | None = None, family: str = "dense",
+    data_dir: str | None = None,
+) -> float:
+    """Epochs trained per second by ``n_workers`` processes together, on ``gpus`` (shared round-robin) or the CPU."""
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"
-        space = write_default_space(Path(tmp))
+        space = write_default_space(Path(tmp), family)
         start_or_resume(open_storage(url), "bench", space=str(space), max_epochs=epochs, subset=subset,
                         pruner="none", seed=0, n_trials=n_workers * trials_per_worker)
-        job = WorkerJob(url, "bench")
+        job = WorkerJob(url, "bench", data_dir=data_dir)
         context = multiprocessing.get_context("spawn")
         cores = os.cpu_count() or 1
         processes = [
-            context.Process(target=_worker_process, args=(replace(job, worker_id=i, env=worker_environment(i, n_workers, [], cores)),))
+            context.Process(target=_worker_process, args=(replace(job, worker_id=i, env=worker_environment(i, n_workers, gpus or [], cores)),))
             for i in range(n_workers)
         ]
         for process in processes:
             process.start()
         for process in processes:
             process.join()
+        if any(process.exitcode != 0 for process in processes):
+            raise RuntimeError(f"{n_workers} workers: exit codes {[p.exitcode for p in processes]}; see their messages above")
         study, _ = open_study(open_storage(url), "bench")
         trials = study.trials
         trained = sum(len(t.intermediate_values) for t in trials)

@@ -39,9 +39,10 @@ def parse_gpus(text: str) -> list[str]:
 def worker_environment(worker_id: int, n_workers: int, gpus: list[str], cpu_count: int) -> dict[str, str]:
     """Environment for worker ``worker_id`` of ``n_workers``.
 
-    GPUs: worker i sees gpus[i % G] only, with memory grown on demand (TensorFlow) or a fair
-    share of it (JAX, torch). CPU: the cores are split as evenly as possible, each worker's
-    backend limited to its share (one worker alone keeps every core).
+    GPUs: worker i sees gpus[i % G] only. TensorFlow grows its memory on demand; JAX does not
+    preallocate and, like torch, is capped at a fair share of the GPU's memory. CPU: the cores
+    are split as evenly as possible, each worker's backend limited to its share (one worker
+    alone keeps every core).
     """
     env = {"FMNIST_WORKER_ID": str(worker_id)}
     if gpus:
@@ -51,14 +52,16 @@ def worker_environment(worker_id: int, n_workers: int, gpus: list[str], cpu_coun
         env.update(
             CUDA_VISIBLE_DEVICES=gpu,
             TF_FORCE_GPU_ALLOW_GROWTH="true",
+            # JAX: with preallocation off, the fraction is the cap its allocator grows up to.
             XLA_PYTHON_CLIENT_PREALLOCATE="false",
             XLA_PYTHON_CLIENT_MEM_FRACTION=share,
-            FMNIST_GPU_MEMORY_FRACTION=share,
+            FMNIST_GPU_MEMORY_FRACTION=share,  # torch: applied by apply_backend_limits
         )
         return env
     if n_workers <= 1:
         return env
-    threads = max(1, cpu_count // n_workers + (1 if worker_id < cpu_count % n_workers else 0))
+    cores = cpu_share(worker_id, n_workers, cpu_count)
+    threads = len(cores)
     env.update(
         CUDA_VISIBLE_DEVICES="",
         OMP_NUM_THREADS=str(threads),
@@ -66,15 +69,32 @@ def worker_environment(worker_id: int, n_workers: int, gpus: list[str], cpu_coun
         TF_NUM_INTEROP_THREADS="1",
         XLA_FLAGS=f"--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={threads}",
         FMNIST_CPU_THREADS=str(threads),
+        FMNIST_CPU_CORES=",".join(map(str, cores)),  # JAX: applied by apply_backend_limits
     )
     return env
 
 
+def cpu_share(worker_id: int, n_workers: int, cpu_count: int) -> list[int]:
+    """Worker ``worker_id``'s cores: consecutive blocks, as even as possible; one each, round-robin, when workers outnumber cores."""
+    sizes = [max(1, cpu_count // n_workers + (1 if i < cpu_count % n_workers else 0)) for i in range(n_workers)]
+    first = sum(sizes[:worker_id])
+    return [(first + k) % cpu_count for k in range(sizes[worker_id])]
+
+
 def apply_backend_limits() -> None:
-    """Limits that the backend takes as calls, not environment (torch); call after importing Keras."""
+    """Limits that a backend takes as calls, not environment; call after importing Keras, before training.
+
+    torch: its thread count and GPU memory fraction. JAX: XLA's CPU client has no thread-count
+    setting (with XLA_FLAGS' Eigen switch alone it used ~1.6 cores of a 1-core share, measured),
+    but sizes its thread pool by the process's CPU affinity when it starts, at the first
+    computation: pinning the worker to its cores here is what holds it to its share.
+    """
     import keras
 
-    if keras.backend.backend() != "torch":
+    backend = keras.backend.backend()
+    if backend == "jax" and os.environ.get("FMNIST_CPU_CORES"):
+        os.sched_setaffinity(0, {int(core) for core in os.environ["FMNIST_CPU_CORES"].split(",")})
+    if backend != "torch":
         return
     import torch
 
@@ -84,8 +104,15 @@ def apply_backend_limits() -> None:
         torch.cuda.set_per_process_memory_fraction(float(os.environ["FMNIST_GPU_MEMORY_FRACTION"]))
 
 
+def device_label(backend: str, gpu: str | None, threads: str | None = None) -> str:
+    """``gpu 0 (jax)`` on a GPU, ``cpu (tensorflow)`` on the CPU, ``cpu x2 (torch)`` on a 2-core share of it."""
+    if gpu is not None:
+        return f"gpu {gpu} ({backend})"
+    return f"cpu x{threads} ({backend})" if threads else f"cpu ({backend})"
+
+
 def describe_device() -> str:
-    """``gpu:<visible ids> (<backend>)`` when the backend sees a GPU, else ``cpu (<backend>)``."""
+    """What this process trains on, as :func:`device_label` writes it: the GPU ids it sees, or its CPU share."""
     import keras
 
     backend = keras.backend.backend()
@@ -102,7 +129,5 @@ def describe_device() -> str:
         import torch
 
         has_gpu = torch.cuda.is_available()
-    if has_gpu:
-        return f"gpu:{os.environ.get('CUDA_VISIBLE_DEVICES', '0')} ({backend})"
-    threads = os.environ.get("FMNIST_CPU_THREADS")
-    return f"cpu{f'x{threads}' if threads else ''} ({backend})"
+    gpu = (os.environ.get("CUDA_VISIBLE_DEVICES") or "0") if has_gpu else None
+    return device_label(backend, gpu, os.environ.get("FMNIST_CPU_THREADS"))

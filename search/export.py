@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import shutil
 from collections.abc import Callable
@@ -34,7 +35,7 @@ CONFIG_FILE = "config.json"
 HISTORY_FILE = "history.json"
 PARTIAL_SUFFIX = ".partial"
 CONFIG_VERSION = 1
-_VERSIONED_PACKAGES = ("fmnist-search", "keras", "tensorflow", "numpy", "optuna")
+_VERSIONED_PACKAGES = ("fmnist-search", "keras", "numpy", "optuna")  # and the Keras backend's
 
 # Called after every epoch of a retrain: (repeat index, epochs done in that repeat).
 RetrainListener = Callable[[int, int], None]
@@ -117,8 +118,9 @@ def read_config(path: Path) -> ExportConfig:
 
 def package_versions() -> dict[str, str]:
     """Versions of Python and the packages that decide what a retrain produces."""
-    versions = {"python": platform.python_version()}
-    for name in _VERSIONED_PACKAGES:
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    versions = {"python": platform.python_version(), "keras_backend": backend}
+    for name in (*_VERSIONED_PACKAGES, backend):  # each backend's package has its name: tensorflow, jax, torch
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

@@ -152,7 +152,7 @@ def trials_table(study: optuna.Study, limit: int = 10) -> Table:
             str(attrs.get("best_epoch", "-")),
             _compact(attrs["param_count"]) if "param_count" in attrs else "-",
             f"{attrs['train_seconds']:.1f}" if "train_seconds" in attrs else "-",
-            str(attrs.get("device", "-")).split(" ")[0],
+            str(attrs.get("device", "-")).split(" (")[0],  # "gpu 0 (jax)": the backend is the same for every row
         )
     return table
 

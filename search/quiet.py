@@ -6,6 +6,7 @@ Must run before TensorFlow or Keras is imported: the C++ log level is read once,
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import os
 import sys
@@ -23,7 +24,7 @@ def configure_logging(verbose: bool = False) -> None:
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # keep oneDNN, just without its banner (level 3)
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
-    for name in ("tensorflow", "absl", "keras", "h5py"):
+    for name in ("tensorflow", "absl", "keras", "h5py", "jax"):  # jax: its "falling back to cpu" warning
         logging.getLogger(name).setLevel(logging.ERROR)
     import optuna
 
@@ -65,6 +66,8 @@ def import_keras(verbose: bool = False) -> ModuleType:
         import keras
 
         keras.backend.backend()  # the backend package itself is imported lazily; do it in here
-        if keras.backend.backend() == "tensorflow":
+        # Keras imports TensorFlow wherever it is installed, whatever the backend
+        # (keras.utils.set_random_seed seeds it too): under JAX or torch, do that in here as well.
+        if keras.backend.backend() == "tensorflow" or importlib.util.find_spec("tensorflow") is not None:
             import tensorflow  # noqa: F401
     return keras
