@@ -1,0 +1,74 @@
+"""Careless and hostile input to the CLI: every case ends in one line and a non-zero exit, writing nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.search.cli_helpers import assert_one_line_error, invoke
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (("start", "--space", "dense", "--workers", "0"), "--workers"),
+        (("start", "--space", "dense", "--sampler", "nope"), "--sampler"),
+        (("start", "--space", "dense", "--gpus", "zero"), "--gpus"),
+        (("start", "--space", "dense", "--trials", "many"), "--trials"),
+        (("start", "--no-such-option",), "--no-such-option"),
+        (("dashboard", "--port", "70000"), "--port"),
+        (("frobnicate",), "frobnicate"),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_1(tmp_path: Path, args: tuple[str, ...], fragment: str) -> None:
+    """README: bad input ends in one line and exit code 1; usage errors included (not Click's box and 2)."""
+    result = invoke(*args, "--storage", f"sqlite:///{tmp_path / 'x.db'}") if args[0] == "start" else invoke(*args)
+    assert_one_line_error(result, fragment, "--help")
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_no_arguments_still_shows_the_help() -> None:
+    result = invoke()
+    assert result.exit_code == 0 and "start" in result.output and "dashboard" in result.output
+
+
+def test_ctrl_c_during_export_talks_about_the_export(tiny_data_dir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from search import export
+
+    folder = tiny_data_dir()
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    assert invoke("start", "--space", "dense", "--trials", "1", "--epochs", "1", "--data-dir", str(folder), "--storage", url).exit_code == 0
+
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(export, "train_model", interrupted)
+    result = invoke("export", "--study", "dense", "--out", str(tmp_path), "--data-dir", str(folder), "--storage", url)
+    assert result.exit_code == 130 and "Traceback" not in result.output
+    [line] = [line for line in result.stderr.splitlines() if line.strip()]
+    assert line.startswith("interrupted:") and "export" in line and "trial" not in line.replace("this trial", "")
+    assert not (tmp_path / "exports" / "dense-0").exists()
+
+
+@pytest.mark.parametrize("delay", [0.15, 0.5, 1.0, 1.5, 3.0])
+def test_ctrl_c_while_starting_is_one_line(real_data_dir: Path, tmp_path: Path, delay: float) -> None:
+    """Ctrl-C in the first second or two of `start --workers 2` (imports, data, spawning): no traceback."""
+    url = f"sqlite:///{tmp_path / 'cc.db'}"
+    command = [sys.executable, "-m", "search", "start", "--space", "dense", "--study", "cc", "--workers", "2",
+               "--trials", "4", "--epochs", "30", "--subset", "300", "--storage", url, "--data-dir", str(real_data_dir)]
+    parent = subprocess.Popen(command, cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(delay)
+    os.killpg(parent.pid, signal.SIGINT)
+    _, stderr = parent.communicate(timeout=60)
+    assert "Traceback" not in stderr, stderr
+    assert parent.returncode in (130, -signal.SIGINT), stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) <= 1 and all(line.startswith("interrupted:") for line in lines), stderr
