@@ -87,7 +87,9 @@ def start_study(
     else:
         job = WorkerJob(storage_url=url, study_name=study_name, deadline=deadline, data_dir=data_dir, verbose=verbose)
         run_study(job, settings, workers, gpus if gpus is not None else detect_gpus(), console)
-    console.print(f"\nsee all trials: fmnist-search status --study {study_name}" + (f" --storage '{storage_url}'" if storage_url else ""))
+    # The password stays out of the terminal (and nohup and container logs): the user has it already.
+    storage_flag = f" --storage '{redact(url)}'" if storage_url else ""
+    console.print(f"\nsee all trials: fmnist-search status --study {study_name}{storage_flag}", highlight=False)
 
 
 def join_study(console: Console, *, study_name: str, storage_url: str | None, timeout: float | None, data_dir: str | None, verbose: bool) -> None:
