@@ -21,8 +21,9 @@ from search.study import StudyError, enqueue_warm_start, open_study, start_or_re
 from search.worker import WorkerJob
 from spaces.seeds import SeedModel
 from spaces.space import load_space
-from storage import open_storage, redact, resolve_url
+from storage import StorageError, open_storage, redact, resolve_url
 from storage.exports import ExportLog
+from storage.schema import require_store
 
 if TYPE_CHECKING:
     from search.evaluate import Evaluation
@@ -95,7 +96,7 @@ def start_study(
 def join_study(console: Console, *, study_name: str, storage_url: str | None, timeout: float | None, data_dir: str | None, verbose: bool) -> None:
     """Run one worker on an existing study, with the settings saved in the store."""
     url = resolve_url(storage_url, must_exist=True)
-    _, settings = open_study(open_storage(url), study_name)
+    _, settings = open_study(open_storage(url, must_exist=True), study_name)
     fmnist_data.load_train_val(data_dir, settings.subset)
     # Workers started by `start` are 0..N-1; a joining one needs its own id, hence its own sampler
     # seed, or it would draw the same random start-up trials as worker 0.
@@ -108,7 +109,7 @@ def join_study(console: Console, *, study_name: str, storage_url: str | None, ti
 
 def show_status(console: Console, study_name: str | None, storage_url: str | None) -> None:
     """One line per study, or the best trials of one study."""
-    storage = open_storage(resolve_url(storage_url, must_exist=True))
+    storage = open_storage(storage_url, must_exist=True)
     if study_name is not None:
         study, settings = open_study(storage, study_name)
         snapshot = take_snapshot(study, settings)
@@ -192,7 +193,7 @@ def export_best(
             if space is None:
                 raise export.ExportError("say which study to export (--study NAME, or --space NAME for a study named after its space)")
             study_name = load_space(space).name
-        study, settings = open_study(open_storage(url), study_name)
+        study, settings = open_study(open_storage(url, must_exist=True), study_name)
         trial = export.best_trial(study)
         config = export.config_from_trial(study_name, settings, trial)
         history = trial.user_attrs.get("history")
@@ -256,7 +257,10 @@ def _attach_to_trial(url: str, result: Evaluation) -> str | None:
     config = read_config(config_path)
     if config.study is None or config.trial_number is None:
         return None
-    storage = open_storage(url)
+    try:
+        storage = open_storage(url, must_exist=True)  # reading only: a store without studies gets none
+    except StorageError:
+        return None
     try:
         study, settings = open_study(storage, config.study)
         trial = study.get_trials(deepcopy=False)[config.trial_number]
@@ -336,6 +340,7 @@ def show_leaderboard(console: Console, *, storage_url: str | None, markdown: boo
     from spaces.seeds import load_seeds
 
     url = resolve_url(storage_url, must_exist=True)
+    require_store(url)  # before ExportLog, which would create its tables in any database
     log = ExportLog(url)
     try:
         runs, exports = log.baselines(), log.exports()
@@ -367,7 +372,10 @@ def show_leaderboard(console: Console, *, storage_url: str | None, markdown: boo
 
 def _best_trial_seconds(url: str, exports: list[dict[str, object]]) -> dict[tuple[str, int], float]:
     """Training seconds of each exported trial that is still in the store."""
-    storage = open_storage(url)
+    try:
+        storage = open_storage(url, must_exist=True)
+    except StorageError:
+        return {}  # only baselines in this store: no trials to time
     seconds: dict[tuple[str, int], float] = {}
     for export in exports:
         study_name, number = export["study_name"], export["trial_number"]
