@@ -16,6 +16,7 @@ from search.data import DataError
 from search.export import ExportError
 from search.quiet import configure_logging
 from search.study import PRUNERS, SAMPLERS, StudyError
+from search.study_names import StudyNameError
 from search.worker import WorkerError
 from spaces.params import SpaceError
 from storage.engine import StorageError
@@ -60,7 +61,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-USER_ERRORS = (SpaceError, DataError, StorageError, StudyError, WorkerError, DashboardError, ExportError)
+USER_ERRORS = (SpaceError, DataError, StorageError, StudyError, StudyNameError, WorkerError, DashboardError, ExportError)
 SamplerName = Enum("SamplerName", {name: name for name in SAMPLERS}, type=str)  # type: ignore[misc]
 PrunerName = Enum("PrunerName", {name: name for name in PRUNERS}, type=str)  # type: ignore[misc]
 WarmStart = Enum("WarmStart", {"seeds": "seeds"}, type=str)  # type: ignore[misc]

@@ -18,6 +18,7 @@ from search.devices import detect_gpus
 from search.progress import params_table, studies_table, take_snapshot, trials_table
 from search.runner import run_study
 from search.study import StudyError, enqueue_warm_start, open_study, start_or_resume
+from search.study_names import StudyNameError, check_study_name
 from search.worker import WorkerJob
 from spaces.seeds import SeedModel
 from spaces.space import load_space
@@ -58,8 +59,9 @@ def start_study(
     if space is None and study_name is None:
         raise StudyError("say which space to search (--space dense|cnn|FILE) or which study to resume (--study NAME)")
     # Check the space and the data before anything is written: bad input leaves no empty study behind.
-    if space is not None:
-        study_name = study_name or load_space(space).name
+    if space is not None and study_name is None:
+        study_name = check_study_name(load_space(space).name, hint="; the space's name is the default, so give --study NAME")
+    check_study_name(study_name)
     fmnist_data.load_train_val(data_dir, subset)  # parses (and caches) now: corrupt files fail here
     url = resolve_url(storage_url)
     storage = open_storage(url)
@@ -123,7 +125,7 @@ def show_status(console: Console, study_name: str | None, storage_url: str | Non
         try:
             study, settings = open_study(storage, summary.study_name)
             rows.append((summary.study_name, take_snapshot(study, settings)))
-        except StudyError:
+        except (StudyError, StudyNameError):  # made by something else than fmnist-search
             rows.append((summary.study_name, None))
     if not rows:
         console.print("the store holds no study yet; start one with: fmnist-search start --space dense")

@@ -13,6 +13,7 @@ from typing import Any
 
 import optuna
 
+from search.study_names import check_study_name
 from spaces.space import Space, load_space, space_from_data
 from storage.budget import Budget
 from storage.engine import storage_errors
@@ -105,6 +106,7 @@ def open_study(storage: optuna.storages.BaseStorage, name: str, worker_id: int =
 
 
 def read_settings(storage: optuna.storages.BaseStorage, name: str) -> StudySettings:
+    check_study_name(name)  # every command that takes a study name comes through here
     with storage_errors(str(getattr(storage, "url", "storage"))):
         names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
         if name not in names:
@@ -132,6 +134,7 @@ def start_or_resume(
     Options left as None take the stored value (resume) or the default (new study). Returns
     the settings in force and whether the study already existed.
     """
+    check_study_name(name)
     given: dict[str, Any] = {
         "space": load_space(space) if space is not None else None,
         "max_epochs": max_epochs,
