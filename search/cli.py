@@ -15,7 +15,7 @@ from search.dashboard import DashboardError
 from search.data import DataError
 from search.export import ExportError
 from search.quiet import configure_logging
-from search.study import PRUNERS, SAMPLERS, StudyError
+from search.study import MAX_SEED, PRUNERS, SAMPLERS, StudyError
 from search.study_names import StudyNameError
 from search.worker import WorkerError
 from spaces.params import SpaceError
@@ -132,7 +132,7 @@ def start(
     epochs: Annotated[Optional[int], typer.Option(min=1, help="Most epochs a trial trains (the pruner's resource). New studies: 15.", show_default=False)] = None,
     storage: StorageOption = None,
     subset: Annotated[Optional[int], typer.Option(min=10, help="Train on a stratified sample of this many train images, for quick runs (validation stays 5,000).", show_default=False)] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Seed for sampling and weight initialisation; one worker with the same seed repeats a study. New studies: 0.", show_default=False)] = None,
+    seed: Annotated[Optional[int], typer.Option(min=0, max=MAX_SEED, help="Seed for sampling and weight initialisation, 0 to 2**31 - 1; one worker with the same seed repeats a study. New studies: 0.", show_default=False)] = None,
     sampler: Annotated[
         Optional[SamplerName],
         typer.Option(help="How to pick the next params. New studies: tpe (multivariate, constant liar). gp needs PyTorch.", show_default=False),

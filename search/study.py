@@ -24,6 +24,9 @@ DEFAULT_EPOCHS = 15
 DEFAULT_SAMPLER = "tpe"
 DEFAULT_PRUNER = "hyperband"
 DEFAULT_SEED = 0
+# Worker i samples with seed + i (a joining worker's id is up to ~1e6) and trial n's weights use
+# seed + n; NumPy takes seeds below 2**32, so the study's seed stops at 2**31 - 1 to leave room.
+MAX_SEED = 2**31 - 1
 SETTINGS_ATTR = "fmnist_search"
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
@@ -55,6 +58,8 @@ class StudySettings:
             raise StudyError(f"subset must be at least 10 images, but got subset={self.subset}")
         if self.n_trials is not None and self.n_trials < 1:
             raise StudyError(f"trials must be at least 1, but got trials={self.n_trials}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise StudyError(f"seed must lie in [0, {MAX_SEED}] (2**31 - 1), but got seed={self.seed}")
 
     def to_attrs(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "space": self.space.to_data()}

@@ -72,3 +72,31 @@ def test_ctrl_c_while_starting_is_one_line(real_data_dir: Path, tmp_path: Path, 
     assert parent.returncode in (130, -signal.SIGINT), stderr
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert len(lines) <= 1 and all(line.startswith("interrupted:") for line in lines), stderr
+
+
+@pytest.mark.parametrize("seed", ["-1", "4294967295", "2147483648"])
+def test_a_seed_numpy_cannot_take_is_refused_before_writing(tmp_path: Path, seed: str) -> None:
+    db = tmp_path / "x.db"
+    assert_one_line_error(invoke("start", "--space", "dense", "--seed", seed, "--storage", f"sqlite:///{db}"), "--seed")
+    assert not db.exists()
+
+
+def test_the_largest_seed_trains_every_trial(tiny_data_dir, tmp_path: Path) -> None:
+    """seed + trial number seeds the weights: with the largest seed, trial 1 must train like trial 0."""
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    result = invoke("start", "--space", "dense", "--seed", "2147483647", "--trials", "2", "--epochs", "1",
+                    "--pruner", "none", "--data-dir", str(tiny_data_dir()), "--storage", url)
+    assert result.exit_code == 0, result.output
+    import optuna
+
+    states = [t.state for t in optuna.load_study(study_name="dense", storage=url).trials]
+    assert states == [optuna.trial.TrialState.COMPLETE] * 2
+
+
+@pytest.mark.parametrize("seed", [-1, 2**31, 2**32 - 1])
+def test_study_settings_refuse_seeds_out_of_range(seed: int) -> None:
+    from search.study import StudyError, StudySettings
+    from spaces.space import load_space
+
+    with pytest.raises(StudyError, match="seed must lie in"):
+        StudySettings(space=load_space("dense"), seed=seed)
