@@ -18,6 +18,7 @@ from search.quiet import configure_logging
 from search.study import MAX_SEED, PRUNERS, SAMPLERS, StudyError
 from search.study_names import StudyNameError
 from search.worker import WorkerError
+from spaces.model_size import DEFAULT_MAX_PARAMS
 from spaces.params import SpaceError
 from storage.engine import StorageError
 
@@ -159,6 +160,10 @@ def start(
             "not apply to it.",
         ),
     ] = EngineName.optuna,  # type: ignore[attr-defined]
+    max_params: Annotated[
+        int,
+        typer.Option(min=1, help="Refuse a --space whose largest model (counted from the builders' layer shapes) has more parameters than this."),
+    ] = DEFAULT_MAX_PARAMS,
     data_dir: DataDirOption = None,
     verbose: VerboseOption = False,
 ) -> None:
@@ -193,6 +198,7 @@ def start(
             gpus=gpu_ids,
             warm_start=warm_start.value if warm_start else None,
             engine=engine.value,
+            max_params=max_params,
         )
 
 

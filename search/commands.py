@@ -20,6 +20,7 @@ from search.runner import run_study
 from search.study import StudyError, enqueue_warm_start, open_study, start_or_resume
 from search.study_names import StudyNameError, check_study_name
 from search.worker import WorkerJob
+from spaces.model_size import DEFAULT_MAX_PARAMS, check_model_size
 from spaces.seeds import SeedModel
 from spaces.space import load_space
 from storage import StorageError, open_storage, redact, resolve_url
@@ -49,6 +50,7 @@ def start_study(
     gpus: list[str] | None = None,
     warm_start: str | None = None,
     engine: str = "optuna",
+    max_params: int = DEFAULT_MAX_PARAMS,
 ) -> None:
     """Create or resume a study, then run its workers (or KerasTuner) until the budget or the timeout."""
     from search.keras_tuner_engine import check_engine_options
@@ -59,8 +61,11 @@ def start_study(
     if space is None and study_name is None:
         raise StudyError("say which space to search (--space dense|cnn|FILE) or which study to resume (--study NAME)")
     # Check the space and the data before anything is written: bad input leaves no empty study behind.
-    if space is not None and study_name is None:
-        study_name = check_study_name(load_space(space).name, hint="; the space's name is the default, so give --study NAME")
+    if space is not None:
+        loaded = load_space(space)
+        check_model_size(loaded, max_params)  # a monster space is refused before anything trains
+        if study_name is None:
+            study_name = check_study_name(loaded.name, hint="; the space's name is the default, so give --study NAME")
     check_study_name(study_name)
     fmnist_data.load_train_val(data_dir, subset)  # parses (and caches) now: corrupt files fail here
     url = resolve_url(storage_url)
