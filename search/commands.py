@@ -17,10 +17,11 @@ from search import data as fmnist_data
 from search.devices import detect_gpus
 from search.progress import params_table, studies_table, take_snapshot, trials_table
 from search.runner import run_study
-from search.study import StudyError, enqueue_warm_start, open_study, start_or_resume
+from search.console import report_error
+from search.study import StudyError, StudySettings, count_finished, enqueue_warm_start, open_study, start_or_resume
 from search.study_names import StudyNameError, check_study_name
 from search.worker import WorkerJob
-from spaces.model_size import DEFAULT_MAX_PARAMS, check_model_size
+from spaces.model_size import DEFAULT_MAX_PARAMS, check_model_size, largest_model
 from spaces.seeds import SeedModel
 from spaces.space import load_space
 from storage import StorageError, open_storage, redact, resolve_url
@@ -73,6 +74,8 @@ def start_study(
     settings, resumed = start_or_resume(
         storage, study_name, space=space, max_epochs=max_epochs, sampler=sampler, pruner=pruner, seed=seed, subset=subset, n_trials=n_trials
     )
+    if engine == "optuna":
+        workers = _capped_workers(storage, study_name, settings, workers)
     verb = "resuming" if resumed else "starting"
     searcher = "KerasTuner Hyperband" if engine == "keras-tuner" else f"{settings.sampler} + {settings.pruner}"
     console.print(
@@ -98,6 +101,20 @@ def start_study(
     # The password stays out of the terminal (and nohup and container logs): the user has it already.
     storage_flag = f" --storage '{redact(url)}'" if storage_url else ""
     console.print(f"\nsee all trials: fmnist-search status --study {study_name}{storage_flag}", highlight=False)
+
+
+def _capped_workers(storage: optuna.storages.BaseStorage, study_name: str, settings: StudySettings, workers: int) -> int:
+    """Never more worker processes than trials left to run, nor than memory holds; say so in one line."""
+    from search import worker_cap
+
+    if workers == 1:
+        return 1
+    left = None if settings.n_trials is None else settings.n_trials - count_finished(optuna.load_study(study_name=study_name, storage=storage))
+    footprint = worker_cap.worker_footprint(largest_model(settings.space)[0])
+    capped, warning = worker_cap.cap_workers(workers, left, worker_cap.available_memory_bytes(), footprint)
+    if warning:
+        report_error(warning, label="warning")
+    return capped
 
 
 def join_study(console: Console, *, study_name: str, storage_url: str | None, timeout: float | None, data_dir: str | None, verbose: bool) -> None:
