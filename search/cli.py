@@ -174,10 +174,10 @@ def start(
     with _user_errors(INTERRUPTED_STUDY):
         configure_logging(verbose)
         from search.commands import start_study
-        from search.devices import parse_gpus
+        from search.devices import check_gpus, detect_gpus, parse_gpus
 
         try:
-            gpu_ids = parse_gpus(gpus) if gpus is not None else None
+            gpu_ids = check_gpus(parse_gpus(gpus), detect_gpus()) if gpus is not None else None
         except ValueError as error:
             raise typer.BadParameter(str(error), param_hint="--gpus") from None
         start_study(

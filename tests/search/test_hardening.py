@@ -100,3 +100,17 @@ def test_study_settings_refuse_seeds_out_of_range(seed: int) -> None:
 
     with pytest.raises(StudyError, match="seed must lie in"):
         StudySettings(space=load_space("dense"), seed=seed)
+
+
+def test_gpus_must_name_gpus_that_exist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from search.devices import check_gpus
+
+    assert check_gpus(["1", "0"], ["0", "1"]) == ["1", "0"]
+    with pytest.raises(ValueError, match="no GPU 2"):
+        check_gpus(["0", "2"], ["0", "1"])
+    db = tmp_path / "x.db"
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # a machine without GPUs, whatever this one has
+    assert_one_line_error(invoke("start", "--space", "dense", "--gpus", "0", "--storage", f"sqlite:///{db}"), "no GPU 0", "none")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    assert_one_line_error(invoke("start", "--space", "dense", "--gpus", "0,2", "--storage", f"sqlite:///{db}"), "no GPU 2", "0, 1")
+    assert not db.exists()
