@@ -160,6 +160,8 @@ def serve_dashboard(console: Console, *, storage_url: str | None, host: str, por
     from search import dashboard
 
     def ready(served: dashboard.Dashboard) -> None:
+        if served.warning:
+            report_error(served.warning, label="warning")
         console.print(
             f"dashboard of {redact(served.storage_url)} (trial files in {served.artifacts})\n"
             f"open [bold]{served.url}[/] in your browser; Ctrl-C stops it",
