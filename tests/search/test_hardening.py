@@ -114,3 +114,25 @@ def test_gpus_must_name_gpus_that_exist(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
     assert_one_line_error(invoke("start", "--space", "dense", "--gpus", "0,2", "--storage", f"sqlite:///{db}"), "no GPU 2", "0, 1")
     assert not db.exists()
+
+
+@pytest.mark.parametrize("name", ["folder", "folder.toml"])
+def test_a_folder_given_as_space_is_called_a_folder(tmp_path: Path, name: str) -> None:
+    (tmp_path / name).mkdir()
+    db = tmp_path / "x.db"
+    assert_one_line_error(invoke("start", "--space", str(tmp_path / name), "--storage", f"sqlite:///{db}"), "is a folder")
+    assert not db.exists()
+
+
+def test_a_truncated_model_is_called_damaged(tiny_data_dir, tmp_path: Path) -> None:
+    from spaces.builders import build_model
+    from spaces.families import defaults
+
+    folder = tmp_path / "export"
+    folder.mkdir()
+    build_model("dense", {**defaults("dense"), "units": 8, "n_layers": 1}).save(folder / "model-0.keras")
+    whole = (folder / "model-0.keras").read_bytes()
+    (folder / "model-0.keras").write_bytes(whole[: len(whole) // 2])
+    result = invoke("evaluate", str(folder), "--data-dir", str(tiny_data_dir()), "--storage", f"sqlite:///{tmp_path / 'x.db'}")
+    assert_one_line_error(result, "model-0.keras", "truncated")
+    assert "not found" not in result.stderr
