@@ -8,6 +8,7 @@ process instead of as spawned processes (a spawned process would import the real
 from __future__ import annotations
 
 import functools
+import os
 
 import pytest
 
@@ -18,8 +19,17 @@ from tests.stub_worker import stub_factory
 
 def use_stub_training(monkeypatch: pytest.MonkeyPatch, epoch_seconds: float = 0.0) -> list[int]:
     """Stub the training of every worker `start` runs; returns the list of worker counts started, one per run."""
-    stub = functools.partial(run_worker, objective_factory=stub_factory(epoch_seconds))
+    stub_worker = functools.partial(run_worker, objective_factory=stub_factory(epoch_seconds))
     started: list[int] = []
+
+    def stub(job, **kwargs):
+        # A worker sets its device and thread environment for its own process; here that is the test's.
+        saved = dict(os.environ)
+        try:
+            return stub_worker(job, **kwargs)
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
 
     def in_process(jobs, refresh) -> None:
         started.append(len(jobs))
