@@ -1,3 +1,22 @@
-from search.cli import main
+"""``python -m search`` and the ``fmnist-search`` script.
 
-main()
+Importing the CLI pulls in Optuna, NumPy and SQLAlchemy (about a second): a Ctrl-C in that
+window must end like any other Ctrl-C, in one line, not with the import's traceback. Nothing
+has been run or written yet at that point. This module stays free of heavy imports, since
+worker processes started with "spawn" re-import it.
+"""
+
+import sys
+
+
+def run() -> None:
+    try:
+        from search.cli import main
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted: stopped while starting; nothing was run\n")
+        raise SystemExit(130) from None
+    main()
+
+
+if __name__ == "__main__":
+    run()

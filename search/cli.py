@@ -5,21 +5,56 @@ from __future__ import annotations
 import sys
 from contextlib import contextmanager
 from enum import Enum
-from typing import Annotated, Iterator, Optional
+from typing import Annotated, Any, Iterator, Optional, Sequence
 
 import typer
+from typer.core import TyperGroup
 
 from search.console import console, report_error
 from search.dashboard import DashboardError
 from search.data import DataError
 from search.export import ExportError
 from search.quiet import configure_logging
-from search.study import PRUNERS, SAMPLERS, StudyError
+from search.study import MAX_SEED, PRUNERS, SAMPLERS, StudyError
+from search.study_names import StudyNameError
 from search.worker import WorkerError
+from spaces.model_size import DEFAULT_MAX_PARAMS
 from spaces.params import SpaceError
 from storage.engine import StorageError
 
+
+
+class _OneLineUsageErrors(TyperGroup):
+    """Usage errors (a value out of range, an unknown option or choice) end like every other bad
+    input: one ``error:`` line on stderr and exit code 1, instead of Click's usage box and exit 2."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except typer.core._click.exceptions.NoArgsIsHelpError as error:
+            error.show()  # no arguments at all: the help is the answer
+            sys.exit(0)
+        except typer.core._click.exceptions.UsageError as error:
+            hint = f"; see '{error.ctx.command_path} --help'" if error.ctx is not None else ""
+            report_error(f"{error.format_message().rstrip('.')}{hint}")
+            sys.exit(1)
+        except typer.core._click.exceptions.Abort:  # end of input at a prompt
+            report_error("aborted", label="interrupted")
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
+    cls=_OneLineUsageErrors,
     name="fmnist-search",
     help="Hyperparameter search for Keras models on Fashion-MNIST: parallel Optuna workers, "
     "pruning, and every trial in a SQL store.",
@@ -27,7 +62,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-USER_ERRORS = (SpaceError, DataError, StorageError, StudyError, WorkerError, DashboardError, ExportError)
+USER_ERRORS = (SpaceError, DataError, StorageError, StudyError, StudyNameError, WorkerError, DashboardError, ExportError)
 SamplerName = Enum("SamplerName", {name: name for name in SAMPLERS}, type=str)  # type: ignore[misc]
 PrunerName = Enum("PrunerName", {name: name for name in PRUNERS}, type=str)  # type: ignore[misc]
 WarmStart = Enum("WarmStart", {"seeds": "seeds"}, type=str)  # type: ignore[misc]
@@ -55,16 +90,25 @@ DataDirOption = Annotated[
 ]
 
 
+# What Ctrl-C leaves behind, said after "interrupted:" by the commands that run for long.
+INTERRUPTED_STUDY = "running trials were recorded as failed and re-queued; start the study again to resume"
+INTERRUPTED_EXPORT = "nothing was exported; an earlier export of this trial, if any, is unchanged"
+INTERRUPTED = "stopped"
+
+
 @contextmanager
-def _user_errors() -> Iterator[None]:
-    """Bad input and unreachable services end in one line on stderr and exit code 1, never a traceback."""
+def _user_errors(interrupted: str = INTERRUPTED) -> Iterator[None]:
+    """Bad input and unreachable services end in one line on stderr and exit code 1, never a traceback.
+
+    Ctrl-C ends in one line and exit code 130; ``interrupted`` says what it left behind.
+    """
     try:
         yield
     except USER_ERRORS as error:
         report_error(str(error))
         raise typer.Exit(1) from None
     except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM (search/interrupts.py): 130 or 143
-        report_error("running trials were recorded as failed and re-queued; start the study again to resume", label="interrupted")
+        report_error(interrupted, label="interrupted")
         raise typer.Exit(getattr(interrupt, "exit_code", 130)) from None
 
 
@@ -89,7 +133,7 @@ def start(
     epochs: Annotated[Optional[int], typer.Option(min=1, help="Most epochs a trial trains (the pruner's resource). New studies: 15.", show_default=False)] = None,
     storage: StorageOption = None,
     subset: Annotated[Optional[int], typer.Option(min=10, help="Train on a stratified sample of this many train images, for quick runs (validation stays 5,000).", show_default=False)] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Seed for sampling and weight initialisation; one worker with the same seed repeats a study. New studies: 0.", show_default=False)] = None,
+    seed: Annotated[Optional[int], typer.Option(min=0, max=MAX_SEED, help="Seed for sampling and weight initialisation, 0 to 2**31 - 1; one worker with the same seed repeats a study. New studies: 0.", show_default=False)] = None,
     sampler: Annotated[
         Optional[SamplerName],
         typer.Option(help="How to pick the next params. New studies: tpe (multivariate, constant liar). gp needs PyTorch.", show_default=False),
@@ -116,6 +160,10 @@ def start(
             "not apply to it.",
         ),
     ] = EngineName.optuna,  # type: ignore[attr-defined]
+    max_params: Annotated[
+        int,
+        typer.Option(min=1, help="Refuse a --space whose largest model (counted from the builders' layer shapes) has more parameters than this."),
+    ] = DEFAULT_MAX_PARAMS,
     data_dir: DataDirOption = None,
     verbose: VerboseOption = False,
 ) -> None:
@@ -123,15 +171,15 @@ def start(
 
     Example: fmnist-search start --space cnn --trials 50 --workers 4
     """
-    configure_logging(verbose)
-    from search.commands import start_study
-    from search.devices import parse_gpus
+    with _user_errors(INTERRUPTED_STUDY):
+        configure_logging(verbose)
+        from search.commands import start_study
+        from search.devices import check_gpus, detect_gpus, parse_gpus
 
-    try:
-        gpu_ids = parse_gpus(gpus) if gpus is not None else None
-    except ValueError as error:
-        raise typer.BadParameter(str(error), param_hint="--gpus") from None
-    with _user_errors():
+        try:
+            gpu_ids = check_gpus(parse_gpus(gpus), detect_gpus()) if gpus is not None else None
+        except ValueError as error:
+            raise typer.BadParameter(str(error), param_hint="--gpus") from None
         start_study(
             console,
             space=space,
@@ -150,6 +198,7 @@ def start(
             gpus=gpu_ids,
             warm_start=warm_start.value if warm_start else None,
             engine=engine.value,
+            max_params=max_params,
         )
 
 
@@ -167,10 +216,10 @@ def worker(
     The worker trains on the GPU CUDA_VISIBLE_DEVICES shows it (or the CPU).
     Example: CUDA_VISIBLE_DEVICES=1 fmnist-search worker --study cnn --storage postgresql+psycopg2://...
     """
-    configure_logging(verbose)
-    from search.commands import join_study
+    with _user_errors(INTERRUPTED_STUDY):
+        configure_logging(verbose)
+        from search.commands import join_study
 
-    with _user_errors():
         join_study(console, study_name=study, storage_url=storage, timeout=timeout, data_dir=data_dir, verbose=verbose)
 
 
@@ -180,10 +229,10 @@ def status(
     storage: StorageOption = None,
 ) -> None:
     """Summarise what the store holds: each study's trials by state and its best validation accuracy."""
-    configure_logging()
-    from search.commands import show_status
-
     with _user_errors():
+        configure_logging()
+        from search.commands import show_status
+
         show_status(console, study, storage)
 
 
@@ -206,10 +255,10 @@ def dashboard(
 
     Example: fmnist-search dashboard, then open http://127.0.0.1:8080/dashboard
     """
-    configure_logging()
-    from search.commands import serve_dashboard
-
     with _user_errors():
+        configure_logging()
+        from search.commands import serve_dashboard
+
         serve_dashboard(console, storage_url=storage, host=host, port=port, artifacts=artifacts)
 
 
@@ -233,10 +282,10 @@ def export(
     model-<i>.keras (raw uint8 pixels in). The test set is not read.
     Example: fmnist-search export --study cnn --repeats 3
     """
-    configure_logging(verbose)
-    from search.commands import export_best
+    with _user_errors(INTERRUPTED_EXPORT):
+        configure_logging(verbose)
+        from search.commands import export_best
 
-    with _user_errors():
         export_best(
             console,
             study_name=study,
@@ -261,19 +310,19 @@ def evaluate(
 
     The only command that reads the test set. Example: fmnist-search evaluate exports/cnn-17
     """
-    configure_logging(verbose)
-    from search.commands import evaluate_export
-
     with _user_errors():
+        configure_logging(verbose)
+        from search.commands import evaluate_export
+
         evaluate_export(console, path=path, storage_url=storage, data_dir=data_dir, verbose=verbose)
 
 
 @app.command()
 def data(data_dir: DataDirOption = None) -> None:
     """Find (or download), check and cache Fashion-MNIST; print where it came from and how long loading took."""
-    from search.commands import prepare_data
-
     with _user_errors():
+        from search.commands import prepare_data
+
         prepare_data(console, data_dir)
 
 
@@ -298,10 +347,10 @@ def baselines(
     saved as a one-model export folder and evaluated by the same final evaluation as an exported
     best, so `fmnist-search leaderboard` compares like with like.
     """
-    configure_logging(verbose)
-    from search.commands import train_baselines
-
     with _user_errors():
+        configure_logging(verbose)
+        from search.commands import train_baselines
+
         ids = [part.strip() for part in only.split(",") if part.strip()] if only else None
         train_baselines(console, only=ids, max_epochs=max_epochs, out=out, storage_url=storage, data_dir=data_dir, verbose=verbose)
 
@@ -312,15 +361,19 @@ def leaderboard(
     markdown: Annotated[bool, typer.Option("--markdown", help="Print a Markdown table (as in the README) instead.")] = False,
 ) -> None:
     """Seed baselines and searched bests side by side: validation and test accuracy, parameters, train time."""
-    configure_logging(False)
-    from search.commands import show_leaderboard
-
     with _user_errors():
+        configure_logging(False)
+        from search.commands import show_leaderboard
+
         show_leaderboard(console, storage_url=storage, markdown=markdown)
 
 
 def main() -> None:
-    app(prog_name="fmnist-search")
+    try:
+        app(prog_name="fmnist-search")
+    except KeyboardInterrupt:  # between commands' own handlers, e.g. while Click parses
+        report_error(INTERRUPTED, label="interrupted")
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -17,12 +17,16 @@ from search import data as fmnist_data
 from search.devices import detect_gpus
 from search.progress import params_table, studies_table, take_snapshot, trials_table
 from search.runner import run_study
-from search.study import StudyError, enqueue_warm_start, open_study, start_or_resume
+from search.console import report_error
+from search.study import StudyError, StudySettings, count_finished, enqueue_warm_start, open_study, start_or_resume
+from search.study_names import StudyNameError, check_study_name
 from search.worker import WorkerJob
+from spaces.model_size import DEFAULT_MAX_PARAMS, check_model_size, largest_model
 from spaces.seeds import SeedModel
 from spaces.space import load_space
-from storage import open_storage, redact, resolve_url
+from storage import StorageError, open_storage, redact, resolve_url
 from storage.exports import ExportLog
+from storage.schema import require_store
 
 if TYPE_CHECKING:
     from search.evaluate import Evaluation
@@ -47,6 +51,7 @@ def start_study(
     gpus: list[str] | None = None,
     warm_start: str | None = None,
     engine: str = "optuna",
+    max_params: int = DEFAULT_MAX_PARAMS,
 ) -> None:
     """Create or resume a study, then run its workers (or KerasTuner) until the budget or the timeout."""
     from search.keras_tuner_engine import check_engine_options
@@ -58,13 +63,19 @@ def start_study(
         raise StudyError("say which space to search (--space dense|cnn|FILE) or which study to resume (--study NAME)")
     # Check the space and the data before anything is written: bad input leaves no empty study behind.
     if space is not None:
-        study_name = study_name or load_space(space).name
+        loaded = load_space(space)
+        check_model_size(loaded, max_params)  # a monster space is refused before anything trains
+        if study_name is None:
+            study_name = check_study_name(loaded.name, hint="; the space's name is the default, so give --study NAME")
+    check_study_name(study_name)
     fmnist_data.load_train_val(data_dir, subset)  # parses (and caches) now: corrupt files fail here
     url = resolve_url(storage_url)
     storage = open_storage(url)
     settings, resumed = start_or_resume(
         storage, study_name, space=space, max_epochs=max_epochs, sampler=sampler, pruner=pruner, seed=seed, subset=subset, n_trials=n_trials
     )
+    if engine == "optuna":
+        workers = _capped_workers(storage, study_name, settings, workers)
     verb = "resuming" if resumed else "starting"
     searcher = "KerasTuner Hyperband" if engine == "keras-tuner" else f"{settings.sampler} + {settings.pruner}"
     console.print(
@@ -81,13 +92,29 @@ def start_study(
     deadline = time.time() + timeout if timeout else None
     job = WorkerJob(storage_url=url, study_name=study_name, deadline=deadline, data_dir=data_dir, verbose=verbose)
     run_study(job, settings, workers, gpus if gpus is not None else detect_gpus(), console, engine_name=engine)
-    console.print(f"\nsee all trials: fmnist-search status --study {study_name}" + (f" --storage '{storage_url}'" if storage_url else ""))
+    # The password stays out of the terminal (and nohup and container logs): the user has it already.
+    storage_flag = f" --storage '{redact(url)}'" if storage_url else ""
+    console.print(f"\nsee all trials: fmnist-search status --study {study_name}{storage_flag}", highlight=False)
+
+
+def _capped_workers(storage: optuna.storages.BaseStorage, study_name: str, settings: StudySettings, workers: int) -> int:
+    """Never more worker processes than trials left to run, nor than memory holds; say so in one line."""
+    from search import worker_cap
+
+    if workers == 1:
+        return 1
+    left = None if settings.n_trials is None else settings.n_trials - count_finished(optuna.load_study(study_name=study_name, storage=storage))
+    footprint = worker_cap.worker_footprint(largest_model(settings.space)[0])
+    capped, warning = worker_cap.cap_workers(workers, left, worker_cap.available_memory_bytes(), footprint)
+    if warning:
+        report_error(warning, label="warning")
+    return capped
 
 
 def join_study(console: Console, *, study_name: str, storage_url: str | None, timeout: float | None, data_dir: str | None, verbose: bool) -> None:
     """Run one worker on an existing study, with the settings saved in the store."""
     url = resolve_url(storage_url, must_exist=True)
-    _, settings = open_study(open_storage(url), study_name)
+    _, settings = open_study(open_storage(url, must_exist=True), study_name)
     fmnist_data.load_train_val(data_dir, settings.subset)
     # Workers started by `start` are 0..N-1; a joining one needs its own id, hence its own sampler
     # seed, or it would draw the same random start-up trials as worker 0.
@@ -100,7 +127,7 @@ def join_study(console: Console, *, study_name: str, storage_url: str | None, ti
 
 def show_status(console: Console, study_name: str | None, storage_url: str | None) -> None:
     """One line per study, or the best trials of one study."""
-    storage = open_storage(resolve_url(storage_url, must_exist=True))
+    storage = open_storage(storage_url, must_exist=True)
     if study_name is not None:
         study, settings = open_study(storage, study_name)
         snapshot = take_snapshot(study, settings)
@@ -114,7 +141,7 @@ def show_status(console: Console, study_name: str | None, storage_url: str | Non
         try:
             study, settings = open_study(storage, summary.study_name)
             rows.append((summary.study_name, take_snapshot(study, settings)))
-        except StudyError:
+        except (StudyError, StudyNameError):  # made by something else than fmnist-search
             rows.append((summary.study_name, None))
     if not rows:
         console.print("the store holds no study yet; start one with: fmnist-search start --space dense")
@@ -127,6 +154,8 @@ def serve_dashboard(console: Console, *, storage_url: str | None, host: str, por
     from search import dashboard
 
     def ready(served: dashboard.Dashboard) -> None:
+        if served.warning:
+            report_error(served.warning, label="warning")
         console.print(
             f"dashboard of {redact(served.storage_url)} (trial files in {served.artifacts})\n"
             f"open [bold]{served.url}[/] in your browser; Ctrl-C stops it",
@@ -184,7 +213,7 @@ def export_best(
             if space is None:
                 raise export.ExportError("say which study to export (--study NAME, or --space NAME for a study named after its space)")
             study_name = load_space(space).name
-        study, settings = open_study(open_storage(url), study_name)
+        study, settings = open_study(open_storage(url, must_exist=True), study_name)
         trial = export.best_trial(study)
         config = export.config_from_trial(study_name, settings, trial)
         history = trial.user_attrs.get("history")
@@ -248,7 +277,10 @@ def _attach_to_trial(url: str, result: Evaluation) -> str | None:
     config = read_config(config_path)
     if config.study is None or config.trial_number is None:
         return None
-    storage = open_storage(url)
+    try:
+        storage = open_storage(url, must_exist=True)  # reading only: a store without studies gets none
+    except StorageError:
+        return None
     try:
         study, settings = open_study(storage, config.study)
         trial = study.get_trials(deepcopy=False)[config.trial_number]
@@ -328,6 +360,7 @@ def show_leaderboard(console: Console, *, storage_url: str | None, markdown: boo
     from spaces.seeds import load_seeds
 
     url = resolve_url(storage_url, must_exist=True)
+    require_store(url)  # before ExportLog, which would create its tables in any database
     log = ExportLog(url)
     try:
         runs, exports = log.baselines(), log.exports()
@@ -359,7 +392,10 @@ def show_leaderboard(console: Console, *, storage_url: str | None, markdown: boo
 
 def _best_trial_seconds(url: str, exports: list[dict[str, object]]) -> dict[tuple[str, int], float]:
     """Training seconds of each exported trial that is still in the store."""
-    storage = open_storage(url)
+    try:
+        storage = open_storage(url, must_exist=True)
+    except StorageError:
+        return {}  # only baselines in this store: no trials to time
     seconds: dict[tuple[str, int], float] = {}
     for export in exports:
         study_name, number = export["study_name"], export["trial_number"]

@@ -8,7 +8,9 @@ polling a study does not make a running worker fail with "database is locked"
 
 from __future__ import annotations
 
+import ipaddress
 import signal
+import socket
 from dataclasses import dataclass
 from socketserver import ThreadingMixIn
 from typing import Any, Callable
@@ -28,6 +30,12 @@ class _ThreadingServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
 
 
+class _ThreadingServer6(_ThreadingServer):
+    """The same on an IPv6 address (``--host ::`` listens on every interface, IPv4 included on Linux)."""
+
+    address_family = socket.AF_INET6
+
+
 class _QuietHandler(WSGIRequestHandler):
     """No access log: a browser polling every few seconds would flood the terminal."""
 
@@ -42,6 +50,7 @@ class Dashboard:
     url: str
     storage_url: str
     artifacts: str
+    warning: str | None = None  # who else can reach it, when it does not listen on loopback only
 
 
 def serve_dashboard(storage_url: str | None, host: str, port: int, artifacts: str | None, on_ready: Callable[[Dashboard], None]) -> None:
@@ -56,13 +65,16 @@ def serve_dashboard(storage_url: str | None, host: str, port: int, artifacts: st
     store = open_artifact_store(url, artifacts)
     app = optuna_dashboard.wsgi(storage, artifact_store=store)
     try:
-        server = make_server(host, port, app, server_class=_ThreadingServer, handler_class=_QuietHandler)
+        server_class = _ThreadingServer6 if ":" in host else _ThreadingServer
+        server = make_server(host, port, app, server_class=server_class, handler_class=_QuietHandler)
     except OSError as error:
         raise DashboardError(f"cannot serve the dashboard on {host}:{port}: {error.strerror or error}") from None
     # SIGTERM (docker stop, a test ending) stops it the way Ctrl-C does: the socket is closed.
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        on_ready(Dashboard(f"http://{_display_host(host)}:{server.server_port}/dashboard", url, str(artifact_dir(url, artifacts))))
+        served_port = server.server_port
+        url_here = f"http://{_display_host(host)}:{served_port}/dashboard"
+        on_ready(Dashboard(url_here, url, str(artifact_dir(url, artifacts)), exposure_warning(host, served_port)))
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
         pass
@@ -76,5 +88,31 @@ def _raise_interrupt(_signum: int, _frame: Any) -> None:
 
 
 def _display_host(host: str) -> str:
-    """A URL a browser can open: a wildcard address is reached through loopback on this machine."""
-    return "127.0.0.1" if host in ("", "0.0.0.0") else host
+    """A URL a browser on this machine can open: a wildcard address is reached through loopback."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+def is_loopback(host: str) -> bool:
+    """Whether only this machine can reach ``host`` (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to any interface
+
+
+def exposure_warning(host: str, port: int) -> str | None:
+    """One line saying who can reach a dashboard that listens beyond loopback, and what they can do; None on loopback."""
+    if is_loopback(host):
+        return None
+    where = "every network interface" if host in ("", "0.0.0.0", "::") else host
+    reach = f"http://{socket.gethostname()}:{port}/dashboard" if host in ("", "0.0.0.0", "::") else f"http://{_display_host(host)}:{port}/dashboard"
+    return (
+        f"the dashboard listens on {where}: anyone who can reach this machine on port {port} ({reach}) can read, "
+        "change and delete every study, without a login; use --host 127.0.0.1 and an SSH tunnel instead"
+    )

@@ -28,6 +28,20 @@ def detect_gpus() -> list[str]:
     return [str(i) for i, line in enumerate(listing.splitlines()) if line.startswith("GPU ")]
 
 
+def check_gpus(requested: list[str], found: list[str]) -> list[str]:
+    """``requested`` if every id is a GPU found (``detect_gpus``); else ValueError naming the first that is not.
+
+    Without this, a worker told to use a GPU that is not there trains on the CPU without a word.
+    """
+    missing = [gpu for gpu in requested if gpu not in found]
+    if missing:
+        raise ValueError(
+            f"--gpus {','.join(requested)}: there is no GPU {missing[0]} here "
+            f"(GPUs found: {', '.join(found) or 'none'}, from CUDA_VISIBLE_DEVICES or nvidia-smi)"
+        )
+    return requested
+
+
 def parse_gpus(text: str) -> list[str]:
     """``--gpus 0,1`` as a list of ids; raises ValueError on anything but comma-separated integers."""
     ids = [part.strip() for part in text.split(",") if part.strip()]

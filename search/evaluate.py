@@ -10,6 +10,7 @@ matrix, both over all repeats' predictions together), ``confusion_matrix.png``,
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,9 @@ def load_model(path: Path) -> Any:
     """A saved model, loaded without running any code it carries; a damaged file is an ExportError."""
     import keras
 
+    # Keras says "File not found" of a .keras file that is there but not a whole zip archive.
+    if not zipfile.is_zipfile(path):
+        raise ExportError(f"{path}: cannot load the model (damaged or truncated: not a complete .keras archive)")
     try:
         return keras.saving.load_model(path, safe_mode=True)
     except Exception as error:  # noqa: BLE001 - zip, h5, JSON and Keras errors all mean "not a usable model"

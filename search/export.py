@@ -29,6 +29,7 @@ from typing import Any
 import optuna
 
 from search import data as fmnist_data
+from search.study_names import StudyNameError, check_study_name
 from spaces.families import FAMILIES, check_params
 
 CONFIG_FILE = "config.json"
@@ -75,6 +76,13 @@ class ExportConfig:
                 raise ExportError(f"{name} must be a positive integer, but got {value!r}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             raise ExportError(f"seed must be an integer, but got {self.seed!r}")
+        if self.study is not None:
+            try:  # the study's name becomes the export's folder name
+                check_study_name(self.study)
+            except StudyNameError as error:
+                raise ExportError(f"study: {error}") from None
+        if self.trial_number is not None and (not isinstance(self.trial_number, int) or isinstance(self.trial_number, bool) or self.trial_number < 0):
+            raise ExportError(f"trial_number must be a non-negative integer, but got {self.trial_number!r}")
 
     def to_data(self) -> dict[str, Any]:
         """The config as plain JSON data, without its hash."""
@@ -170,7 +178,19 @@ def config_from_trial(study_name: str, settings: Any, trial: optuna.trial.Frozen
 def default_folder(config: ExportConfig, out: str | Path | None) -> Path:
     """``exports/<study>-<trial>`` under ``out`` (default: the current directory)."""
     name = f"{config.study}-{config.trial_number}" if config.study is not None else f"config-{config.config_hash[:12]}"
-    return Path(out or ".") / "exports" / name
+    return inside(Path(out or ".") / "exports", name)
+
+
+def inside(parent: Path, name: str) -> Path:
+    """``parent / name``, refused unless it is a plain child of ``parent``.
+
+    An export replaces its folder as a whole (and deletes it first): a name that climbs out
+    (``../x``), is absolute, or hides (``.x``) must never choose what gets deleted. The check is
+    on the name, not on resolved paths, so an ``exports`` folder that is a symlink still works.
+    """
+    if not name or name.startswith(".") or "/" in name or "\\" in name or Path(name).name != name:
+        raise ExportError(f"export folder name {name!r} would leave {parent}; refusing to write there")
+    return parent / name
 
 
 def train_model(config: ExportConfig, images: Any, labels: Any, repeat: int, listener: RetrainListener | None = None) -> Any:

@@ -13,6 +13,7 @@ from typing import Any
 
 import optuna
 
+from search.study_names import check_study_name
 from spaces.space import Space, load_space, space_from_data
 from storage.optuna_store import fail_stale_trials
 from storage.budget import Budget
@@ -25,6 +26,9 @@ DEFAULT_EPOCHS = 15
 DEFAULT_SAMPLER = "tpe"
 DEFAULT_PRUNER = "hyperband"
 DEFAULT_SEED = 0
+# Worker i samples with seed + i (a joining worker's id is up to ~1e6) and trial n's weights use
+# seed + n; NumPy takes seeds below 2**32, so the study's seed stops at 2**31 - 1 to leave room.
+MAX_SEED = 2**31 - 1
 SETTINGS_ATTR = "fmnist_search"
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
@@ -56,6 +60,8 @@ class StudySettings:
             raise StudyError(f"subset must be at least 10 images, but got subset={self.subset}")
         if self.n_trials is not None and self.n_trials < 1:
             raise StudyError(f"trials must be at least 1, but got trials={self.n_trials}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise StudyError(f"seed must lie in [0, {MAX_SEED}] (2**31 - 1), but got seed={self.seed}")
 
     def to_attrs(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "space": self.space.to_data()}
@@ -109,6 +115,7 @@ def open_study(
 
 
 def read_settings(storage: optuna.storages.BaseStorage, name: str) -> StudySettings:
+    check_study_name(name)  # every command that takes a study name comes through here
     with storage_errors(str(getattr(storage, "url", "storage"))):
         names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
         if name not in names:
@@ -136,6 +143,7 @@ def start_or_resume(
     Options left as None take the stored value (resume) or the default (new study). Returns
     the settings in force and whether the study already existed.
     """
+    check_study_name(name)
     given: dict[str, Any] = {
         "space": load_space(space) if space is not None else None,
         "max_epochs": max_epochs,

@@ -12,9 +12,9 @@ from typing import Any, Mapping
 import keras
 
 from spaces.families import check_params
+from spaces.shapes import IMAGE_SIDE, NUM_CLASSES, block_filters, dense_widths
 
-NUM_CLASSES = 10
-IMAGE_SHAPE = (28, 28)
+IMAGE_SHAPE = (IMAGE_SIDE, IMAGE_SIDE)
 LOSS = "sparse_categorical_crossentropy"
 
 # He initialisation suits the ReLU family, LeCun normal is what makes SELU self-normalising,
@@ -50,15 +50,6 @@ def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimize
     return optimizers[name](learning_rate=learning_rate)
 
 
-def dense_widths(params: Mapping[str, Any]) -> list[int]:
-    """Units of each hidden layer: all equal (constant) or halving, never below 8 (funnel)."""
-    widths = [params["units"]]
-    for _ in range(params["n_layers"] - 1):
-        previous = widths[-1]
-        widths.append(previous if params["layer_shape"] == "constant" else max(8, previous // 2))
-    return widths
-
-
 def _layer_options(params: Mapping[str, Any]) -> dict[str, Any]:
     l2 = params["l2"]
     return {
@@ -86,8 +77,7 @@ def _dense_body(x: Any, params: Mapping[str, Any]) -> Any:
 
 def _cnn_body(x: Any, params: Mapping[str, Any]) -> Any:
     x = keras.layers.Reshape((*IMAGE_SHAPE, 1), name="channel")(x)
-    for block in range(params["conv_blocks"]):
-        filters = params["filters"] * 2**block
+    for block, filters in enumerate(block_filters(params)):
         for i in range(params["convs_per_block"]):
             name = f"conv_{block}_{i}"
             x = keras.layers.Conv2D(

@@ -124,6 +124,8 @@ def load_space(name_or_path: str) -> Space:
         path = BUILTIN_DIR / f"{name_or_path}.toml"
     else:
         path = Path(name_or_path)
+        if path.is_dir():
+            raise SpaceError(f"space {path} is a folder; give a .toml or .yaml space file")
         if path.suffix not in (".toml", ".yaml", ".yml"):
             raise SpaceError(
                 f"unknown space {name_or_path!r}: expected one of {', '.join(BUILTIN_SPACES)} "
@@ -138,6 +140,8 @@ def load_space(name_or_path: str) -> Space:
         raise SpaceError(f"{path}: malformed file: {first_line}") from None
     except UnicodeDecodeError:
         raise SpaceError(f"{path}: malformed file: not UTF-8 text") from None
+    except OSError as error:  # unreadable (permissions), or gone since the check
+        raise SpaceError(f"{path}: cannot read the space file: {error.strerror or error}") from None
     try:
         return space_from_data(data, default_name=path.stem)
     except SpaceError as error:

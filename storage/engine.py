@@ -10,6 +10,7 @@ and a dashboard can read and write one file at once.
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +21,11 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
+# A bare postgresql:// means psycopg (3) to SQLAlchemy 2.1; the project installs psycopg2.
+POSTGRESQL_DRIVER = "postgresql+psycopg2"
+# user:password@ after the scheme, for text that is not a URL SQLAlchemy can parse.
+_CREDENTIALS = re.compile(r"(//[^:/@]*:).*@")
+_PASSWORD_QUERY_KEYS = ("password", "passwd", "pwd")
 
 
 class StorageError(RuntimeError):
@@ -56,29 +62,35 @@ def install_sqlite_pragmas() -> None:
 
 
 def check_url(url: str, must_exist: bool = False) -> str:
-    """Validate a storage URL before anything touches it; return it unchanged.
+    """Validate a storage URL before anything touches it; return it, with the driver made explicit.
 
+    ``postgresql://`` becomes ``postgresql+psycopg2://`` (the driver the project installs).
     ``must_exist`` refuses a SQLite file that is not there yet, for commands that only read.
     """
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise StorageError(f"invalid storage URL {url!r}: expected e.g. sqlite:///path/to/studies.db or postgresql://user@host/db") from None
+        raise StorageError(f"invalid storage URL {redact(url)!r}: expected e.g. sqlite:///path/to/studies.db or postgresql://user@host/db") from None
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername=POSTGRESQL_DRIVER)
+        url = parsed.render_as_string(hide_password=False)
     try:
         parsed.get_dialect()
     except NoSuchModuleError:
-        raise StorageError(f"unsupported storage URL {url!r}: unknown database {parsed.drivername!r}") from None
+        raise StorageError(f"unsupported storage URL {redact(url)!r}: unknown database {parsed.drivername!r}") from None
     except ImportError as error:
-        raise StorageError(f"storage URL {url!r} needs a driver that is not installed: {error}") from None
+        raise StorageError(f"storage URL {redact(url)!r} needs a driver that is not installed: {error}") from None
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database in ("", ":memory:"):
-            raise StorageError(f"storage URL {url!r}: an in-memory SQLite store cannot be shared; give a file path")
+            raise StorageError(f"storage URL {redact(url)!r}: an in-memory SQLite store cannot be shared; give a file path")
         path = Path(database)
+        if must_exist and path.is_dir():
+            raise StorageError(f"storage URL {redact(url)!r}: {path} is a folder, not a SQLite file")
         if must_exist and not path.is_file():
             raise StorageError(f"no store at {path} (nothing has been run against it yet; start a study first)")
         if not path.parent.is_dir():
-            raise StorageError(f"storage URL {url!r}: directory {path.parent} does not exist")
+            raise StorageError(f"storage URL {redact(url)!r}: directory {path.parent} does not exist")
     return url
 
 
@@ -104,12 +116,28 @@ def storage_errors(url: str) -> Iterator[None]:
     try:
         yield
     except SQLAlchemyError as error:
-        raise StorageError(f"storage {redact(url)} failed: {describe_error(error)}") from None
+        raise StorageError(f"storage {redact(url)} failed: {_without_password(describe_error(error), url)}") from None
 
 
 def redact(url: str) -> str:
-    """The URL with any password hidden, for messages and logs."""
+    """The URL with any password hidden (``user:***@``, ``?password=***``): the one way a storage URL is shown or logged.
+
+    Text that does not parse as a URL still loses whatever sits between ``user:`` and the last ``@``.
+    """
     try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return url
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return _CREDENTIALS.sub(r"\1***@", url)
+    hidden = {key: "***" for key in parsed.query if key.lower() in _PASSWORD_QUERY_KEYS}
+    if hidden:
+        parsed = parsed.update_query_dict(hidden)
+    return parsed.render_as_string(hide_password=True).replace("%2A%2A%2A", "***")  # the query's *** comes out escaped
+
+
+def _without_password(text: str, url: str) -> str:
+    """A driver's message may quote its connection string; keep the password out of it."""
+    try:
+        password = make_url(url).password
+    except (ArgumentError, ValueError):
+        return text
+    return text.replace(str(password), "***") if password else text

@@ -18,6 +18,7 @@ import optuna
 from storage.budget import Budget
 from storage.engine import StorageError, install_sqlite_pragmas, redact, resolve_url, storage_errors
 from storage.reconnect import retry_on_disconnect
+from storage.schema import require_studies
 
 HEARTBEAT_INTERVAL = 20  # seconds; FMNIST_HEARTBEAT_INTERVAL overrides
 GRACE_PERIOD = 90  # seconds; FMNIST_GRACE_PERIOD overrides
@@ -98,10 +99,14 @@ def heartbeat_timings() -> tuple[int, int]:
 def open_storage(url: str | None = None, must_exist: bool = False) -> optuna.storages.RDBStorage:
     """Open (creating tables if needed) the Optuna store at ``url``, default the SQLite file.
 
-    Raises StorageError with one line when the URL is invalid or the database unreachable.
+    ``must_exist`` (commands that only read): the store must be there already, tables and all;
+    nothing is created. Raises StorageError with one line when the URL is invalid, the database
+    unreachable or, with ``must_exist``, not a store.
     """
     interval, grace = heartbeat_timings()
     url = resolve_url(url, must_exist)
+    if must_exist:
+        require_studies(url)
     install_sqlite_pragmas()
     with storage_errors(url), warnings.catch_warnings():
         # Heartbeats are marked experimental since Optuna 2.8; the warning says nothing to a user.

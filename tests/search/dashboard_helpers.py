@@ -26,14 +26,17 @@ def study_command(url: str, data_dir: Path, trials: int, workers: int = 1, epoch
 
 
 @contextmanager
-def running_dashboard(storage_url: str, timeout: float = 30) -> Iterator[str]:
-    """Start `fmnist-search dashboard --port 0`; yield its base URL; stop it (SIGTERM) and wait."""
+def running_dashboard(storage_url: str, timeout: float = 30, host: str | None = None, seen: list[str] | None = None) -> Iterator[str]:
+    """Start `fmnist-search dashboard --port 0`; yield its base URL; stop it (SIGTERM) and wait.
+
+    ``seen`` receives the lines it printed up to its URL.
+    """
     process = subprocess.Popen(
-        [sys.executable, "-m", "search", "dashboard", "--storage", storage_url, "--port", "0"],
+        [sys.executable, "-m", "search", "dashboard", "--storage", storage_url, "--port", "0", *(("--host", host) if host else ())],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
-        yield _wait_for_url(process, timeout).removesuffix("/dashboard")
+        yield _wait_for_url(process, timeout, seen if seen is not None else []).removesuffix("/dashboard")
     finally:
         process.terminate()
         try:
@@ -43,10 +46,9 @@ def running_dashboard(storage_url: str, timeout: float = 30) -> Iterator[str]:
             process.wait()
 
 
-def _wait_for_url(process: subprocess.Popen[str], timeout: float) -> str:
+def _wait_for_url(process: subprocess.Popen[str], timeout: float, seen: list[str]) -> str:
     assert process.stdout is not None
     deadline = time.time() + timeout
-    seen = []
     while time.time() < deadline:
         line = process.stdout.readline()
         if not line and process.poll() is not None:

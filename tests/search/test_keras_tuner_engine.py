@@ -89,7 +89,7 @@ def test_unsupported_keras_tuner_options_are_one_line_errors(
 
 def test_unknown_engine_is_refused_by_the_cli(tmp_path: Path) -> None:
     result = invoke("start", "--engine", "ray", "--space", "dense", "--storage", f"sqlite:///{tmp_path / 'x.db'}")
-    assert result.exit_code == 2 and "ray" in result.output
+    assert_one_line_error(result, "ray")
 
 
 def test_check_engine_options() -> None:
