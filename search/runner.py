@@ -20,7 +20,8 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 
@@ -114,6 +115,7 @@ def _worker_process(job: WorkerJob, messages: SimpleQueue[tuple[int, str]] | Non
     if parent_pid is not None:
         _die_with_parent(parent_pid)
     with interrupts.signals_as_interrupts(second_forces=False):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, interrupts.SIGNALS)  # held since the parent started it
         try:
             run_worker(job)
         except KeyboardInterrupt:  # its trial is already re-queued; the exit code says which signal
@@ -132,8 +134,9 @@ def _run_processes(jobs: list[WorkerJob], study: optuna.Study, refresh: Callable
         context.Process(target=_worker_process, args=(job, messages, os.getpid()), name=f"worker-{job.worker_id}")
         for job in jobs
     ]
-    for process in processes:
-        process.start()
+    with _signals_held():
+        for process in processes:
+            process.start()
     requeued: dict[int, list[int]] = {}  # pid -> trials of that dead worker failed and re-queued here
     try:
         while any(p.is_alive() for p in processes):
@@ -152,6 +155,19 @@ def _run_processes(jobs: list[WorkerJob], study: optuna.Study, refresh: Callable
     problems = [_ending(p, said.get(p.pid), requeued.get(p.pid or 0, [])) for p in processes if p.exitcode != 0]
     if problems:
         raise WorkerError("; ".join(problems))
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM back while worker processes start: each inherits the held mask, so a
+    signal that arrives while it is still importing waits until its handler is installed, instead
+    of printing a KeyboardInterrupt traceback from the middle of an import. This process gets its
+    own pending signal as soon as the block ends."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, interrupts.SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _fail_trials_of_dead(processes: list[BaseProcess], study: optuna.Study, done: dict[int, list[int]]) -> None:
