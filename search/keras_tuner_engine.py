@@ -27,7 +27,6 @@ How KerasTuner's Hyperband differs from the Optuna engine, and what that means h
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import tempfile
@@ -322,7 +321,7 @@ def run_keras_tuner(
     storage = open_storage(job.storage_url, must_exist=False)
     run = job.run if job.run is not None else next_run(job.storage_url, job.study_name)
     study, settings = open_study(storage, job.study_name)
-    settings = dataclasses.replace(settings, seed=sampler_seed(settings.seed, run, job.worker_id))
+    seed = sampler_seed(settings.seed, run, job.worker_id)  # a resumed run explores anew, as Optuna's workers do
     import_keras(job.verbose)
     from search.devices import describe_device
 
@@ -331,7 +330,7 @@ def run_keras_tuner(
     artifacts = open_artifact_store(job.storage_url)
     budget = Budget(job.storage_url, job.study_name)
     try:
-        return _search(job, study, settings, data, budget, artifacts, device, after_trial)
+        return _search(job, study, settings, seed, data, budget, artifacts, device, after_trial)
     finally:
         budget.close()
 
@@ -340,6 +339,7 @@ def _search(
     job: WorkerJob,
     study: optuna.Study,
     settings: StudySettings,
+    seed: int,
     data: TrainValData,
     budget: Budget,
     artifacts: Any,
@@ -385,12 +385,12 @@ def _search(
             budget=budget,
             deadline=job.deadline,
             on_trial=on_trial,
-            hypermodel=hypermodel_class(settings.space, settings.seed, job.deadline),
+            hypermodel=hypermodel_class(settings.space, seed, job.deadline),
             objective=keras_tuner.Objective(OBJECTIVE, direction="max"),
             max_epochs=settings.max_epochs,
             factor=HYPERBAND_FACTOR,
             hyperband_iterations=None if unbounded else 1,  # None: repeat until budget or deadline
-            seed=settings.seed,
+            seed=seed,
             directory=workdir,
             project_name="search",
             overwrite=True,

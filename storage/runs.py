@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from storage.engine import install_sqlite_pragmas, storage_errors
 from storage.reconnect import retry_on_disconnect
 
-SEED_SPACE = 2**32  # what NumPy's generators (and so Optuna's samplers) take
+SEED_SPACE = 2**31  # below NumPy's 2**32 with room for the per-model offsets Keras seeds take
 
 metadata = sa.MetaData()
 runs = sa.Table(
@@ -59,4 +59,4 @@ def sampler_seed(seed: int, run: int, worker_id: int) -> int:
     if run == 0:
         return (seed + worker_id) % SEED_SPACE
     digest = hashlib.sha256(f"{seed}:{run}:{worker_id}".encode()).digest()
-    return int.from_bytes(digest[:4], "big")
+    return int.from_bytes(digest[:4], "big") % SEED_SPACE
