@@ -28,8 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 IMAGE_PACKAGES = Path(__file__).with_name("device_image_packages.txt")
 PROJECT = "fmnist-search"
 # Needed only for what the GPU campaign does not do: the TensorFlow backend, --engine keras-tuner,
-# a PostgreSQL store; optuna-integration is imported by nothing at run time.
-NOT_CARRIED = frozenset(map(canonicalize_name, ("tensorflow", "tensorboard", "keras-tuner", "psycopg2-binary", "optuna-integration")))
+# a PostgreSQL store.
+NOT_CARRIED = frozenset(map(canonicalize_name, ("tensorflow", "tensorboard", "keras-tuner", "psycopg2-binary")))
 LIMIT_MIB = 64  # what one device call carries: working tree and bundle together
 # Where pip may take wheels from for the image: CPython 3.12, glibc x86-64 (manylinux tags are matched exactly).
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64", "manylinux1_x86_64")

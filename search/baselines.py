@@ -3,7 +3,7 @@
 Each seed model (``spaces/seeds.toml``) is trained on the same 55,000 images the search trains
 on, with the seed's own optimizer, batch size, epochs and early stopping, and scored on the same
 5,000 validation images. Its model is then saved as a one-model export folder and evaluated on
-the test set by the same final evaluation as an exported best (``search/evaluate.py``, the only
+the test set by the same final evaluation as an exported best (``search/evaluation.py``, the only
 code that reads the test images): the leaderboard compares like with like.
 """
 

@@ -15,6 +15,7 @@ from search.dashboard import DashboardError
 from search.data import DataError
 from search.export import ExportError
 from search.quiet import configure_logging
+from search.run_display import LOG_FORMATS
 from search.study import MAX_SEED, PRUNERS, SAMPLERS, StudyError
 from search.study_names import StudyNameError
 from search.worker import WorkerError
@@ -47,7 +48,7 @@ class _OneLineUsageErrors(TyperGroup):
             hint = f"; see '{error.ctx.command_path} --help'" if error.ctx is not None else ""
             report_error(f"{error.format_message().rstrip('.')}{hint}")
             sys.exit(1)
-        except typer.core._click.exceptions.Abort:  # end of input at a prompt
+        except typer.Abort:  # end of input at a prompt (typer.Abort: the vendored Click has none of its own)
             report_error("aborted", label="interrupted")
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
@@ -60,13 +61,18 @@ app = typer.Typer(
     "pruning, and every trial in a SQL store.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    # --install-completion / --show-completion: Typer's own, for bash, zsh, fish and PowerShell.
+    add_completion=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    # Click's plain help: rich panels show every flag as "--verbose <bool>" in this Typer version.
+    rich_markup_mode=None,
 )
 USER_ERRORS = (SpaceError, DataError, StorageError, StudyError, StudyNameError, WorkerError, DashboardError, ExportError)
 SamplerName = Enum("SamplerName", {name: name for name in SAMPLERS}, type=str)  # type: ignore[misc]
 PrunerName = Enum("PrunerName", {name: name for name in PRUNERS}, type=str)  # type: ignore[misc]
 WarmStart = Enum("WarmStart", {"seeds": "seeds"}, type=str)  # type: ignore[misc]
 EngineName = Enum("EngineName", {"optuna": "optuna", "keras_tuner": "keras-tuner"}, type=str)  # type: ignore[misc]
+LogFormat = Enum("LogFormat", {name: name for name in LOG_FORMATS}, type=str)  # type: ignore[misc]
 
 StorageOption = Annotated[
     Optional[str],
@@ -78,6 +84,16 @@ StorageOption = Annotated[
     ),
 ]
 VerboseOption = Annotated[bool, typer.Option("--verbose", help="Show TensorFlow's own log output.")]
+LogFormatOption = Annotated[
+    LogFormat,
+    typer.Option(
+        "--log-format",
+        help="auto: the live view on a terminal, else text. text: one line per finished trial and a status "
+        "line every minute (for nohup, docker compose logs, CI). json: the same as one JSON object per line "
+        "on stdout; the other messages go to stderr.",
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table, for scripts.")]
 DataDirOption = Annotated[
     Optional[str],
     typer.Option(
@@ -110,6 +126,23 @@ def _user_errors(interrupted: str = INTERRUPTED) -> Iterator[None]:
     except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM (search/interrupts.py): 130 or 143
         report_error(interrupted, label="interrupted")
         raise typer.Exit(getattr(interrupt, "exit_code", 130)) from None
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from search import __version__
+
+        typer.echo(f"fmnist-search {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Hyperparameter search for Keras models on Fashion-MNIST: parallel Optuna workers, pruning, and every trial in a SQL store."""
 
 
 @app.command()
@@ -165,30 +198,32 @@ def start(
         typer.Option(min=1, help="Refuse a --space whose largest model (counted from the builders' layer shapes) has more parameters than this."),
     ] = DEFAULT_MAX_PARAMS,
     data_dir: DataDirOption = None,
+    log_format: LogFormatOption = LogFormat.auto,  # type: ignore[attr-defined]
     verbose: VerboseOption = False,
 ) -> None:
     """Start a search, or resume one: trains Keras models on Fashion-MNIST, pruning bad trials early.
 
+    On a terminal a live view shows the counts, the best trial, each worker and an ETA; in a log
+    (nohup, docker compose logs, CI) one line per finished trial and a status line every minute.
     Example: fmnist-search start --space cnn --trials 50 --workers 4
     """
     with _user_errors(INTERRUPTED_STUDY):
         configure_logging(verbose)
-        from search.commands import start_study
+        from search import api
         from search.devices import check_gpus, detect_gpus, parse_gpus
 
         try:
             gpu_ids = check_gpus(parse_gpus(gpus), detect_gpus()) if gpus is not None else None
         except ValueError as error:
             raise typer.BadParameter(str(error), param_hint="--gpus") from None
-        start_study(
-            console,
-            space=space,
-            study_name=study,
+        api.run_study(
+            space,
+            study=study,
             workers=workers,
-            n_trials=trials,
+            trials=trials,
             timeout=timeout,
-            max_epochs=epochs,
-            storage_url=storage,
+            epochs=epochs,
+            storage=storage,
             subset=subset,
             seed=seed,
             sampler=sampler.value if sampler else None,
@@ -199,6 +234,8 @@ def start(
             warm_start=warm_start.value if warm_start else None,
             engine=engine.value,
             max_params=max_params,
+            log_format=log_format.value,
+            console=console,
         )
 
 
@@ -208,6 +245,7 @@ def worker(
     storage: StorageOption = None,
     timeout: Annotated[Optional[float], typer.Option(min=1, help="Stop after this many seconds (an unfinished trial is re-queued).", show_default=False)] = None,
     data_dir: DataDirOption = None,
+    log_format: LogFormatOption = LogFormat.auto,  # type: ignore[attr-defined]
     verbose: VerboseOption = False,
 ) -> None:
     """Join a running study from another terminal or machine: one worker, settings read from the store.
@@ -220,20 +258,24 @@ def worker(
         configure_logging(verbose)
         from search.commands import join_study
 
-        join_study(console, study_name=study, storage_url=storage, timeout=timeout, data_dir=data_dir, verbose=verbose)
+        join_study(console, study_name=study, storage_url=storage, timeout=timeout, data_dir=data_dir, verbose=verbose, log_format=log_format.value)
 
 
 @app.command()
 def status(
     study: Annotated[Optional[str], typer.Option(help="Show this study's best trials; default: one line per study in the store.", show_default=False)] = None,
     storage: StorageOption = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """Summarise what the store holds: each study's trials by state and its best validation accuracy."""
+    """Summarise what the store holds: each study's trials by state and its best validation accuracy.
+
+    --json prints {"studies": [...]}, or with --study that study's summary and every finished trial.
+    """
     with _user_errors():
         configure_logging()
         from search.commands import show_status
 
-        show_status(console, study, storage)
+        show_status(console, study, storage, as_json=as_json)
 
 
 @app.command()
@@ -284,19 +326,28 @@ def export(
     """
     with _user_errors(INTERRUPTED_EXPORT):
         configure_logging(verbose)
-        from search.commands import export_best
+        from search import api
 
-        export_best(
-            console,
-            study_name=study,
-            space=space,
-            from_config=from_config,
-            out=out,
-            repeats=repeats,
-            storage_url=storage,
-            data_dir=data_dir,
-            verbose=verbose,
-        )
+        if from_config is not None:  # retrain from the file alone: no study, so not the API's export_best
+            from search.commands import export_best
+
+            export_best(
+                console,
+                study_name=study,
+                space=space,
+                from_config=from_config,
+                out=out,
+                repeats=repeats,
+                storage_url=storage,
+                data_dir=data_dir,
+                verbose=verbose,
+            )
+            return
+        if study is None:
+            if space is None:
+                raise ExportError("say which study to export (--study NAME, or --space NAME for a study named after its space)")
+            study = api.load_space(space).name
+        api.export_best(study, storage=storage, out=out or ".", repeats=repeats, data_dir=data_dir, verbose=verbose, console=console)
 
 
 @app.command()
@@ -312,9 +363,9 @@ def evaluate(
     """
     with _user_errors():
         configure_logging(verbose)
-        from search.commands import evaluate_export
+        from search import api
 
-        evaluate_export(console, path=path, storage_url=storage, data_dir=data_dir, verbose=verbose)
+        api.evaluate(path, storage=storage, data_dir=data_dir, verbose=verbose, console=console)
 
 
 @app.command()
@@ -359,13 +410,14 @@ def baselines(
 def leaderboard(
     storage: StorageOption = None,
     markdown: Annotated[bool, typer.Option("--markdown", help="Print a Markdown table (as in the README) instead.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Seed baselines and searched bests side by side: validation and test accuracy, parameters, train time."""
     with _user_errors():
         configure_logging(False)
         from search.commands import show_leaderboard
 
-        show_leaderboard(console, storage_url=storage, markdown=markdown)
+        show_leaderboard(console, storage_url=storage, markdown=markdown, as_json=as_json)
 
 
 def main() -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import socket
 import time
 import zlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import optuna
@@ -15,7 +18,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from search import data as fmnist_data
 from search.devices import detect_gpus
-from search.progress import params_table, studies_table, take_snapshot, trials_table
+from search.progress import finished_trials, params_table, studies_table, study_summary, take_snapshot, trials_table
+from search.run_display import LOG_FORMATS
 from search.runner import run_study
 from search.console import report_error
 from search.study import StudyError, StudySettings, count_finished, enqueue_warm_start, open_study, start_or_resume
@@ -29,7 +33,7 @@ from storage.exports import ExportLog
 from storage.schema import require_store
 
 if TYPE_CHECKING:
-    from search.evaluate import Evaluation
+    from search.evaluation import Evaluation
 
 
 def start_study(
@@ -52,9 +56,17 @@ def start_study(
     warm_start: str | None = None,
     engine: str = "optuna",
     max_params: int = DEFAULT_MAX_PARAMS,
-) -> None:
-    """Create or resume a study, then run its workers (or KerasTuner) until the budget or the timeout."""
+    log_format: str = "auto",
+) -> optuna.Study:
+    """Create or resume a study, then run its workers (or KerasTuner) until the budget or the timeout; return it.
+
+    With ``log_format="json"`` stdout carries only the run's JSON lines: what is said to people
+    goes to stderr.
+    """
     from search.keras_tuner_engine import check_engine_options
+
+    log = console
+    console = _people(console, log_format)
 
     check_engine_options(engine, workers=workers, sampler=sampler, pruner=pruner, warm_start=warm_start)
     if warm_start not in (None, "seeds"):
@@ -83,6 +95,7 @@ def start_study(
         f"{searcher}, up to {settings.max_epochs} epochs a trial, "
         f"{workers} worker{'s' if workers > 1 else ''}, store {redact(url)}",
         highlight=False,
+        soft_wrap=True,  # one line in a log, whatever the width
     )
     if warm_start == "seeds":
         enqueued, skipped = enqueue_warm_start(optuna.load_study(study_name=study_name, storage=storage), settings.space)
@@ -91,10 +104,20 @@ def start_study(
             console.print(f"  not enqueued: {reason}", style="dim", highlight=False)
     deadline = time.time() + timeout if timeout else None
     job = WorkerJob(storage_url=url, study_name=study_name, deadline=deadline, data_dir=data_dir, verbose=verbose)
-    run_study(job, settings, workers, gpus if gpus is not None else detect_gpus(), console, engine_name=engine)
+    run_study(job, settings, workers, gpus if gpus is not None else detect_gpus(), log, engine_name=engine, log_format=log_format)
     # The password stays out of the terminal (and nohup and container logs): the user has it already.
     storage_flag = f" --storage '{redact(url)}'" if storage_url else ""
-    console.print(f"\nsee all trials: fmnist-search status --study {study_name}{storage_flag}", highlight=False)
+    console.print(f"\nsee all trials: fmnist-search status --study {study_name}{storage_flag}", highlight=False, soft_wrap=True)
+    return optuna.load_study(study_name=study_name, storage=storage)
+
+
+def _people(console: Console, log_format: str) -> Console:
+    """Where to say things to people: stderr when stdout is a stream of JSON lines."""
+    from search.console import errors
+
+    if log_format not in LOG_FORMATS:
+        raise StudyError(f"--log-format must be one of {', '.join(LOG_FORMATS)}, but got {log_format!r}")
+    return errors if log_format == "json" else console
 
 
 def _capped_workers(storage: optuna.storages.BaseStorage, study_name: str, settings: StudySettings, workers: int) -> int:
@@ -111,26 +134,33 @@ def _capped_workers(storage: optuna.storages.BaseStorage, study_name: str, setti
     return capped
 
 
-def join_study(console: Console, *, study_name: str, storage_url: str | None, timeout: float | None, data_dir: str | None, verbose: bool) -> None:
+def join_study(
+    console: Console, *, study_name: str, storage_url: str | None, timeout: float | None, data_dir: str | None, verbose: bool, log_format: str = "auto"
+) -> None:
     """Run one worker on an existing study, with the settings saved in the store."""
+    log = console
+    console = _people(console, log_format)
     url = resolve_url(storage_url, must_exist=True)
     _, settings = open_study(open_storage(url, must_exist=True), study_name)
     fmnist_data.load_train_val(data_dir, settings.subset)
     # Workers started by `start` are 0..N-1; a joining one needs its own id, hence its own sampler
     # seed, or it would draw the same random start-up trials as worker 0.
     worker_id = 1000 + zlib.crc32(f"{socket.gethostname()}:{os.getpid()}".encode()) % 1_000_000
-    console.print(f"[bold]joining[/] study [cyan]{study_name}[/] at {redact(url)} as worker {worker_id}", highlight=False)
+    console.print(f"[bold]joining[/] study [cyan]{study_name}[/] at {redact(url)} as worker {worker_id}", highlight=False, soft_wrap=True)
     deadline = time.time() + timeout if timeout else None
     job = WorkerJob(storage_url=url, study_name=study_name, worker_id=worker_id, deadline=deadline, data_dir=data_dir, verbose=verbose)
-    run_study(job, settings, workers=1, gpus=[], console=console)  # gpus=[]: keep the CUDA_VISIBLE_DEVICES given
+    run_study(job, settings, workers=1, gpus=[], console=log, log_format=log_format)  # gpus=[]: keep the CUDA_VISIBLE_DEVICES given
 
 
-def show_status(console: Console, study_name: str | None, storage_url: str | None) -> None:
-    """One line per study, or the best trials of one study."""
+def show_status(console: Console, study_name: str | None, storage_url: str | None, as_json: bool = False) -> None:
+    """One line per study, or the best trials of one study; as JSON for scripts."""
     storage = open_storage(storage_url, must_exist=True)
     if study_name is not None:
         study, settings = open_study(storage, study_name)
         snapshot = take_snapshot(study, settings)
+        if as_json:
+            _print_json(console, {**study_summary(study_name, snapshot), "trials": finished_trials(study)})
+            return
         console.print(studies_table([(study_name, snapshot)]))
         console.print(trials_table(study))
         if snapshot.best_value is not None:
@@ -143,10 +173,18 @@ def show_status(console: Console, study_name: str | None, storage_url: str | Non
             rows.append((summary.study_name, take_snapshot(study, settings)))
         except (StudyError, StudyNameError):  # made by something else than fmnist-search
             rows.append((summary.study_name, None))
+    if as_json:
+        _print_json(console, {"studies": [study_summary(name, snapshot) for name, snapshot in rows]})
+        return
     if not rows:
         console.print("the store holds no study yet; start one with: fmnist-search start --space dense")
         return
     console.print(studies_table(rows))
+
+
+def _print_json(console: Console, data: object) -> None:
+    """JSON on stdout, unwrapped and uncoloured, whatever the terminal's width."""
+    console.out(json.dumps(data, indent=2), highlight=False)
 
 
 def serve_dashboard(console: Console, *, storage_url: str | None, host: str, port: int, artifacts: str | None) -> None:
@@ -195,10 +233,10 @@ def export_best(
     storage_url: str | None,
     data_dir: str | None,
     verbose: bool,
-) -> None:
-    """Write the best trial's config and retrain it ``repeats`` times on all 60,000 images; record the export."""
-    from pathlib import Path
+) -> Path:
+    """Write the best trial's config and retrain it ``repeats`` times on all 60,000 images; record the export.
 
+    Returns the export folder."""
     from search import export
 
     url = resolve_url(storage_url, must_exist=from_config is None)
@@ -237,13 +275,12 @@ def export_best(
     _record(url, lambda log: log.record_export(config.study, config.trial_number, config.config_hash, str(folder.resolve()), files))
     console.print(f"wrote {', '.join(files)}; config hash {config.config_hash[:12]}", highlight=False)
     console.print(f"evaluate on the test set: fmnist-search evaluate {folder}", highlight=False)
+    return folder
 
 
-def evaluate_export(console: Console, *, path: str, storage_url: str | None, data_dir: str | None, verbose: bool) -> None:
+def evaluate_export(console: Console, *, path: str, storage_url: str | None, data_dir: str | None, verbose: bool) -> Evaluation:
     """Evaluate an export on the sealed test set, write its report files and record the evaluation."""
-    from pathlib import Path
-
-    from search import evaluate
+    from search import evaluation as evaluate
     from search.quiet import import_keras
 
     url = resolve_url(storage_url)
@@ -260,13 +297,13 @@ def evaluate_export(console: Console, *, path: str, storage_url: str | None, dat
         f"report in {result.folder / evaluate.REPORT_FILE}",
         highlight=False,
     )
+    return result
 
 
 def _attach_to_trial(url: str, result: Evaluation) -> str | None:
     """Put an evaluation on its exported trial in the dashboard; None when that trial is not in this store."""
-    from pathlib import Path
 
-    from search import evaluate
+    from search import evaluation as evaluate
     from search.export import CONFIG_FILE, read_config
     from search.trial_report import attach_evaluation
     from storage.artifacts import open_artifact_store
@@ -320,7 +357,8 @@ def train_baselines(console: Console, *, only: list[str] | None, max_epochs: int
 
 def _train_one_baseline(console: Console, seed: SeedModel, data: fmnist_data.TrainValData, max_epochs: int | None, out: str | None, url: str, data_dir: str | None) -> None:
     """Train, save, evaluate and record one seed model, with a progress bar over its epochs."""
-    from search import baselines, evaluate
+    from search import baselines
+    from search import evaluation as evaluate
 
     with _epoch_progress(console) as progress:
         task = progress.add_task(f"{seed.id} ({seed.model})", total=baselines.planned_epochs(seed, max_epochs))
@@ -352,7 +390,7 @@ def _train_one_baseline(console: Console, seed: SeedModel, data: fmnist_data.Tra
     )
 
 
-def show_leaderboard(console: Console, *, storage_url: str | None, markdown: bool) -> None:
+def show_leaderboard(console: Console, *, storage_url: str | None, markdown: bool, as_json: bool = False) -> None:
     """Seeds and searched bests side by side, from the store and the export folders."""
     from rich.table import Table
 
@@ -368,6 +406,9 @@ def show_leaderboard(console: Console, *, storage_url: str | None, markdown: boo
         log.close()
     rows = leaderboard.seed_rows(load_seeds(), runs) + leaderboard.search_rows(exports, _best_trial_seconds(url, exports))
     rows = leaderboard.ranked(rows)
+    if as_json:
+        _print_json(console, {"rows": [dataclasses.asdict(row) for row in rows]})
+        return
     if markdown:
         print(leaderboard.markdown_table(rows), end="")
         return

@@ -27,11 +27,11 @@ from typing import TYPE_CHECKING, Protocol
 
 import optuna
 from rich.console import Console
-from rich.live import Live
 
 from search import interrupts
 from search.devices import worker_environment
-from search.progress import StudySnapshot, render_live, take_snapshot
+from search.progress import StudySnapshot, take_snapshot
+from search.run_display import open_display
 from search.study import StudySettings, open_study
 from search.worker import WorkerError, WorkerJob, fail_trials_of_process, one_line, run_worker, worker_process
 from storage import open_storage
@@ -69,7 +69,7 @@ def engine(name: str) -> Engine:
 
 
 def run_study(
-    job: WorkerJob, settings: StudySettings, workers: int, gpus: list[str], console: Console, engine_name: str = "optuna"
+    job: WorkerJob, settings: StudySettings, workers: int, gpus: list[str], console: Console, engine_name: str = "optuna", log_format: str = "auto"
 ) -> StudySnapshot:
     """Run ``workers`` workers on the study until its budget or deadline; return the final snapshot."""
     study, _ = open_study(open_storage(job.storage_url), job.study_name)
@@ -79,18 +79,17 @@ def run_study(
     run = next_run(job.storage_url, job.study_name)  # one number for all of this run's workers
     jobs = [replace(job, worker_id=first + i, run=run, env=worker_environment(i, workers, gpus, cores)) for i in range(workers)]
 
-    def view() -> object:
-        return render_live(take_snapshot(study, settings), started, job.deadline)
-
-    with interrupts.signals_as_interrupts(), Live(view(), console=console, refresh_per_second=4, transient=False) as live:
+    # The live view on a terminal, else a log: a line per finished trial, a status line a minute.
+    display = open_display(console, study, settings, started, job.deadline, workers, log_format, {j.worker_id for j in jobs})
+    with interrupts.signals_as_interrupts(), display:
         try:
             if workers == 1:
                 # Refresh on every epoch: the display reads the store, which the worker just wrote.
-                engine(engine_name)(jobs[0], listener=lambda *_: live.update(view()), after_trial=lambda _: live.update(view()))
+                engine(engine_name)(jobs[0], listener=lambda *_: display.refresh(), after_trial=lambda _: display.refresh())
             else:
-                _run_processes(jobs, study, lambda: live.update(view()))
+                _run_processes(jobs, study, display.refresh)
         finally:
-            live.update(view())
+            display.refresh()
     return take_snapshot(study, settings)
 
 

@@ -35,6 +35,11 @@ class Evaluation:
     report: dict[str, Any]
     config_hash: str | None
 
+    @property
+    def test_accuracy(self) -> float:
+        """Mean test accuracy over the export's models, as a fraction."""
+        return float(self.report["test_accuracy"]["mean"])
+
 
 def find_models(path: Path) -> tuple[Path, list[Path]]:
     """(folder to write into, the models to evaluate); anything that is not an export is refused."""

@@ -1,0 +1,172 @@
+"""The Python API: search, export and evaluate from a script or a notebook, as the CLI does.
+
+The CLI's ``start``, ``export`` and ``evaluate`` call these functions, so both behave the same:
+the same checks (one ``error:`` line there, the typed exception here: SpaceError, DataError,
+StorageError, StudyError, ExportError...), the same store, files and dashboard entries.
+
+    import search
+    study = search.run_study("dense", trials=20, epochs=5, subset=5000)
+    print(study.best_value, study.best_params)
+    folder = search.export_best(study, repeats=2)
+    print(search.evaluate(folder).test_accuracy)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from spaces.model_size import DEFAULT_MAX_PARAMS
+
+if TYPE_CHECKING:
+    import optuna
+    from rich.console import Console
+
+    from search.evaluation import Evaluation
+    from spaces.space import Space
+
+
+def run_study(
+    space: str | os.PathLike[str] | None = None,
+    *,
+    study: str | None = None,
+    trials: int | None = None,
+    workers: int = 1,
+    epochs: int | None = 15,
+    subset: int | None = None,
+    storage: str | None = None,
+    seed: int | None = 0,
+    sampler: str | None = "tpe",
+    pruner: str | None = "hyperband",
+    timeout: float | None = None,
+    gpus: list[str] | None = None,
+    warm_start: str | None = None,
+    engine: str = "optuna",
+    max_params: int = DEFAULT_MAX_PARAMS,
+    data_dir: str | os.PathLike[str] | None = None,
+    verbose: bool = False,
+    log_format: str = "auto",
+    console: Console | None = None,
+) -> optuna.Study:
+    """Create (or resume) a study and run it until ``trials`` finished trials or ``timeout`` seconds.
+
+    ``space``: "dense", "cnn" or a space file; ``study`` defaults to the space's name, and an
+    existing name resumes that study (same space, epochs, pruner and subset, or it is refused).
+    ``epochs``, ``seed``, ``sampler`` and ``pruner`` set to None keep a resumed study's own values
+    (or take the defaults shown for a new one). ``trials`` counts finished trials of the whole
+    study. ``storage``: a SQLAlchemy URL; default the SQLite file in $FMNIST_SEARCH_HOME.
+    Progress goes to ``console`` (default: stdout), as the live view or log lines (``log_format``).
+
+    Returns the Optuna study, read back from the store: ``study.best_trial``,
+    ``study.trials_dataframe()`` and the rest of Optuna's API work on it.
+    """
+    from search.commands import start_study
+    from search.console import console as default_console
+    from search.quiet import configure_logging
+
+    configure_logging(verbose)
+    return start_study(
+        console or default_console,
+        space=None if space is None else os.fspath(space),
+        study_name=study,
+        workers=workers,
+        n_trials=trials,
+        timeout=timeout,
+        max_epochs=epochs,
+        storage_url=storage,
+        subset=subset,
+        seed=seed,
+        sampler=sampler,
+        pruner=pruner,
+        data_dir=None if data_dir is None else os.fspath(data_dir),
+        verbose=verbose,
+        gpus=gpus,
+        warm_start=warm_start,
+        engine=engine,
+        max_params=max_params,
+        log_format=log_format,
+    )
+
+
+def export_best(
+    study: optuna.Study | str,
+    *,
+    storage: str | None = None,
+    out: str | os.PathLike[str] = ".",
+    repeats: int = 3,
+    data_dir: str | os.PathLike[str] | None = None,
+    verbose: bool = False,
+    console: Console | None = None,
+) -> Path:
+    """Retrain the best trial of ``study`` (an Optuna study or its name) ``repeats`` times on all
+    60,000 training images; write ``config.json`` and ``model-<i>.keras`` into
+    ``<out>/exports/<study>-<trial>/`` and return that folder. The test set is not read.
+
+    ``storage`` defaults to the study's own store (a study object) or the default SQLite file.
+    """
+    from search.commands import export_best as export_command
+    from search.console import console as default_console
+    from search.quiet import configure_logging
+
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, but got {repeats=}")
+    configure_logging(verbose)
+    name = study if isinstance(study, str) else study.study_name
+    return export_command(
+        console or default_console,
+        study_name=name,
+        space=None,
+        from_config=None,
+        out=os.fspath(out),
+        repeats=repeats,
+        storage_url=storage if storage is not None else _storage_url(study),
+        data_dir=None if data_dir is None else os.fspath(data_dir),
+        verbose=verbose,
+    )
+
+
+def evaluate(
+    path: str | os.PathLike[str],
+    *,
+    storage: str | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    verbose: bool = False,
+    console: Console | None = None,
+) -> Evaluation:
+    """The final evaluation of an export folder (or one ``.keras`` file) on the 10,000 test images.
+
+    Writes ``report.json``, the confusion matrix, the learning curves and ``summary.md`` into the
+    folder, records the evaluation in the store and returns it: ``.test_accuracy`` (mean over
+    the models, a fraction), ``.report`` (everything in report.json), ``.folder``.
+    """
+    from search.commands import evaluate_export
+    from search.console import console as default_console
+    from search.quiet import configure_logging
+
+    configure_logging(verbose)
+    return evaluate_export(
+        console or default_console,
+        path=os.fspath(path),
+        storage_url=storage,
+        data_dir=None if data_dir is None else os.fspath(data_dir),
+        verbose=verbose,
+    )
+
+
+def load_space(name_or_path: str | os.PathLike[str]) -> Space:
+    """A built-in space ("dense", "cnn") or a ``.toml``/``.yaml`` space file, checked."""
+    from spaces.space import load_space as load
+
+    return load(os.fspath(name_or_path))
+
+
+def _storage_url(study: optuna.Study | str) -> str | None:
+    """The URL of the store a study object was loaded from; None (the default store) for a name."""
+    if isinstance(study, str):
+        return None
+    # Optuna wraps the RDB storage in a cache (_CachedStorage) and keeps no public URL.
+    storage = study._storage
+    backend = getattr(storage, "_backend", storage)
+    url = getattr(backend, "url", None)
+    return url if isinstance(url, str) else None
