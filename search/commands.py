@@ -391,7 +391,11 @@ def _train_one_baseline(console: Console, seed: SeedModel, data: fmnist_data.Tra
 
 
 def show_leaderboard(console: Console, *, storage_url: str | None, markdown: bool, as_json: bool = False) -> None:
-    """Seeds and searched bests side by side, from the store and the export folders."""
+    """Seeds and searched bests side by side, from the store and the export folders.
+
+    Every row is a final model: test accuracy and the time to train one such model (a 60k
+    retrain, or a seed's own run); seeds not run yet are named in one line with their command.
+    """
     from rich.table import Table
 
     from search import leaderboard
@@ -404,49 +408,33 @@ def show_leaderboard(console: Console, *, storage_url: str | None, markdown: boo
         runs, exports = log.baselines(), log.exports()
     finally:
         log.close()
-    rows = leaderboard.seed_rows(load_seeds(), runs) + leaderboard.search_rows(exports, _best_trial_seconds(url, exports))
-    rows = leaderboard.ranked(rows)
+    seeds = load_seeds()
+    rows = leaderboard.ranked(leaderboard.seed_rows(seeds, runs) + leaderboard.search_rows(exports))
+    not_run = leaderboard.seeds_not_run(seeds, runs)
+    storage_flag = f" --storage '{redact(url)}'" if storage_url else ""
     if as_json:
-        _print_json(console, {"rows": [dataclasses.asdict(row) for row in rows]})
+        command = leaderboard.baselines_command(not_run, storage_flag) if not_run else None
+        _print_json(console, {"rows": [dataclasses.asdict(row) for row in rows], "seeds_not_run": not_run, "command": command})
         return
+    line = leaderboard.not_run_line(not_run, storage_flag)
     if markdown:
-        print(leaderboard.markdown_table(rows), end="")
+        print(leaderboard.markdown_table(rows, line), end="")
         return
-    wide = console.width >= 140  # the family and notes only where they fit; --markdown always has them
-    table = Table(title="searched bests and seed baselines (accuracy in %, test from the final evaluation)")
-    for heading in (("model",) if wide else ()) + ("name", "val acc", "test acc", "params", "train s"):
+    wide = console.width >= 140  # the family only where it fits; --markdown always has it
+    table = Table(title="final models: searched bests retrained on 60k, seed baselines (accuracy in %)")
+    for heading in (("model",) if wide else ()) + ("name", "test acc", "train", "val acc", "params"):
         table.add_column(heading, no_wrap=True)
-    if wide:
-        table.add_column("notes", overflow="fold")
-        table.add_column("reported", overflow="fold")
+    table.add_column("notes", overflow="fold", ratio=1)
+    table.add_column("reported by the seed", overflow="fold", ratio=1)
     for row in rows:
         cells = [
             f"{row.kind} {row.name}",
-            "—" if row.validation_accuracy is None else f"{100 * row.validation_accuracy:.2f}",
             leaderboard.format_test(row, with_models=False).removesuffix(" %"),
+            leaderboard.format_seconds(row.train_seconds),
+            "—" if row.validation_accuracy is None else f"{100 * row.validation_accuracy:.2f}",
             "—" if row.param_count is None else f"{row.param_count:,}",
-            "—" if row.train_seconds is None else f"{row.train_seconds:.0f}",
         ]
-        table.add_row(*([row.model] if wide else []), *cells, *([row.note, row.reported] if wide else []))
+        table.add_row(*([row.model] if wide else []), *cells, row.note, row.reported or "—")
     console.print(table)
-
-
-def _best_trial_seconds(url: str, exports: list[dict[str, object]]) -> dict[tuple[str, int], float]:
-    """Training seconds of each exported trial that is still in the store."""
-    try:
-        storage = open_storage(url, must_exist=True)
-    except StorageError:
-        return {}  # only baselines in this store: no trials to time
-    seconds: dict[tuple[str, int], float] = {}
-    for export in exports:
-        study_name, number = export["study_name"], export["trial_number"]
-        if not isinstance(study_name, str) or not isinstance(number, int) or (study_name, number) in seconds:
-            continue
-        try:
-            study = optuna.load_study(study_name=study_name, storage=storage)
-            trial = study.get_trials(deepcopy=False)[number]
-        except (KeyError, IndexError):
-            continue  # the study was deleted since
-        if "train_seconds" in trial.user_attrs:
-            seconds[(study_name, number)] = float(trial.user_attrs["train_seconds"])
-    return seconds
+    if line:
+        console.print(line, highlight=False, soft_wrap=True)

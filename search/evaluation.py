@@ -19,7 +19,7 @@ import numpy as np
 
 from search import data as fmnist_data
 from search.baselines import BASELINE_FILE
-from search.export import CONFIG_FILE, HISTORY_FILE, ExportError, read_config
+from search.export import CONFIG_FILE, HISTORY_FILE, RETRAIN_FILE, ExportError, read_config
 
 REPORT_FILE = "report.json"
 CONFUSION_FILE = "confusion_matrix.png"
@@ -102,10 +102,13 @@ def predict_classes(model: Any, images: np.ndarray) -> np.ndarray:
 
 
 def build_report(models: list[Path], labels: np.ndarray, predictions: list[np.ndarray], param_count: int) -> dict[str, Any]:
-    """report.json's contents; the confusion matrix and per-class metrics pool every repeat's predictions."""
+    """report.json's contents; the confusion matrix and per-class metrics pool every repeat's predictions
+    (each model's own matrix is kept beside them)."""
     accuracies = [float(np.mean(p == labels)) for p in predictions]
     n_classes = len(fmnist_data.CLASS_NAMES)
-    matrix = sum(confusion_matrix(labels, p, n_classes) for p in predictions)
+    per_model = [confusion_matrix(labels, p, n_classes) for p in predictions]
+    matrix = sum(per_model)
+    pooled = f"summed over {len(models)} models ({len(models) * len(labels):,} predictions)" if len(models) > 1 else "one model"
     return {
         "test_accuracy": {"mean": float(np.mean(accuracies)), "std": float(np.std(accuracies)), "per_model": accuracies},
         "models": [m.name for m in models],
@@ -113,12 +116,52 @@ def build_report(models: list[Path], labels: np.ndarray, predictions: list[np.nd
         "parameter_count": param_count,
         "per_class": per_class_metrics(matrix),
         "confusion_matrix": matrix.tolist(),
-        "confusion_matrix_note": "rows true class, columns predicted class; summed over all models",
+        "confusion_matrix_note": f"rows true class, columns predicted class; {pooled}",
+        "confusion_matrix_per_model": [m.tolist() for m in per_model],
         "class_names": list(fmnist_data.CLASS_NAMES),
     }
 
 
-def render_confusion_matrix(matrix: np.ndarray, path: Path) -> Path:
+def matrix_title(n_models: int) -> str:
+    """Says when the counts are several models' predictions added up (each row then sums to N x 1,000)."""
+    return "Confusion matrix on the test set" + (f", pooled over {n_models} models" if n_models > 1 else "")
+
+
+def trained_on(folder: Path, config: Any | None) -> dict[str, Any]:
+    """What the evaluated models were trained on, from the files beside them: images, epochs, and a sentence."""
+    if config is not None:
+        retrain = _read_json(folder / RETRAIN_FILE) or {}
+        subset = (config.data_split or {}).get("search_subset")
+        searched = f"a stratified {subset:,}-image subset of the 55,000 train images" if subset else "the 55,000 train images"
+        images = retrain.get("train_images", 60_000)
+        return {
+            "train_images": images,
+            "epochs": config.epochs,
+            "search_train_images": subset or 55_000,
+            "text": f"retrained for {config.epochs} epochs on {'all 60,000' if images == 60_000 else f'{images:,}'} training images; "
+            f"the search that chose it trained on {searched}",
+        }
+    baseline = _read_json(folder / BASELINE_FILE)
+    if baseline is not None:
+        run = baseline.get("run", {})
+        return {
+            "train_images": 55_000,
+            "epochs": run.get("epochs_run"),
+            "search_train_images": None,
+            "text": f"seed baseline trained for {run.get('epochs_run')} epochs on the search's 55,000 train images",
+        }
+    return {"train_images": None, "epochs": None, "search_train_images": None, "text": "unknown (no config.json or baseline.json beside the model)"}
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def render_confusion_matrix(matrix: np.ndarray, path: Path, n_models: int = 1) -> Path:
     """The confusion matrix as a labelled heat map (row-normalised colours, raw counts written in)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -136,7 +179,7 @@ def render_confusion_matrix(matrix: np.ndarray, path: Path) -> Path:
     axes.set_ylabel("true")
     for (row, column), count in np.ndenumerate(matrix):
         axes.text(column, row, str(count), ha="center", va="center", fontsize=7, color="white" if shares[row, column] > 0.5 else "black")
-    axes.set_title("Confusion matrix on the test set")
+    axes.set_title(matrix_title(n_models))
     figure.tight_layout()
     figure.savefig(path, format="png")
     return path
@@ -147,17 +190,20 @@ def summary_markdown(report: dict[str, Any], config: dict[str, Any] | None) -> s
     accuracy = report["test_accuracy"]
     lines = ["# Final evaluation", ""]
     if config and config.get("study") is not None:
-        lines.append(f"Study `{config['study']}`, trial {config['trial_number']}, retrained for {config['epochs']} epochs on all 60,000 training images.")
+        lines.append(f"Study `{config['study']}`, trial {config['trial_number']}.")
         lines.append("")
+    n_models = len(report["models"])
     lines += [
-        f"- test accuracy: **{accuracy['mean']:.4f}** ± {accuracy['std']:.4f} over {len(report['models'])} model(s) ({report['test_images']:,} test images)",
+        f"- test accuracy: **{accuracy['mean']:.4f}** ± {accuracy['std']:.4f} over {n_models} model(s) ({report['test_images']:,} test images)",
+        f"- trained on: {report['trained_on']['text']}",
         f"- parameters: {report['parameter_count']:,}",
         "",
         "| class | precision | recall | F1 |",
         "|---|---|---|---|",
     ]
     lines += [f"| {c['class']} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} |" for c in report["per_class"]]
-    lines += ["", f"Confusion matrix: `{CONFUSION_FILE}`; data: `{REPORT_FILE}`."]
+    pooled = f"pooled over {n_models} models (each row sums to {n_models} x the class's test images)" if n_models > 1 else "one model"
+    lines += ["", f"Per-class figures and the confusion matrix `{CONFUSION_FILE}`: {pooled}; data: `{REPORT_FILE}`."]
     return "\n".join(lines) + "\n"
 
 
@@ -169,16 +215,17 @@ def evaluate(path: Path, data_dir: str | None = None) -> Evaluation:
     images, labels = fmnist_data.load_test(data_dir)
     predictions = [predict_classes(model, images) for model in loaded]
     report = build_report(models, labels, predictions, int(loaded[0].count_params()))
+    report["trained_on"] = trained_on(folder, config)
     if config is not None:
         report["config_hash"] = config.config_hash
     (folder / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    render_confusion_matrix(np.array(report["confusion_matrix"]), folder / CONFUSION_FILE)
-    _render_curves(folder)
+    render_confusion_matrix(np.array(report["confusion_matrix"]), folder / CONFUSION_FILE, len(models))
+    _render_curves(folder, report["trained_on"])
     (folder / SUMMARY_FILE).write_text(summary_markdown(report, config.to_data() if config else None), encoding="utf-8")
     return Evaluation(folder, report, config.config_hash if config else None)
 
 
-def _render_curves(folder: Path) -> None:
+def _render_curves(folder: Path, trained: dict[str, Any]) -> None:
     """The best trial's learning curves, drawn by the same code as the dashboard's."""
     from search.trial_report import render_learning_curve
 
@@ -190,4 +237,6 @@ def _render_curves(folder: Path) -> None:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ExportError(f"{source}: corrupt history file ({error})") from None
     what = "seed baseline" if (folder / BASELINE_FILE).is_file() else "best trial during the search"
-    render_learning_curve(history, f"{what} (55,000 train / 5,000 validation)", folder / CURVES_FILE)
+    train = trained.get("search_train_images") or trained.get("train_images")
+    images = f"{train:,} train / 5,000 validation" if train else "training data unknown"
+    render_learning_curve(history, f"{what} ({images})", folder / CURVES_FILE)

@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
@@ -34,6 +35,7 @@ from spaces.families import FAMILIES, check_params
 
 CONFIG_FILE = "config.json"
 HISTORY_FILE = "history.json"
+RETRAIN_FILE = "retrain.json"  # what each model was trained on, and how long it took
 PARTIAL_SUFFIX = ".partial"
 CONFIG_VERSION = 1
 _VERSIONED_PACKAGES = ("fmnist-search", "keras", "numpy", "optuna")  # and the Keras backend's
@@ -234,11 +236,17 @@ def write_export(
         if history:
             (staging / HISTORY_FILE).write_text(json.dumps(history, indent=1) + "\n", encoding="utf-8")
             files.append(HISTORY_FILE)
+        seconds = []
         for repeat in range(repeats):
+            started = time.perf_counter()
             model = train_model(config, images, labels, repeat, listener)
+            seconds.append(round(time.perf_counter() - started, 2))
             name = f"model-{repeat}.keras"
             model.save(staging / name)
             files.append(name)
+        retrain = {"train_images": len(images), "epochs": config.epochs, "seconds_per_model": seconds}
+        (staging / RETRAIN_FILE).write_text(json.dumps(retrain, indent=2) + "\n", encoding="utf-8")
+        files.append(RETRAIN_FILE)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -17,29 +17,29 @@ from spaces.seeds import SeedModel
 
 @dataclass(frozen=True)
 class Row:
-    """One line of the leaderboard."""
+    """One line of the leaderboard: a model trained to its end and evaluated on the test set (or not yet)."""
 
     name: str
     kind: str  # "search" or "seed"
     model: str  # dense or cnn
-    validation_accuracy: float | None
+    validation_accuracy: float | None  # during the search (a trial, maybe on a subset) or the seed's own run
     test_mean: float | None
     test_std: float | None
     n_models: int
     param_count: int | None
-    train_seconds: float | None
+    train_seconds: float | None  # training one final model: a 60k retrain, or the seed's run on 55k
     note: str
     reported: str = ""  # what the seed report itself claimed
+    test_per_model: tuple[float, ...] = ()
 
 
 def seed_rows(seeds: list[SeedModel], runs: list[dict[str, Any]]) -> list[Row]:
-    """One row per catalog seed: its latest baseline run, or the reported figures only when never run."""
+    """One row per catalog seed that ``baselines`` ran (its latest run); see ``seeds_not_run`` for the others."""
     latest = {run["seed_id"]: run for run in runs}  # runs come oldest first
     rows = []
     for seed in seeds:
         run = latest.get(seed.id)
         if run is None:
-            rows.append(Row(seed.id, "seed", seed.model, None, None, None, 0, None, None, "not run yet", seed.reported))
             continue
         cap = f"capped at {run['epochs_cap']} of {seed.training.epochs} epochs; " if run["epochs_cap"] else ""
         rows.append(
@@ -53,17 +53,30 @@ def seed_rows(seeds: list[SeedModel], runs: list[dict[str, Any]]) -> list[Row]:
                 1,
                 run["param_count"],
                 run["train_seconds"],
-                f"{cap}{run['epochs_run']} epochs",
+                f"{cap}{run['epochs_run']} epochs on 55k",
                 seed.reported,
+                (run["test_accuracy"],),
             )
         )
     return rows
 
 
-def search_rows(exports: list[dict[str, Any]], train_seconds: dict[tuple[str, int], float]) -> list[Row]:
+def seeds_not_run(seeds: list[SeedModel], runs: list[dict[str, Any]]) -> list[str]:
+    """The ids of the catalog's seeds that ``baselines`` has not run in this store."""
+    done = {run["seed_id"] for run in runs}
+    return [seed.id for seed in seeds if seed.id not in done]
+
+
+def baselines_command(seed_ids: list[str], storage_flag: str = "") -> str:
+    """The one command that runs the given seeds."""
+    return f"fmnist-search baselines --only {','.join(seed_ids)}{storage_flag}"
+
+
+def search_rows(exports: list[dict[str, Any]]) -> list[Row]:
     """One row per export folder that still exists (its latest export), with its evaluation when there is one.
 
-    ``train_seconds`` maps (study, trial number) to the best trial's training time in the search.
+    Test accuracy and train time are those of the models retrained on all 60,000 images (the
+    export's ``retrain.json``), never the search trial's, which may have trained on a subset.
     """
     latest: dict[str, dict[str, Any]] = {}
     for export in exports:
@@ -74,9 +87,13 @@ def search_rows(exports: list[dict[str, Any]], train_seconds: dict[tuple[str, in
         if config is None:
             continue
         report = _read_json(Path(folder) / "report.json")
+        retrain = _read_json(Path(folder) / "retrain.json") or {}
         accuracy = (report or {}).get("test_accuracy") or {}
+        seconds = retrain.get("seconds_per_model") or []
         study, trial = config.get("study"), config.get("trial_number")
         name = f"{study} #{trial}" if study is not None else f"config {export['config_hash'][:12]}"
+        subset = (config.get("data_split") or {}).get("search_subset")
+        searched = f"; val from a search on {subset:,} images" if subset else ""
         rows.append(
             Row(
                 name,
@@ -87,8 +104,10 @@ def search_rows(exports: list[dict[str, Any]], train_seconds: dict[tuple[str, in
                 accuracy.get("std"),
                 len(accuracy.get("per_model", [])),
                 (report or {}).get("parameter_count"),
-                train_seconds.get((study, trial)) if study is not None else None,
-                f"{config.get('epochs')} epochs on 60k" + ("" if report else "; not evaluated yet (fmnist-search evaluate)"),
+                sum(seconds) / len(seconds) if seconds else None,
+                f"{config.get('epochs')} epochs on 60k{searched}" + ("" if report else "; not evaluated yet (fmnist-search evaluate)"),
+                "",
+                tuple(accuracy.get("per_model", [])),
             )
         )
     return rows
@@ -100,18 +119,27 @@ def ranked(rows: list[Row]) -> list[Row]:
     return sorted(rows, key=lambda r: (order.get(r.model, 2), r.test_mean is None, -(r.test_mean or 0.0), -(r.validation_accuracy or 0.0)))
 
 
-def markdown_table(rows: list[Row]) -> str:
-    """The leaderboard as a Markdown table (for the README)."""
+def markdown_table(rows: list[Row], not_run: str = "") -> str:
+    """The leaderboard as a Markdown table (for the README); ``not_run``: the line on the seeds not run yet."""
     lines = [
-        "| model | kind | name | val acc | test acc | params | train time | notes | reported by the seed |",
+        "| model | kind | name | test acc | train time | val acc | params | notes | reported by the seed |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
-            f"| {row.model} | {row.kind} | {row.name} | {_percent(row.validation_accuracy)} | {format_test(row)} | "
-            f"{_count(row.param_count)} | {_seconds(row.train_seconds)} | {row.note} | {row.reported or '—'} |"
+            f"| {row.model} | {row.kind} | {row.name} | {format_test(row)} | {format_seconds(row.train_seconds)} | "
+            f"{_percent(row.validation_accuracy)} | {_count(row.param_count)} | {row.note} | {row.reported or '—'} |"
         )
+    if not_run:
+        lines += ["", not_run]
     return "\n".join(lines) + "\n"
+
+
+def not_run_line(seed_ids: list[str], storage_flag: str = "") -> str:
+    """One line naming the seeds not run yet and the command that runs them; empty when none is left."""
+    if not seed_ids:
+        return ""
+    return f"not run yet: {', '.join(seed_ids)}; run them with: {baselines_command(seed_ids, storage_flag)}"
 
 
 def format_test(row: Row, with_models: bool = True) -> str:
@@ -132,7 +160,7 @@ def _count(value: int | None) -> str:
     return "—" if value is None else f"{value:,}"
 
 
-def _seconds(value: float | None) -> str:
+def format_seconds(value: float | None) -> str:
     if value is None:
         return "—"
     return f"{value:.0f} s" if value < 120 else f"{value / 60:.1f} min"

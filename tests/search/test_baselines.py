@@ -38,13 +38,27 @@ def test_baselines_are_trained_evaluated_recorded_and_ranked_beside_a_searched_b
     board = invoke("leaderboard", "--markdown", "--storage", url)
     assert board.exit_code == 0, board.output
     lines = [line for line in board.stdout.splitlines() if line.startswith("| dense") or line.startswith("| cnn")]
-    assert len(lines) == len(load_seeds()) + 1  # every seed, run or not, and the searched best
+    assert len(lines) == 3  # the two seeds run and the searched best: final models only
     searched = next(line for line in lines if "| search |" in line)
     assert "dense #0" in searched and "± " in searched and "(2 models)" in searched
+    retrain = json.loads((tmp_path / "exports" / "dense-0" / "retrain.json").read_text())
+    assert retrain["train_images"] == 120 and len(retrain["seconds_per_model"]) == 2  # tiny data: all of its train images
+    # Every row's time is that of training one final model: the export's retrain, not the search trial's.
+    cells = [cell.strip() for cell in searched.split("|")]
+    mean_retrain = sum(retrain["seconds_per_model"]) / 2
+    assert cells[5] == f"{mean_retrain:.0f} s"
     s000 = next(line for line in lines if "| s000-dense |" in line)
     assert f"{100 * dense['test_accuracy']:.2f} %" in s000 and "capped at 1 of 30 epochs" in s000
-    assert "not run yet" in next(line for line in lines if "| s001-scratch |" in line)
+    seeds = load_seeds()
+    assert next(s.reported for s in seeds if s.id == "s000-dense") in s000  # what the seed's report claimed
+    not_run = [s.id for s in seeds if s.id not in ("s000-dense", "s004-cnn")]
+    [line] = [line for line in board.stdout.splitlines() if line.startswith("not run yet:")]
+    assert line == f"not run yet: {', '.join(not_run)}; run them with: fmnist-search baselines --only {','.join(not_run)} --storage '{url}'"
     assert lines.index(s000) < lines.index(next(line for line in lines if "| s004-cnn |" in line))  # dense rows first
+
+    table = invoke("leaderboard", "--storage", url)  # the terminal table, 80 columns wide here
+    assert table.exit_code == 0 and "run them with: fmnist-search baselines --only" in table.stdout
+    assert all(len(line) <= 80 for line in table.stdout.splitlines() if not line.startswith("not run yet"))
 
 
 def test_bad_baseline_and_leaderboard_input_is_one_line(tiny_data_dir, tmp_path: Path) -> None:
