@@ -8,6 +8,7 @@ needs nothing but the study name and the storage URL.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,6 +128,16 @@ def read_settings(storage: optuna.storages.BaseStorage, name: str) -> StudySetti
     return StudySettings.from_attrs(attrs[SETTINGS_ATTR])
 
 
+METRIC_NAME = "val_accuracy"
+
+
+def name_the_metric(study: optuna.Study) -> None:
+    """The dashboard calls the objective by this name instead of "Objective 0"."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # says nothing to a user
+        study.set_metric_names([METRIC_NAME])
+
+
 def start_or_resume(
     storage: optuna.storages.BaseStorage,
     name: str,
@@ -168,6 +179,7 @@ def start_or_resume(
         with storage_errors(str(getattr(storage, "url", "storage"))):
             study = optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True)
             study.set_user_attr(SETTINGS_ATTR, settings.to_attrs())
+            name_the_metric(study)
         _reset_budget(storage, name, settings)
         return settings, False
     for key in _FIXED_ON_RESUME:

@@ -12,6 +12,7 @@ evaluation appended.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,8 +58,8 @@ def render_learning_curve(history: dict[str, list[float | None]], title: str, pa
     return path
 
 
-def trial_note(trial_number: int, attrs: dict[str, Any], max_epochs: int, pruned: bool) -> str:
-    """The trial's Markdown note: size, epochs, pruning, device, time."""
+def trial_note(trial_number: int, attrs: dict[str, Any], max_epochs: int, pruned: bool, curve_url: str | None = None) -> str:
+    """The trial's Markdown note: size, epochs, pruning, device, time, and the learning curve shown inline."""
     epochs_run = attrs.get("epochs_run", 0)
     outcome = f"pruned after epoch {epochs_run}" if pruned else "trained to the end"
     lines = [
@@ -73,9 +74,24 @@ def trial_note(trial_number: int, attrs: dict[str, Any], max_epochs: int, pruned
         f"| device | {attrs.get('device', '?')} (worker {attrs.get('worker_id', '?')}) |",
         f"| train time | {attrs.get('train_seconds', 0.0):.1f} s |",
         "",
-        f"Learning curves: the `{LEARNING_CURVE_FILE}` artifact below.",
     ]
+    if curve_url:
+        lines += [f"![learning curve: accuracy and loss per epoch]({curve_url})", ""]
+    lines.append(f"Learning curves: the `{LEARNING_CURVE_FILE}` artifact{' below' if not curve_url else ''}.")
     return "\n".join(lines)
+
+
+def trial_artifact_url(study_id: int, trial_id: int, artifact_id: str) -> str:
+    """optuna-dashboard's route for a trial's file, which a note's Markdown image can show."""
+    return f"/artifacts/{study_id}/{trial_id}/{artifact_id}"
+
+
+def learning_curve_url(study_id: int, trial: optuna.trial.FrozenTrial) -> str | None:
+    """Where the dashboard serves a finished trial's learning curve; None when it has none."""
+    for key, value in trial.system_attrs.items():
+        if key.startswith("artifacts:") and json.loads(value).get("filename") == LEARNING_CURVE_FILE:
+            return trial_artifact_url(study_id, trial._trial_id, json.loads(value)["artifact_id"])
+    return None
 
 
 def attach_trial_report(trial: optuna.Trial, artifact_store: ArtifactStore, max_epochs: int, pruned: bool) -> None:
@@ -84,8 +100,9 @@ def attach_trial_report(trial: optuna.Trial, artifact_store: ArtifactStore, max_
     history = attrs.get("history") or {}
     with tempfile.TemporaryDirectory(prefix="fmnist-trial-") as folder:
         path = render_learning_curve(history, f"trial {trial.number}", Path(folder) / LEARNING_CURVE_FILE)
-        upload_artifact(artifact_store=artifact_store, file_path=str(path), study_or_trial=trial, mimetype="image/png")
-    save_note(trial, trial_note(trial.number, attrs, max_epochs, pruned))
+        artifact_id = upload_artifact(artifact_store=artifact_store, file_path=str(path), study_or_trial=trial, mimetype="image/png")
+    url = trial_artifact_url(trial.study._study_id, trial._trial_id, artifact_id)
+    save_note(trial, trial_note(trial.number, attrs, max_epochs, pruned, url))
 
 
 def accuracy_vs_parameters(trials: list[optuna.trial.FrozenTrial]) -> Any:
@@ -172,7 +189,8 @@ def attach_evaluation(
             if path.suffix == ".png":
                 image_url = f"/artifacts/{study._study_id}/{artifact_id}"  # optuna-dashboard's route for study files
     pruned = trial.state == optuna.trial.TrialState.PRUNED
+    curve = learning_curve_url(study._study_id, trial)
     note = evaluation_note(
-        trial_note(trial.number, trial.user_attrs, max_epochs, pruned), summary_markdown, image_url, folder, config_hash
+        trial_note(trial.number, trial.user_attrs, max_epochs, pruned, curve), summary_markdown, image_url, folder, config_hash
     )
     save_note(optuna.Trial(study, trial._trial_id), note)  # a handle on the finished trial: notes live in study attrs

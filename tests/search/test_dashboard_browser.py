@@ -59,10 +59,17 @@ def test_a_user_sees_trials_notes_and_learning_curves(real_data_dir: Path, tmp_p
         wait.until(EC.presence_of_element_located((By.XPATH, "//h2[normalize-space(.)='Trial 1']")))  # the note's heading
         body = browser.find_element(By.TAG_NAME, "body").text
         assert "parameters" in body and "epochs run" in body and "train time" in body
-        image = wait.until(EC.presence_of_element_located((By.XPATH, "//img[contains(@src, '/artifacts/')]")))
+        # The learning curve is inside the note (a Markdown image), not only a thumbnail among the artifacts.
+        image = wait.until(EC.presence_of_element_located((By.XPATH, "//img[contains(@alt, 'learning curve')][contains(@src, '/artifacts/')]")))
         browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", image)
         wait.until(lambda _: browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", image))
+        assert browser.execute_script("return arguments[0].naturalWidth", image) >= 600  # full size: 8 in at 80 dpi
         assert "learning_curve.png" in browser.find_element(By.TAG_NAME, "body").text
+        # The objective is named, on the trial page and in the study's charts.
+        assert "val_accuracy" in browser.find_element(By.TAG_NAME, "body").text
+        # On disk, each file keeps its name and extension.
+        stored = sorted(path.name for path in (tmp_path / "artifacts").glob("*/*"))
+        assert stored == ["learning_curve.png", "learning_curve.png"], stored
         SCREENSHOT_DIR.mkdir(exist_ok=True)
         shot = SCREENSHOT_DIR / "dashboard-trial.png"
         assert browser.save_screenshot(str(shot))

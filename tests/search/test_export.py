@@ -67,7 +67,7 @@ def test_export_load_evaluate_round_trip(tiny_data_dir, tmp_path: Path) -> None:
     artifacts = {a["filename"]: a for a in (json.loads(v) for k, v in study_attrs.items() if k.startswith("artifacts:"))}
     assert set(artifacts) == {"trial-0-confusion_matrix.png", "trial-0-summary.md"}
     for artifact in artifacts.values():
-        assert (tmp_path / "artifacts" / artifact["artifact_id"]).is_file()
+        assert (tmp_path / "artifacts" / artifact["artifact_id"] / artifact["filename"]).is_file()
     note = get_note_from_system_attrs(study_attrs, trial._trial_id)["body"]
     assert f"/artifacts/{study._study_id}/{artifacts['trial-0-confusion_matrix.png']['artifact_id']}" in note
     assert "## Trial 0" in note and "## Final evaluation (test set)" in note and f"{accuracy['mean']:.4f}" in note
@@ -200,5 +200,5 @@ def test_an_export_is_written_whole_or_not_at_all(tiny_data_dir, tmp_path: Path,
     monkeypatch.setattr(export, "train_model", real_train)
     export.write_export(tiny_config(seed=9), target, 1, data)
     # A finished re-export replaces the folder: the old second model and its report go with it.
-    assert sorted(path.name for path in target.iterdir()) == ["config.json", "model-0.keras"]
+    assert sorted(path.name for path in target.iterdir()) == ["config.json", "model-0.keras", "retrain.json"]
     assert read_config(target / "config.json").seed == 9

@@ -65,7 +65,43 @@ def test_complete_and_pruned_trials_carry_a_curve_and_a_note(tmp_path: Path) -> 
     system_attrs = study._storage.get_study_system_attrs(study._study_id)
     for trial in study.trials:
         artifacts = [value for key, value in trial.system_attrs.items() if key.startswith("artifacts:")]
-        assert len(artifacts) == 1 and (tmp_path / "artifacts" / json.loads(artifacts[0])["artifact_id"]).is_file()
-        assert f"## Trial {trial.number}" in get_note_from_system_attrs(system_attrs, trial._trial_id)["body"]
+        [meta] = [json.loads(a) for a in artifacts]
+        # Kept under its own name, extension included, so the folder can be browsed.
+        stored = tmp_path / "artifacts" / meta["artifact_id"] / "learning_curve.png"
+        assert stored.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert store.open_reader(meta["artifact_id"]).read() == stored.read_bytes()
+        body = get_note_from_system_attrs(system_attrs, trial._trial_id)["body"]
+        assert f"## Trial {trial.number}" in body
+        # The curve is shown inside the note, through optuna-dashboard's route for trial files.
+        assert f"![learning curve: accuracy and loss per epoch](/artifacts/{study._study_id}/{trial._trial_id}/{meta['artifact_id']})" in body
     assert "pruned after epoch" in get_note_from_system_attrs(system_attrs, study.trials[1]._trial_id)["body"]
     assert any(ACCURACY_VS_PARAMS_ID in key for key in system_attrs)
+
+
+def test_the_metric_is_named_for_the_dashboard(tmp_path: Path) -> None:
+    from search.study import start_or_resume
+
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    start_or_resume(open_storage(url), "named", space="dense")
+    assert optuna.load_study(study_name="named", storage=url).metric_names == ["val_accuracy"]
+
+
+def test_files_written_before_names_were_kept_are_still_read_and_removed(tmp_path: Path) -> None:
+    import io
+    import uuid
+
+    store = open_artifact_store(f"sqlite:///{tmp_path / 'studies.db'}")
+    old = str(uuid.uuid4())
+    (tmp_path / "artifacts" / old).write_bytes(b"old layout")
+    assert store.open_reader(old).read() == b"old layout"
+    store.remove(old)
+    assert not (tmp_path / "artifacts" / old).exists()
+    nameless = str(uuid.uuid4())
+    store.write(nameless, io.BytesIO(b"from the dashboard"))  # an upload has no file name
+    assert (tmp_path / "artifacts" / nameless / "artifact").read_bytes() == b"from the dashboard"
+    for bad in ("../x", "/etc/passwd", "a/b"):
+        try:
+            store.open_reader(bad)
+        except ValueError:
+            continue
+        raise AssertionError(f"{bad!r} was accepted")
