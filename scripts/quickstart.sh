@@ -6,7 +6,7 @@
 set -euo pipefail
 source "$(dirname "$0")/setup.sh"
 out="${FMNIST_QUICKSTART_OUT:-quickstart}"
-fmnist-search data
+bash "$(dirname "$0")/data.sh"
 fmnist-search start --space dense --study quickstart-dense --trials 8 --epochs 5 --subset 20000 --seed 0 --warm-start seeds
 fmnist-search status --study quickstart-dense
 fmnist-search export --study quickstart-dense --repeats 2 --out "$out"

@@ -3,5 +3,5 @@
 # Fashion-MNIST files are at hand (Debian's package, the cache, or a checksummed download),
 # then runs the fast tests. Extra arguments go to pytest (e.g. `-m slow`).
 source "$(dirname "$0")/setup.sh"
-fmnist-search data
+bash "$(dirname "$0")/data.sh"
 python -m pytest "$@"

@@ -44,6 +44,7 @@ MIRRORS = (
     "https://storage.googleapis.com/tensorflow/tf-keras-datasets/",
 )
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+DEBIAN_PACKAGE = "dataset-fashion-mnist"
 CLASS_NAMES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
@@ -104,7 +105,17 @@ def locate(part: str, data_dir: str | os.PathLike[str] | None = None, download: 
             f"Fashion-MNIST not found in {DEBIAN_DIR} or {cache_dir() / 'raw'}; "
             "run `fmnist-search data` or set FMNIST_DATA_DIR"
         )
-    return download_files(cache_dir() / "raw")
+    try:
+        return download_files(cache_dir() / "raw")
+    except DataError as error:
+        raise DataError(f"{error}. {OFFLINE_HINT}") from None
+
+
+# What to do without internet, said wherever the download fails.
+OFFLINE_HINT = (
+    f"Without internet: install Debian's package (sudo apt-get install {DEBIAN_PACKAGE}, into {DEBIAN_DIR}), "
+    "or give --data-dir DIR (or FMNIST_DATA_DIR) with the four IDX files"
+)
 
 
 def download_files(
