@@ -13,6 +13,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -179,14 +180,71 @@ def test_published_ports_are_on_loopback_by_default(services: dict[str, Any]) ->
             )
 
 
-def test_worker_reserves_one_gpu_and_can_be_scaled(services: dict[str, Any]) -> None:
+def test_the_cpu_worker_reserves_no_device_and_can_be_scaled(services: dict[str, Any]) -> None:
     worker = services["worker"]
-    devices = worker["deploy"]["resources"]["reservations"]["devices"]
-    assert len(devices) == 1
-    assert devices[0]["count"] == 1 and "gpu" in devices[0]["capabilities"] and devices[0]["driver"] == "nvidia"
+    assert worker["profiles"] == ["cpu"] and "deploy" not in worker  # runs on any host
     assert "container_name" not in worker
     assert not worker.get("ports")
     assert str(worker["restart"]).startswith("on-failure")
+
+
+@pytest.mark.parametrize("name", ["worker", "dashboard"])
+def test_dashboard_and_workers_have_healthchecks(services: dict[str, Any], name: str) -> None:
+    check = services[name]["healthcheck"]
+    text = " ".join(check["test"])
+    assert check["test"][0] in ("CMD", "CMD-SHELL") and check["interval"] and check["retries"] >= 1
+    if name == "dashboard":
+        assert "http://127.0.0.1:8080/dashboard" in text  # the page itself answers
+    else:
+        assert "fmnist-search status --study" in text and "FMNIST_STORAGE" in text  # the store and the study answer
+
+
+# ---------------------------------------------------------------- one worker per GPU, generated
+
+
+def generate_gpu_workers(project: Path, argument: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(project / "scripts" / "compose_gpus.py"), argument], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_one_worker_service_per_gpu_each_with_its_own_device(project_copy: Path) -> None:
+    shutil.copy(ENV_EXAMPLE, project_copy / ".env")
+    generated = generate_gpu_workers(project_copy, "3")
+    assert generated.returncode == 0, generated.stderr
+    (project_copy / "docker-compose.gpus.yml").write_text(generated.stdout)
+    env = {k: v for k, v in os.environ.items() if k not in COMPOSE_VARIABLES and not k.startswith("COMPOSE_")}
+    result = subprocess.run(
+        ["docker-compose", "-f", "docker-compose.yml", "-f", "docker-compose.gpus.yml", "config"],
+        check=False, cwd=project_copy, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    resolved = yaml.safe_load(result.stdout)["services"]
+    gpu_workers = {name: service for name, service in resolved.items() if name.startswith("worker-gpu-")}
+    assert sorted(gpu_workers) == ["worker-gpu-0", "worker-gpu-1", "worker-gpu-2"]
+    for name, service in gpu_workers.items():
+        [device] = service["deploy"]["resources"]["reservations"]["devices"]
+        assert device["device_ids"] == [name.removeprefix("worker-gpu-")] and "count" not in device  # this GPU alone
+        assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"]
+        assert "profiles" not in service and service["healthcheck"] == resolved["worker"]["healthcheck"]
+        assert command_args(service) == command_args(resolved["worker"])  # the same worker, on its own GPU
+    assert generate_gpu_workers(project_copy, "0,2").stdout.count("worker-gpu-") == 2
+
+
+@pytest.mark.parametrize("argument", ["0", "x", "1,1", "-1"])
+def test_bad_gpu_counts_are_one_line(argument: str) -> None:
+    result = generate_gpu_workers(ROOT, argument)
+    assert result.returncode == 1 and result.stdout == "" and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_cpu_profile_validates_without_any_device(project_copy: Path) -> None:
+    shutil.copy(ENV_EXAMPLE, project_copy / ".env")
+    env = {k: v for k, v in os.environ.items() if k not in COMPOSE_VARIABLES and not k.startswith("COMPOSE_")}
+    result = subprocess.run(["docker-compose", "--profile", "cpu", "config"], check=False, cwd=project_copy, env=env,
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    assert "worker" in services and all("deploy" not in service for service in services.values())
 
 
 def test_worker_command_joins_the_study(services: dict[str, Any]) -> None:
@@ -221,7 +279,8 @@ def test_worker_keeps_the_data_in_a_shared_volume(compose: dict[str, Any], servi
 
 
 def test_every_required_variable_is_in_env_example() -> None:
-    required = set(re.findall(r"\$\{(\w+)(?::?\?[^}]*)?\}", COMPOSE_FILE.read_text()))
+    # $${VAR} is the container shell's variable, not Compose's: not required in .env.
+    required = set(re.findall(r"(?<!\$)\$\{(\w+)(?::?\?[^}]*)?\}", COMPOSE_FILE.read_text()))
     defined = set(env_example())
     assert {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "STUDY", "SPACE"} <= defined
     assert required <= defined, required - defined
