@@ -124,8 +124,12 @@ class TrialLog:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
         self._stop.set()
         self._ticker.join(timeout=5)
-        with self._lock:
-            self._write(self._status_event("end", self._log_new_trials()))
+        try:
+            with self._lock:
+                self._write(self._status_event("end", self._log_new_trials()))
+        except Exception:  # noqa: BLE001 - a store gone with the run's own error must not hide that error
+            if kind is None:
+                raise
 
     def refresh(self) -> None:
         with self._lock:
