@@ -425,7 +425,7 @@ def show_leaderboard(console: Console, *, storage_url: str | None, markdown: boo
     for heading in (("model",) if wide else ()) + ("name", "test acc", "train", "val acc", "params"):
         table.add_column(heading, no_wrap=True)
     table.add_column("notes", overflow="fold", ratio=1)
-    table.add_column("reported by the seed", overflow="fold", ratio=1)
+    table.add_column("reported", overflow="fold", ratio=1)  # what the seed's report claimed
     for row in rows:
         cells = [
             f"{row.kind} {row.name}",
