@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import optuna
+import sqlalchemy
 
 from search import interrupts
 from search.console import report_error
@@ -26,10 +27,11 @@ from search.deadline import DeadlineReached
 from search.quiet import configure_logging
 from search.study import FINISHED, StudySettings, open_study
 from search.trial_report import attach_trial_report, update_study_plots, warm_up_study_plots
-from storage import open_storage
+from storage import StorageError, open_storage
 from storage.optuna_store import fail_stale_trials, heartbeat_timings
 from storage.artifacts import open_artifact_store
 from storage.budget import Budget
+from storage.reconnect import is_connection_error, outage_seconds
 from storage.runs import next_run
 
 if TYPE_CHECKING:
@@ -184,6 +186,21 @@ def run_worker(
                     study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=[lambda _, t: finished.append(t)])
                 except KeyboardInterrupt as error:  # Ctrl-C or SIGTERM (search/interrupts.py)
                     interrupts.note(error)
+                except (ValueError, optuna.exceptions.UpdateFinishedTrialError) as error:
+                    if not current or not _finished_elsewhere(study, current[0]):
+                        raise
+                    # Another process judged it stale, gave its slot back and re-queued its params.
+                    slot.keep()
+                    report_error(f"trial {current[0].number} was failed by another worker as stale while it ran here; it will run again", label="warning")
+                    continue
+                except (optuna.exceptions.StorageInternalError, sqlalchemy.exc.SQLAlchemyError) as error:
+                    if not is_connection_error(error):
+                        raise
+                    slot.keep()  # nothing can be written; the trial's stale heartbeat gives its slot back later
+                    raise StorageError(
+                        f"the store stayed unreachable for over {outage_seconds()} s; this worker stops, and the "
+                        "next one to reach the store re-queues its trial"
+                    ) from error
                 if interrupts.received() is not None:
                     _requeue(study, current[0] if current else None)
                     interrupts.check()
@@ -245,6 +262,11 @@ class _ClaimWatch:
             self.budget.reconcile(claimed, finished + running)
             self._seen = None
         return False
+
+
+def _finished_elsewhere(study: optuna.Study, trial: optuna.Trial) -> bool:
+    """Whether this worker's trial was finished by another process (failed as stale after an outage)."""
+    return study._storage.get_trial(trial._trial_id).state != optuna.trial.TrialState.RUNNING
 
 
 def _requeue(study: optuna.Study, trial: optuna.Trial | None) -> None:
