@@ -21,11 +21,12 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import optuna
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, PendingRollbackError
 
 OUTAGE_SECONDS = 300  # FMNIST_OUTAGE_SECONDS overrides
 MAX_DELAY_SECONDS = 4.0  # so that a worker notices within seconds that the store is back
-_CONNECTION_ERRORS = (OperationalError, InterfaceError)
+# PendingRollbackError: a session whose connection broke mid-transaction, rolled back by the next try.
+_CONNECTION_ERRORS = (OperationalError, InterfaceError, PendingRollbackError)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -73,8 +74,15 @@ def seconds_since_outage() -> float:
 
 
 def is_connection_error(error: BaseException) -> bool:
-    """True for a lost or refused connection, also when Optuna wrapped it in StorageInternalError."""
+    """True for a lost or refused connection, also when Optuna wrapped it in StorageInternalError.
+
+    Besides the driver's OperationalError and InterfaceError, any DBAPI error that SQLAlchemy's
+    dialect recognised as a disconnect ("server closed the connection unexpectedly" during a
+    commit, when a server shuts down) counts.
+    """
     cause = error.__cause__ if isinstance(error, optuna.exceptions.StorageInternalError) else error
+    if isinstance(cause, DBAPIError) and cause.connection_invalidated:
+        return True
     return isinstance(cause, _CONNECTION_ERRORS)
 
 
@@ -91,7 +99,7 @@ def retry_on_disconnect(function: F) -> F:
             while True:
                 try:
                     result = function(*args, **kwargs)
-                except (optuna.exceptions.StorageInternalError, *_CONNECTION_ERRORS) as error:
+                except (optuna.exceptions.StorageInternalError, DBAPIError, PendingRollbackError) as error:
                     if not is_connection_error(error):
                         raise
                     if time.monotonic() - _outage.failed(error) > outage_seconds():
