@@ -270,6 +270,7 @@ def _keras_tuner_classes() -> tuple[type, type]:
             self.gradients_before: set[str] = set()
 
         def pre_create_trial(self) -> None:
+            interrupts.check()  # a signal between two trials
             if self.slot is not None:
                 return  # the oracle asked again (IDLE): the slot claimed last time is still ours
             if self.deadline is not None and time.time() >= self.deadline:
