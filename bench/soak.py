@@ -187,7 +187,7 @@ def run_soak(backend: str, workers: int, minutes: float, seed: int = 0) -> SoakR
     home = Path(tempfile.mkdtemp(prefix=f"fmnist-soak-{backend}-"))
     server, stop_watch, peak = None, threading.Event(), [0]
     if backend == "postgresql":
-        server, url, database = _postgres(home)
+        server, url, database = _postgres()
         threading.Thread(target=_watch_connections, args=(server, database, peak, stop_watch), daemon=True).start()
     else:
         url = f"sqlite:///{home / 'soak.db'}"
@@ -279,7 +279,7 @@ def _check(result: SoakResult, study: optuna.Study) -> None:
         result.failures.append(f"interrupted trials never re-run: {lost[:10]}")
 
 
-def _postgres(home: Path) -> tuple[Any, str, str]:
+def _postgres() -> tuple[Any, str, str]:
     """A throwaway PostgreSQL cluster on loopback (as the tests start one), with room for many workers."""
     from tests import pg_fixtures
 
@@ -288,10 +288,7 @@ def _postgres(home: Path) -> tuple[Any, str, str]:
         raise SystemExit(f"error: {pg_fixtures.SKIP_REASON}")
     pg_fixtures.SERVER_SETTINGS["max_connections"] = "500"
     run_as = pg_fixtures._unprivileged_user() if os.geteuid() == 0 else None
-    server = pg_fixtures.PostgresServer(bin_dir, home / "pg", run_as)
-    (home / "pg").mkdir()
-    if run_as is not None:
-        os.chown(home / "pg", run_as.pw_uid, run_as.pw_gid)
+    server = pg_fixtures.PostgresServer(bin_dir, Path(tempfile.mkdtemp(prefix="fmnist-soak-pg-")), run_as)
     server.init()
     server.start()
     connection = server.connect()
