@@ -47,8 +47,8 @@ from spaces.adapters import keras_tuner_params, suggest
 from spaces.space import Space
 from storage import open_storage
 from storage.artifacts import open_artifact_store
-from storage.optuna_store import fail_stale_trials
 from storage.budget import Budget, TrialSlot
+from storage.optuna_store import fail_stale_trials
 from storage.runs import next_run, sampler_seed
 
 if TYPE_CHECKING:

@@ -66,7 +66,7 @@ def _record_heartbeat(self: ResilientRDBStorage, trial_id: int) -> None:
     store call fails in one line, and its heartbeat goes stale so another worker re-queues it."""
     try:
         _retried_heartbeat(self, trial_id)
-    except Exception as error:  # noqa: BLE001 - the outage was reported once already (storage/reconnect.py)
+    except Exception as error:  # the outage was reported once already (storage/reconnect.py)
         if not is_connection_error(error):
             raise
 
