@@ -47,8 +47,8 @@ from spaces.adapters import keras_tuner_params, suggest
 from spaces.space import Space
 from storage import open_storage
 from storage.artifacts import open_artifact_store
-from storage.optuna_store import fail_stale_trials
 from storage.budget import Budget, TrialSlot
+from storage.optuna_store import fail_stale_trials
 from storage.runs import next_run, sampler_seed
 
 if TYPE_CHECKING:
@@ -270,6 +270,7 @@ def _keras_tuner_classes() -> tuple[type, type]:
             self.gradients_before: set[str] = set()
 
         def pre_create_trial(self) -> None:
+            interrupts.check()  # a signal between two trials
             if self.slot is not None:
                 return  # the oracle asked again (IDLE): the slot claimed last time is still ours
             if self.deadline is not None and time.time() >= self.deadline:

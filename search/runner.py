@@ -30,10 +30,11 @@ from rich.console import Console
 
 from search import interrupts
 from search.devices import worker_environment
+from search.lifecycle import fail_trials_of_process, worker_process
 from search.progress import StudySnapshot, take_snapshot
 from search.run_display import open_display
 from search.study import StudySettings, open_study
-from search.worker import WorkerError, WorkerJob, fail_trials_of_process, one_line, run_worker, worker_process
+from search.worker import WorkerError, WorkerJob, one_line, run_worker
 from storage import open_storage
 from storage.runs import next_run
 

@@ -11,25 +11,27 @@ from __future__ import annotations
 
 import importlib
 import os
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import optuna
+import sqlalchemy
 
 from search import interrupts
 from search.console import report_error
 from search.data import load_train_val
 from search.deadline import DeadlineReached
+from search.lifecycle import WORKER_PROCESS_ATTR, ClaimWatch, finished_elsewhere, worker_process
 from search.quiet import configure_logging
-from search.study import FINISHED, StudySettings, open_study
+from search.study import StudySettings, open_study
 from search.trial_report import attach_trial_report, update_study_plots, warm_up_study_plots
-from storage import open_storage
-from storage.optuna_store import fail_stale_trials, heartbeat_timings
+from storage import StorageError, open_storage
 from storage.artifacts import open_artifact_store
-from storage.budget import Budget
+from storage.budget import Budget, TrialSlot
+from storage.optuna_store import fail_stale_trials
+from storage.reconnect import is_connection_error, outage_seconds
 from storage.runs import next_run
 
 if TYPE_CHECKING:
@@ -40,13 +42,7 @@ if TYPE_CHECKING:
 # A worker whose trials keep failing has a bug or a broken environment, not bad luck.
 MAX_CONSECUTIVE_FAILURES = 3
 REQUEUED_FROM = "requeued_from"
-WORKER_PROCESS_ATTR = "worker_process"
 OBJECTIVE_FACTORY_ENV = "FMNIST_OBJECTIVE_FACTORY"
-
-
-def worker_process(pid: int | None = None) -> str:
-    """host:pid of a worker process, as its trials record it."""
-    return f"{socket.gethostname()}:{pid or os.getpid()}"
 
 
 class WorkerError(RuntimeError):
@@ -162,7 +158,7 @@ def run_worker(
 
     finished: list[optuna.trial.FrozenTrial] = []
     ran = failures = 0
-    waiting = _ClaimWatch(study, budget)
+    waiting = ClaimWatch(study, budget)
     interrupts.reset()
     try:
         while job.deadline is None or time.time() < job.deadline:
@@ -179,11 +175,8 @@ def run_worker(
             with slot:
                 current.clear()
                 errors.clear()
-                try:
-                    # Optuna passes every finished trial (any state) to the callbacks: the one we ran.
-                    study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=[lambda _, t: finished.append(t)])
-                except KeyboardInterrupt as error:  # Ctrl-C or SIGTERM (search/interrupts.py)
-                    interrupts.note(error)
+                if not _run_one_trial(study, objective, slot, current, finished):
+                    continue  # another worker failed it as stale (after an outage) and re-queued it
                 if interrupts.received() is not None:
                     _requeue(study, current[0] if current else None)
                     interrupts.check()
@@ -212,68 +205,45 @@ def run_worker(
     return ran
 
 
-class _ClaimWatch:
-    """Decides, while the budget is fully claimed, whether this worker is done or must wait.
+def _run_one_trial(
+    study: optuna.Study,
+    objective: Objective,
+    slot: TrialSlot,
+    current: list[optuna.Trial],
+    finished: list[optuna.trial.FrozenTrial],
+) -> bool:
+    """One ``study.optimize`` trial; False when another process took it over before it ended.
 
-    The budget is done when finished trials fill it. Until then, some claims belong to trials
-    still running (alive, or dead and soon failed by their stale heartbeat, then re-queued), so
-    the worker waits to run what comes back. A claim that no trial records (a worker killed
-    between its claim and its trial) is dropped once the count has not moved for a grace period.
+    A signal leaves the trial failed (search/interrupts.py) and is remembered for the caller to
+    re-queue; a store that stays away for the whole outage allowance stops the worker in one line.
     """
-
-    def __init__(self, study: optuna.Study, budget: Budget) -> None:
-        self.study, self.budget = study, budget
-        interval, self.grace_seconds = heartbeat_timings()
-        self.poll_seconds = float(min(interval, 5))
-        self._seen: tuple[int, int, int] | None = None
-        self._seen_since = 0.0
-
-    def reset(self) -> None:
-        self._seen = None
-
-    def budget_done(self) -> bool:
-        limit = self.budget.limit()
-        trials = self.study.get_trials(deepcopy=False, states=(*FINISHED, optuna.trial.TrialState.RUNNING))
-        finished = sum(t.state in FINISHED for t in trials)
-        if limit is None or finished >= limit:
-            return True
-        claimed, running = self.budget.claimed(), len(trials) - finished
-        seen = (claimed, finished, running)
-        if seen != self._seen:
-            self._seen, self._seen_since = seen, time.time()
-        elif claimed > finished + running and time.time() - self._seen_since > self.grace_seconds:
-            self.budget.reconcile(claimed, finished + running)
-            self._seen = None
+    try:
+        # Optuna passes every finished trial (any state) to the callbacks: the one we ran.
+        study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=[lambda _, t: finished.append(t)])
+    except KeyboardInterrupt as error:  # Ctrl-C without our handler (a direct call)
+        interrupts.note(error)
+    except (ValueError, optuna.exceptions.UpdateFinishedTrialError):
+        if not current or not finished_elsewhere(study, current[0]):
+            raise
+        # Another process judged it stale, gave its slot back and re-queued its params.
+        slot.keep()
+        report_error(f"trial {current[0].number} was failed as stale by another worker while it ran here; it runs again", label="warning")
         return False
+    except (optuna.exceptions.StorageInternalError, sqlalchemy.exc.SQLAlchemyError) as error:
+        if not is_connection_error(error):
+            raise
+        slot.keep()  # nothing can be written now; the trial's stale heartbeat gives the slot back later
+        raise StorageError(
+            f"the store stayed unreachable for over {outage_seconds()} s; this worker stops, and the next one "
+            "to reach the store re-queues its trial"
+        ) from error
+    return True
 
 
 def _requeue(study: optuna.Study, trial: optuna.Trial | None) -> None:
     """An unfinished trial (interrupted, out of time): queue its params to run again."""
     if trial is not None:
         study.enqueue_trial(trial.params, user_attrs={REQUEUED_FROM: trial.number})
-
-
-def fail_trials_of_process(study: optuna.Study, process: str) -> list[int]:
-    """Fail the RUNNING trials of a worker process known to be dead, as a stale heartbeat would.
-
-    The store's stale-trial handler gives each one's slot back and re-queues its params
-    (storage/optuna_store.py); another process that got there first wins. Returns the numbers failed here.
-    """
-    storage = study._storage  # Optuna's own fail_stale_trials works on the same private handle
-    handler = storage.get_heartbeat_stale_trial_callback()  # type: ignore[attr-defined]
-    failed = []
-    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        if trial.user_attrs.get(WORKER_PROCESS_ATTR) != process:
-            continue
-        try:
-            if not storage.set_trial_state_values(trial._trial_id, state=optuna.trial.TrialState.FAIL):
-                continue
-        except optuna.exceptions.UpdateFinishedTrialError:
-            continue
-        failed.append(trial.number)
-        if handler is not None:
-            handler(study, storage.get_trial(trial._trial_id))
-    return failed
 
 
 def one_line(error: BaseException) -> str:

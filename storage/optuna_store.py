@@ -17,7 +17,7 @@ import optuna
 
 from storage.budget import Budget
 from storage.engine import StorageError, install_sqlite_pragmas, redact, resolve_url, storage_errors
-from storage.reconnect import retry_on_disconnect
+from storage.reconnect import MAX_DELAY_SECONDS, is_connection_error, retry_on_disconnect, seconds_since_outage
 from storage.schema import require_studies
 
 HEARTBEAT_INTERVAL = 20  # seconds; FMNIST_HEARTBEAT_INTERVAL overrides
@@ -44,6 +44,37 @@ for _name in (
     "get_trial_user_attrs", "get_trial_system_attrs",
 ):  # fmt: skip
     setattr(ResilientRDBStorage, _name, retry_on_disconnect(getattr(optuna.storages.RDBStorage, _name)))
+
+_retried_stale_trial_ids = ResilientRDBStorage._get_stale_trial_ids
+_retried_heartbeat = ResilientRDBStorage.record_heartbeat
+
+
+def _stale_trial_ids(self: ResilientRDBStorage, study_id: int) -> list[int]:
+    """Stale trials, except just after an outage: then every heartbeat is old, its worker alive or not.
+
+    Live workers beat again within a heartbeat interval (plus a retry's delay) of the store's
+    return; a dead worker's trial is still stale then and is failed on a later call.
+    """
+    stale = _retried_stale_trial_ids(self, study_id)
+    interval = self.heartbeat_interval or HEARTBEAT_INTERVAL
+    return [] if seconds_since_outage() < interval + MAX_DELAY_SECONDS + 1 else stale
+
+
+def _record_heartbeat(self: ResilientRDBStorage, trial_id: int) -> None:
+    """A heartbeat that could not be written after the whole outage allowance is skipped, not raised:
+    raised, it would end Optuna's heartbeat thread with a traceback; skipped, the trial's own next
+    store call fails in one line, and its heartbeat goes stale so another worker re-queues it."""
+    try:
+        _retried_heartbeat(self, trial_id)
+    except Exception as error:  # the outage was reported once already (storage/reconnect.py)
+        if not is_connection_error(error):
+            raise
+
+
+_stale_trial_ids.__wrapped__ = _retried_stale_trial_ids  # type: ignore[attr-defined]  # retried inside
+_record_heartbeat.__wrapped__ = _retried_heartbeat  # type: ignore[attr-defined]
+ResilientRDBStorage._get_stale_trial_ids = _stale_trial_ids  # type: ignore[method-assign]
+ResilientRDBStorage.record_heartbeat = _record_heartbeat  # type: ignore[method-assign]
 
 
 class _StaleTrialHandler:

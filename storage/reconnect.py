@@ -1,22 +1,32 @@
-"""Retry a database call while the database is away (a PostgreSQL restart, a network blip).
+"""Retry a database call while the database is away (a PostgreSQL restart, a network blip, an outage).
 
 Pooled connections are pre-pinged, so once the server is back a retried call gets a fresh
-connection. Only connection failures are retried; any other error is raised at once.
+connection. Only connection failures are retried; any other error is raised at once. A call
+keeps retrying, with backoff, until the outage has lasted ``FMNIST_OUTAGE_SECONDS`` (default
+300); then it raises. The process says so once per outage, in one line, whichever of its
+threads (the trial's, the heartbeat's) notices first, and remembers when the store came back:
+heartbeats could not be written while it was away, so for a moment after it returns every
+running trial looks stale (storage/optuna_store.py waits before judging them).
 """
 
 from __future__ import annotations
 
 import functools
+import math
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import optuna
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, PendingRollbackError
 
-RECONNECT_ATTEMPTS = 8  # 0.5 + 1 + 2 + 4 + 8 + 8 + 8 s: rides out a database restart of about half a minute
-_CONNECTION_ERRORS = (OperationalError, InterfaceError)
+OUTAGE_SECONDS = 300  # FMNIST_OUTAGE_SECONDS overrides
+MAX_DELAY_SECONDS = 4.0  # so that a worker notices within seconds that the store is back
+# PendingRollbackError: a session whose connection broke mid-transaction, rolled back by the next try.
+_CONNECTION_ERRORS = (OperationalError, InterfaceError, PendingRollbackError)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -25,9 +35,54 @@ F = TypeVar("F", bound=Callable[..., Any])
 _inside_retry = threading.local()
 
 
+class _Outage:
+    """This process's view of the store's availability, shared by its threads."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.since: float | None = None  # monotonic time the current outage was first noticed
+        self.ended_at = -math.inf  # monotonic time the last one ended
+
+    def failed(self, error: BaseException) -> float:
+        """Note a failed call; return when the outage began. Says so once per outage."""
+        with self.lock:
+            if self.since is None:
+                self.since = time.monotonic()
+                print(f"warning: the store is unreachable ({_short(error)}); retrying for up to {outage_seconds()} s",
+                      file=sys.stderr, flush=True)  # fmt: skip
+            return self.since
+
+    def succeeded(self) -> None:
+        if self.since is not None:
+            with self.lock:
+                if self.since is not None:
+                    self.since, self.ended_at = None, time.monotonic()
+
+
+_outage = _Outage()
+
+
+def outage_seconds() -> int:
+    """How long a call rides out an outage before it fails, from FMNIST_OUTAGE_SECONDS."""
+    text = os.environ.get("FMNIST_OUTAGE_SECONDS", str(OUTAGE_SECONDS))
+    return int(text) if text.isdigit() else OUTAGE_SECONDS
+
+
+def seconds_since_outage() -> float:
+    """Seconds since this process last saw the store come back (infinite if it never went away)."""
+    return time.monotonic() - _outage.ended_at
+
+
 def is_connection_error(error: BaseException) -> bool:
-    """True for a lost or refused connection, also when Optuna wrapped it in StorageInternalError."""
+    """True for a lost or refused connection, also when Optuna wrapped it in StorageInternalError.
+
+    Besides the driver's OperationalError and InterfaceError, any DBAPI error that SQLAlchemy's
+    dialect recognised as a disconnect ("server closed the connection unexpectedly" during a
+    commit, when a server shuts down) counts.
+    """
     cause = error.__cause__ if isinstance(error, optuna.exceptions.StorageInternalError) else error
+    if isinstance(cause, DBAPIError) and cause.connection_invalidated:
+        return True
     return isinstance(cause, _CONNECTION_ERRORS)
 
 
@@ -41,16 +96,28 @@ def retry_on_disconnect(function: F) -> F:
         delay = 0.5
         _inside_retry.active = True
         try:
-            for attempt in range(RECONNECT_ATTEMPTS):
+            while True:
                 try:
-                    return function(*args, **kwargs)
-                except (optuna.exceptions.StorageInternalError, *_CONNECTION_ERRORS) as error:
-                    if attempt == RECONNECT_ATTEMPTS - 1 or not is_connection_error(error):
+                    result = function(*args, **kwargs)
+                except (optuna.exceptions.StorageInternalError, DBAPIError, PendingRollbackError) as error:
+                    if not is_connection_error(error):
+                        raise
+                    if time.monotonic() - _outage.failed(error) > outage_seconds():
                         raise
                     time.sleep(delay)
-                    delay = min(delay * 2, 8.0)
+                    delay = min(delay * 2, MAX_DELAY_SECONDS)
+                    continue
+                _outage.succeeded()
+                return result
         finally:
             _inside_retry.active = False
-        raise AssertionError("unreachable")  # the loop returns or raises
 
     return wrapper  # type: ignore[return-value]
+
+
+def _short(error: BaseException) -> str:
+    cause = error.__cause__ if isinstance(error, optuna.exceptions.StorageInternalError) else error
+    cause = getattr(cause, "orig", None) or cause  # SQLAlchemy's wrapper: the driver's own error
+    lines = str(cause).strip().splitlines()
+    text = lines[0] if lines else type(cause).__name__
+    return text if len(text) <= 100 else text[:97] + "..."

@@ -33,10 +33,19 @@ def next_run(url: str, study_name: str) -> int:
     engine = sa.create_engine(url, pool_pre_ping=True)
     try:
         with storage_errors(url):
-            metadata.create_all(engine, checkfirst=True)
+            _create_table(engine)
             return _next_run(engine, study_name)
     finally:
         engine.dispose()
+
+
+def _create_table(engine: sa.Engine) -> None:
+    """Create the table if it is missing; another process creating it at the same moment is fine."""
+    try:
+        metadata.create_all(engine, checkfirst=True)
+    except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError):
+        if not sa.inspect(engine).has_table(runs.name):
+            raise
 
 
 @retry_on_disconnect

@@ -55,30 +55,30 @@ def _assert_exact(url: str, n_trials: int, killed: optuna.trial.FrozenTrial) -> 
     return study
 
 
-def test_a_worker_killed_while_its_sibling_finishes_the_budget(tmp_path: Path, monkeypatch) -> None:
-    # The sibling must not stop at "budget fully claimed": one claim is the dead worker's trial.
+def _kill_mid_trial(url: str, n_trials: int, monkeypatch, sibling: bool = False) -> tuple[optuna.trial.FrozenTrial, subprocess.Popen[bytes] | None]:
+    """A study of ``n_trials`` whose worker 0 is SIGKILLed mid-trial (beside a faster worker 1 if ``sibling``)."""
     for name, value in FAST_HEARTBEAT.items():
         monkeypatch.setenv(name, value)
-    url = f"sqlite:///{tmp_path / 'life.db'}"
-    start_or_resume(open_storage(url), "life", space="dense", max_epochs=8, n_trials=6, pruner="none")
+    start_or_resume(open_storage(url), "life", space="dense", max_epochs=8, n_trials=n_trials, pruner="none")
     victim = _stub_worker(url, 0, 0.3)
-    sibling = _stub_worker(url, 1, 0.05)
+    other = _stub_worker(url, 1, 0.05) if sibling else None
     killed = _wait_for_running(url, 0)
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=10)
-    assert sibling.wait(timeout=90) == 0
+    return killed, other
+
+
+def test_a_worker_killed_while_its_sibling_finishes_the_budget(tmp_path: Path, monkeypatch) -> None:
+    # The sibling must not stop at "budget fully claimed": one claim is the dead worker's trial.
+    url = f"sqlite:///{tmp_path / 'life.db'}"
+    killed, sibling = _kill_mid_trial(url, 6, monkeypatch, sibling=True)
+    assert sibling is not None and sibling.wait(timeout=90) == 0
     _assert_exact(url, 6, killed)
 
 
 def test_a_lone_worker_killed_and_its_study_started_again(tmp_path: Path, monkeypatch) -> None:
-    for name, value in FAST_HEARTBEAT.items():
-        monkeypatch.setenv(name, value)
     url = f"sqlite:///{tmp_path / 'life.db'}"
-    start_or_resume(open_storage(url), "life", space="dense", max_epochs=8, n_trials=1, pruner="none")
-    victim = _stub_worker(url, 0, 0.3)
-    killed = _wait_for_running(url, 0)
-    victim.send_signal(signal.SIGKILL)
-    victim.wait(timeout=10)
+    killed, _ = _kill_mid_trial(url, 1, monkeypatch)
     time.sleep(4)  # past the grace period, as in "wait 100 s" with the default one
     start_or_resume(open_storage(url), "life")  # `start --study life`: fails the stale trial at once
     study, _ = open_study(open_storage(url), "life")
@@ -89,14 +89,8 @@ def test_a_lone_worker_killed_and_its_study_started_again(tmp_path: Path, monkey
 
 def test_a_restart_within_the_grace_period_waits_for_the_dead_trial(tmp_path: Path, monkeypatch) -> None:
     # Started again before the dead trial is stale: the worker waits, then fails and re-runs it.
-    for name, value in FAST_HEARTBEAT.items():
-        monkeypatch.setenv(name, value)
     url = f"sqlite:///{tmp_path / 'life.db'}"
-    start_or_resume(open_storage(url), "life", space="dense", max_epochs=8, n_trials=1, pruner="none")
-    victim = _stub_worker(url, 0, 0.3)
-    killed = _wait_for_running(url, 0)
-    victim.send_signal(signal.SIGKILL)
-    victim.wait(timeout=10)
+    killed, _ = _kill_mid_trial(url, 1, monkeypatch)
     start_or_resume(open_storage(url), "life")
     started = time.time()
     assert run_stub_worker(WorkerJob(url, "life"), 0.01) == 1
