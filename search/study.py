@@ -192,11 +192,11 @@ def start_or_resume(
     if settings != stored:
         with storage_errors(str(getattr(storage, "url", "storage"))):
             storage.set_study_user_attr(storage.get_study_id_from_name(name), SETTINGS_ATTR, settings.to_attrs())
-    _reset_budget(storage, name, settings)
+    _reset_budget(storage, name, settings, set_limit="n_trials" in given)
     return settings, True
 
 
-def _reset_budget(storage: optuna.storages.BaseStorage, name: str, settings: StudySettings) -> None:
+def _reset_budget(storage: optuna.storages.BaseStorage, name: str, settings: StudySettings, set_limit: bool = True) -> None:
     """Slots in use on (re)start: finished trials, and running ones (alive, or soon failed by heartbeat)."""
     study = optuna.load_study(study_name=name, storage=storage)
     # A dead run's trials fail now (slot back, params re-queued), not when a worker next calls optimize.
@@ -204,7 +204,7 @@ def _reset_budget(storage: optuna.storages.BaseStorage, name: str, settings: Stu
     in_use = len(study.get_trials(deepcopy=False, states=(*FINISHED, optuna.trial.TrialState.RUNNING)))
     budget = Budget(str(storage.url), name)  # type: ignore[attr-defined]
     try:
-        budget.reset(settings.n_trials, in_use)
+        budget.reset(settings.n_trials, in_use, set_limit)
     finally:
         budget.close()
 

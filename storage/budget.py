@@ -66,8 +66,13 @@ class Budget:
         with storage_errors(url):
             metadata.create_all(self.engine, checkfirst=True)
 
-    def reset(self, n_trials: int | None, already_used: int) -> None:
-        """Set the budget and the slots in use (finished + running trials), e.g. when a study (re)starts."""
+    def reset(self, n_trials: int | None, already_used: int, set_limit: bool = True) -> None:
+        """Set the budget and the slots in use (finished + running trials), e.g. when a study (re)starts.
+
+        ``set_limit=False`` (a resume that did not say ``--trials``) leaves the stored limit alone:
+        a start that read the settings a moment before another one changed them must not put
+        the old limit back.
+        """
         with storage_errors(self.url):
             try:
                 with self.engine.begin() as connection:
@@ -78,7 +83,9 @@ class Budget:
                 claimed = sa.case((budgets.c.claimed > already_used, budgets.c.claimed), else_=already_used)
                 with self.engine.begin() as connection:
                     connection.execute(
-                        budgets.update().where(budgets.c.study_name == self.study_name).values(n_trials=n_trials, claimed=claimed)
+                        budgets.update()
+                        .where(budgets.c.study_name == self.study_name)
+                        .values(claimed=claimed, **({"n_trials": n_trials} if set_limit else {}))
                     )
 
     def claim_slot(self) -> TrialSlot | None:

@@ -36,3 +36,40 @@ def test_reset_twice_and_unlimited(store_url: str) -> None:
     budget.reset(None, 0)
     assert all(budget.claim() for _ in range(50))
     assert Budget(store_url, "never-set").claim()
+
+
+def test_a_restart_never_drops_claims_whose_trials_do_not_exist_yet(store_url: str) -> None:
+    budget = Budget(store_url, "s")
+    budget.reset(10, 0)
+    assert budget.claim() and budget.claim() and budget.claim()
+    budget.reset(10, 1)  # another `start` sees 1 trial; two workers are between claim and trial
+    assert budget.state() == (10, 3)
+
+
+def test_a_resume_without_trials_never_puts_an_old_limit_back(store_url: str) -> None:
+    budget = Budget(store_url, "s")
+    budget.reset(10, 0)  # `start --trials 10`, a moment after another start read the old limit
+    budget.reset(1_000_000, 2, set_limit=False)
+    assert budget.state() == (10, 2)
+
+
+def test_reconcile_drops_only_the_claims_it_saw(store_url: str) -> None:
+    budget = Budget(store_url, "s")
+    budget.reset(10, 5)
+    assert not budget.reconcile(4, 2) and budget.state() == (10, 5)  # a claim came in since: no change
+    assert budget.reconcile(5, 2) and budget.state() == (10, 2)
+
+
+def test_a_slot_is_given_back_unless_kept(store_url: str) -> None:
+    budget = Budget(store_url, "s")
+    budget.reset(2, 0)
+    with budget.claim_slot() as kept:
+        kept.keep()  # the trial finished
+    with budget.claim_slot() as failed:
+        failed.give_back()  # given back at once, and only once
+    assert budget.state() == (2, 1)
+    assert budget.claim_slot() is not None and budget.claim_slot() is None
+    unlimited = Budget(store_url, "no-limit")
+    with unlimited.claim_slot():
+        pass
+    assert unlimited.state() == (None, 0)
