@@ -25,7 +25,7 @@ from search.data import load_train_val
 from search.deadline import DeadlineReached
 from search.lifecycle import WORKER_PROCESS_ATTR, ClaimWatch, finished_elsewhere, worker_process
 from search.quiet import configure_logging
-from search.study import StudySettings, open_study
+from search.study import FINISHED, StudySettings, open_study
 from search.trial_report import attach_trial_report, update_study_plots, warm_up_study_plots
 from storage import StorageError, open_storage
 from storage.artifacts import open_artifact_store
@@ -178,7 +178,12 @@ def run_worker(
                 if not _run_one_trial(study, objective, slot, current, finished):
                     continue  # another worker failed it as stale (after an outage) and re-queued it
                 if interrupts.received() is not None:
-                    _requeue(study, current[0] if current else None)
+                    # A signal that came after the trial's last epoch finds it finished: it keeps its
+                    # slot and is not run again (that would count its params twice).
+                    if current and _state_of(study, current[0]) in FINISHED:
+                        slot.keep()
+                    else:
+                        _requeue(study, current[0] if current else None)
                     interrupts.check()
                 ran += 1
                 last = finished[-1]
@@ -238,6 +243,10 @@ def _run_one_trial(
             "to reach the store re-queues its trial"
         ) from error
     return True
+
+
+def _state_of(study: optuna.Study, trial: optuna.Trial) -> optuna.trial.TrialState:
+    return study._storage.get_trial(trial._trial_id).state
 
 
 def _requeue(study: optuna.Study, trial: optuna.Trial | None) -> None:

@@ -14,11 +14,13 @@ import time
 from pathlib import Path
 
 import optuna
+import pytest
 
 from search.study import FINISHED, open_study, start_or_resume
 from search.worker import WorkerJob
 from storage import open_storage
 from storage.budget import Budget
+from search.worker import run_worker
 from tests.stub_worker import run_stub_worker
 
 State = optuna.trial.TrialState
@@ -227,3 +229,25 @@ def test_a_worker_s_last_error_is_shown(real_data_dir: Path, tmp_path: Path) -> 
     lines = [line for line in stderr.splitlines() if line.startswith("error")]
     assert len(lines) == 1 and "worker-0 stopped: 3 trials in a row failed" in lines[0]
     assert "the GPU caught fire" in lines[0] and "Traceback" not in stderr
+
+
+def test_a_signal_after_the_last_epoch_keeps_the_finished_trial(tmp_path: Path) -> None:
+    """SIGTERM landing between a trial's last epoch and its end: counted once, not re-queued."""
+    from search import interrupts
+
+    url = f"sqlite:///{tmp_path / 'life.db'}"
+    start_or_resume(open_storage(url), "life", space="dense", max_epochs=2, n_trials=3, pruner="none")
+
+    def factory(job, settings, listener):
+        def objective(trial: optuna.Trial) -> float:
+            os.kill(os.getpid(), signal.SIGTERM)  # only remembered: the trial goes on to its end
+            trial.suggest_float("x", 0.0, 1.0)
+            return 0.5
+
+        return objective
+
+    with interrupts.signals_as_interrupts(), pytest.raises(interrupts.Interrupted):
+        run_worker(WorkerJob(url, "life"), objective_factory=factory)
+    study, _ = open_study(open_storage(url), "life")
+    assert [t.state for t in study.trials] == [State.COMPLETE]  # finished, and nothing queued again
+    assert Budget(url, "life").state() == (3, 1)
