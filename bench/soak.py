@@ -262,12 +262,18 @@ def _check(result: SoakResult, study: optuna.Study) -> None:
         source = t.user_attrs.get("requeued_from", t.system_attrs.get("failed_trial"))
         origin[t.number] = origin.get(source, source) if source is not None else t.number
     lineages: dict[str, set[int]] = {}
+    counted: dict[str, int] = {}
     for t in trials:
-        if t.state != State.WAITING:
-            lineages.setdefault(json.dumps(t.params, sort_keys=True), set()).add(origin[t.number])
+        if t.params:  # a trial killed before it drew its params has none
+            key = json.dumps(t.params, sort_keys=True)
+            lineages.setdefault(key, set()).add(origin[t.number])
+            counted[key] = counted.get(key, 0) + (t.state in FINISHED)
     repeated = [params for params, roots in lineages.items() if len(roots) > 1]
     if repeated:
         result.failures.append(f"{len(repeated)} parameter set(s) drawn by two lineages: {repeated[:2]}")
+    twice = [params for params, n in counted.items() if n > 1]
+    if twice:
+        result.failures.append(f"{len(twice)} parameter set(s) finished twice (counted twice): {twice[:2]}")
     failed = [t for t in trials if t.state == State.FAIL]
     result.interrupted = len(failed)
     rerun_of = {n for t in trials for n in (t.user_attrs.get("requeued_from"), t.system_attrs.get("failed_trial"))}

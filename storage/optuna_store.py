@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import sys
 import warnings
@@ -53,11 +54,32 @@ def _stale_trial_ids(self: ResilientRDBStorage, study_id: int) -> list[int]:
     """Stale trials, except just after an outage: then every heartbeat is old, its worker alive or not.
 
     Live workers beat again within a heartbeat interval (plus a retry's delay) of the store's
-    return; a dead worker's trial is still stale then and is failed on a later call.
+    return; a dead worker's trial is still stale then and is failed on a later call. Besides
+    Optuna's stale trials, those that never beat: a worker killed between creating its trial
+    and its first heartbeat leaves a RUNNING trial that Optuna never judges stale.
     """
-    stale = _retried_stale_trial_ids(self, study_id)
+    stale = _retried_stale_trial_ids(self, study_id) + _never_beaten_trial_ids(self, study_id)
     interval = self.heartbeat_interval or HEARTBEAT_INTERVAL
-    return [] if seconds_since_outage() < interval + MAX_DELAY_SECONDS + 1 else stale
+    return [] if seconds_since_outage() < interval + MAX_DELAY_SECONDS + 1 else sorted(set(stale))
+
+
+@retry_on_disconnect
+def _never_beaten_trial_ids(self: ResilientRDBStorage, study_id: int) -> list[int]:
+    """RUNNING trials without a heartbeat that started over a grace period ago (by the workers' clocks,
+    which also wrote their start times)."""
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+    from sqlalchemy.orm import selectinload
+
+    oldest = datetime.datetime.now() - datetime.timedelta(seconds=self.grace_period or GRACE_PERIOD)
+    with _create_scoped_session(self.scoped_session, True) as session:
+        running = (
+            session.query(models.TrialModel)
+            .options(selectinload(models.TrialModel.heartbeats))
+            .filter(models.TrialModel.state == optuna.trial.TrialState.RUNNING, models.TrialModel.study_id == study_id)
+            .all()
+        )
+        return [t.trial_id for t in running if not t.heartbeats and t.datetime_start is not None and t.datetime_start < oldest]
 
 
 def _record_heartbeat(self: ResilientRDBStorage, trial_id: int) -> None:

@@ -251,3 +251,23 @@ def test_a_signal_after_the_last_epoch_keeps_the_finished_trial(tmp_path: Path) 
     study, _ = open_study(open_storage(url), "life")
     assert [t.state for t in study.trials] == [State.COMPLETE]  # finished, and nothing queued again
     assert Budget(url, "life").state() == (3, 1)
+
+
+def test_a_trial_whose_worker_died_before_its_first_heartbeat_is_recovered(tmp_path: Path, monkeypatch) -> None:
+    """Optuna never judges a trial without a heartbeat stale; a worker killed that early must not leave it RUNNING."""
+    from storage.optuna_store import fail_stale_trials
+
+    monkeypatch.setenv("FMNIST_HEARTBEAT_INTERVAL", "1")
+    monkeypatch.setenv("FMNIST_GRACE_PERIOD", "2")
+    url = f"sqlite:///{tmp_path / 'life.db'}"
+    start_or_resume(open_storage(url), "life", space="dense", max_epochs=2, n_trials=3, pruner="none")
+    study, _ = open_study(open_storage(url), "life")
+    orphan = study.ask()  # created RUNNING, as by a worker that died before its heartbeat thread beat
+    orphan.suggest_float("x", 0.0, 1.0)
+    fail_stale_trials(study)
+    assert study.trials[orphan.number].state == State.RUNNING  # young: maybe alive
+    time.sleep(3)
+    fail_stale_trials(study)
+    assert study.trials[orphan.number].state == State.FAIL
+    [again] = study.get_trials(states=(State.WAITING,))
+    assert again.system_attrs["failed_trial"] == orphan.number
