@@ -41,7 +41,8 @@ STUDY = "soak"
 WORKERS_PER_PARENT = 8
 CHAOS_EVERY_S = 6.0
 OUTAGE_S = 60.0
-FINAL_MARGIN = 40  # trials added to what the study holds when the chaos ends
+FINAL_MARGIN = 40
+STARTUP_S = 90.0  # a parent younger than this may not have started all its workers yet  # trials added to what the study holds when the chaos ends
 ENV = {
     "FMNIST_OBJECTIVE_FACTORY": "bench.soak:soak_objective",
     "FMNIST_HEARTBEAT_INTERVAL": "5",
@@ -110,19 +111,24 @@ class Parents:
     def __init__(self, url: str, workers: int, home: Path) -> None:
         self.url, self.workers, self.home = url, workers, home
         self.started: list[subprocess.Popen[bytes]] = []
+        self.since: dict[int, float] = {}  # pid -> when that parent was started
         self.log = open(home / "parents.log", "ab")  # noqa: SIM115 - open for the whole run
 
     def start(self, workers: int) -> None:
         env = {**os.environ, **ENV, "PYTHONPATH": str(ROOT), "FMNIST_SEARCH_HOME": str(self.home)}
         command = [sys.executable, "-m", "search", "start", "--study", STUDY, "--workers", str(workers), "--storage", self.url]
         self.started.append(subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True, stdout=self.log, stderr=self.log))
+        self.since[self.started[-1].pid] = time.time()
 
     def alive(self) -> list[subprocess.Popen[bytes]]:
         return [p for p in self.started if p.poll() is None]
 
     def keep_up(self) -> None:
         """Start parents until the run has its number of workers again (killed workers are not replaced by their parent)."""
-        running = sum(len(_children(p.pid)) for p in self.alive())
+        # A parent still starting up (imports, data, spawning: long on a loaded CPU) counts as full.
+        running = sum(
+            WORKERS_PER_PARENT if time.time() - self.since[p.pid] < STARTUP_S else len(_children(p.pid)) for p in self.alive()
+        )
         while running + WORKERS_PER_PARENT <= self.workers or not self.alive():
             self.start(min(WORKERS_PER_PARENT, self.workers))
             running += WORKERS_PER_PARENT
