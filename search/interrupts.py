@@ -70,6 +70,7 @@ def signals_as_interrupts(second_forces: bool = True) -> Iterator[None]:
         yield
     finally:
         _forcing.pop()
+        _received.clear()  # a signal belongs to the block it came in: later code must not stop for it
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
@@ -77,6 +78,11 @@ def signals_as_interrupts(second_forces: bool = True) -> Iterator[None]:
 def received() -> int | None:
     """The first signal received, if any."""
     return _received[0] if _received else None
+
+
+def handled() -> bool:
+    """Whether this code runs inside ``signals_as_interrupts`` (else Ctrl-C is Python's KeyboardInterrupt)."""
+    return len(_forcing) > 1
 
 
 def reset() -> None:

@@ -207,6 +207,8 @@ def run_worker(
                 raise WorkerError(f"{failures} trials in a row failed; the last one: {reason}")
     finally:
         budget.close()
+        if not interrupts.handled():
+            interrupts.reset()  # a direct call (a test, a notebook): its Ctrl-C must not stop later code
     return ran
 
 
