@@ -94,6 +94,7 @@ class SoakResult:
     seconds: float = 0.0
     finished: int = 0
     budget: int = 0
+    claimed_at_budget: int = 0  # claims in the store once the final budget was set
     trials_per_second: float = 0.0
     store_ms_p50: float = 0.0
     store_ms_p99: float = 0.0
@@ -183,8 +184,9 @@ def _watch_connections(server: Any, database: str, peak: list[int], stop: thread
 
 def run_soak(backend: str, workers: int, minutes: float, seed: int = 0) -> SoakResult:
     """One soak run; the result's ``failures`` list says which promises broke (empty: none)."""
-    from search.study import FINISHED, start_or_resume
+    from search.study import start_or_resume
     from storage import open_storage
+    from storage.budget import Budget
 
     for name, value in ENV.items():
         os.environ[name] = value
@@ -219,9 +221,12 @@ def run_soak(backend: str, workers: int, minutes: float, seed: int = 0) -> SoakR
             parents.keep_up()
             print(f"\r{(time.time() - started) / 60:5.1f} min  {result.chaos}", end="", file=sys.stderr, flush=True)
         storage = open_storage(url)
-        held = len(optuna.load_study(study_name=STUDY, storage=storage).get_trials(deepcopy=False, states=FINISHED))
-        result.budget = held + FINAL_MARGIN
+        result.budget = Budget(url, STUDY).claimed() + FINAL_MARGIN
         start_or_resume(storage, STUDY, n_trials=result.budget)  # as `start --study soak --trials N`
+        # Claims made while that call ran were made under the old limit: their trials run to the
+        # end. The promise is that none is made past the limit once it is in force.
+        result.claimed_at_budget = Budget(url, STUDY).claimed()
+        result.budget = max(result.budget, result.claimed_at_budget)
         parents.keep_up()
         deadline = time.time() + 600
         while parents.alive() and time.time() < deadline:
