@@ -19,7 +19,7 @@ import numpy as np
 
 from search import data as fmnist_data
 from search.baselines import BASELINE_FILE
-from search.export import CONFIG_FILE, HISTORY_FILE, RETRAIN_FILE, ExportError, read_config
+from search.export import CONFIG_FILE, HISTORY_FILE, RETRAIN_FILE, ExportError, read_config, read_json_object
 
 REPORT_FILE = "report.json"
 CONFUSION_FILE = "confusion_matrix.png"
@@ -130,7 +130,7 @@ def matrix_title(n_models: int) -> str:
 def trained_on(folder: Path, config: Any | None) -> dict[str, Any]:
     """What the evaluated models were trained on, from the files beside them: images, epochs, and a sentence."""
     if config is not None:
-        retrain = _read_json(folder / RETRAIN_FILE) or {}
+        retrain = read_json_object(folder / RETRAIN_FILE) or {}
         subset = (config.data_split or {}).get("search_subset")
         searched = f"a stratified {subset:,}-image subset of the 55,000 train images" if subset else "the 55,000 train images"
         images = retrain.get("train_images", 60_000)
@@ -141,7 +141,7 @@ def trained_on(folder: Path, config: Any | None) -> dict[str, Any]:
             "text": f"retrained for {config.epochs} epochs on {'all 60,000' if images == 60_000 else f'{images:,}'} training images; "
             f"the search that chose it trained on {searched}",
         }
-    baseline = _read_json(folder / BASELINE_FILE)
+    baseline = read_json_object(folder / BASELINE_FILE)
     if baseline is not None:
         run = baseline.get("run", {})
         return {
@@ -151,14 +151,6 @@ def trained_on(folder: Path, config: Any | None) -> dict[str, Any]:
             "text": f"seed baseline trained for {run.get('epochs_run')} epochs on the search's 55,000 train images",
         }
     return {"train_images": None, "epochs": None, "search_train_images": None, "text": "unknown (no config.json or baseline.json beside the model)"}
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def render_confusion_matrix(matrix: np.ndarray, path: Path, n_models: int = 1) -> Path:

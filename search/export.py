@@ -100,6 +100,15 @@ class ExportConfig:
         return json.dumps({**self.to_data(), "config_hash": self.config_hash}, indent=2, sort_keys=True) + "\n"
 
 
+def read_json_object(path: Path) -> dict[str, Any] | None:
+    """A JSON object from a file beside a model (config, report, retrain times); None if missing or damaged."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def read_config(path: Path) -> ExportConfig:
     """Load and check a ``config.json``; a hash that does not match its contents is refused."""
     try:

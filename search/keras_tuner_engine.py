@@ -411,6 +411,6 @@ def _search(
 
 
 def _last_line(message: str | None) -> str:
-    """The last non-empty line of KerasTuner's message (a traceback ends with the error), or a placeholder."""
+    """The last non-empty line of KerasTuner's message (a traceback ends with the error); "unknown reason" if empty."""
     lines = [line.strip() for line in (message or "").strip().splitlines() if line.strip()]
     return lines[-1] if lines else "unknown reason"

@@ -7,11 +7,11 @@ or reads the test images; a searched best shows a test accuracy only once it was
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from search.export import read_json_object
 from spaces.seeds import SeedModel
 
 
@@ -83,11 +83,11 @@ def search_rows(exports: list[dict[str, Any]]) -> list[Row]:
         latest[export["folder"]] = export
     rows = []
     for folder, export in latest.items():
-        config = _read_json(Path(folder) / "config.json")
+        config = read_json_object(Path(folder) / "config.json")
         if config is None:
             continue
-        report = _read_json(Path(folder) / "report.json")
-        retrain = _read_json(Path(folder) / "retrain.json") or {}
+        report = read_json_object(Path(folder) / "report.json")
+        retrain = read_json_object(Path(folder) / "retrain.json") or {}
         accuracy = (report or {}).get("test_accuracy") or {}
         seconds = retrain.get("seconds_per_model") or []
         study, trial = config.get("study"), config.get("trial_number")
@@ -166,9 +166,3 @@ def format_seconds(value: float | None) -> str:
     return f"{value:.0f} s" if value < 120 else f"{value / 60:.1f} min"
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    return data if isinstance(data, dict) else None

@@ -88,6 +88,11 @@ class ClaimWatch:
 
 
 
+def trial_state(study: optuna.Study, trial: optuna.Trial) -> optuna.trial.TrialState:
+    """The trial's state as the store has it now (another process may have changed it)."""
+    return study._storage.get_trial(trial._trial_id).state
+
+
 def finished_elsewhere(study: optuna.Study, trial: optuna.Trial) -> bool:
     """Whether this worker's trial was finished by another process (failed as stale after an outage)."""
-    return study._storage.get_trial(trial._trial_id).state != optuna.trial.TrialState.RUNNING
+    return trial_state(study, trial) != optuna.trial.TrialState.RUNNING

@@ -23,7 +23,7 @@ from search import interrupts
 from search.console import report_error
 from search.data import load_train_val
 from search.deadline import DeadlineReached
-from search.lifecycle import WORKER_PROCESS_ATTR, ClaimWatch, finished_elsewhere, worker_process
+from search.lifecycle import WORKER_PROCESS_ATTR, ClaimWatch, finished_elsewhere, trial_state, worker_process
 from search.quiet import configure_logging
 from search.study import FINISHED, StudySettings, open_study
 from search.trial_report import attach_trial_report, update_study_plots, warm_up_study_plots
@@ -180,18 +180,19 @@ def run_worker(
                 if interrupts.received() is not None:
                     # A signal that came after the trial's last epoch finds it finished: it keeps its
                     # slot and is not run again (that would count its params twice).
-                    if current and _state_of(study, current[0]) in FINISHED:
+                    if current and trial_state(study, current[0]) in FINISHED:
                         slot.keep()
                     else:
                         _requeue(study, current[0] if current else None)
                     interrupts.check()
                 ran += 1
                 last = finished[-1]
-                if last.state != optuna.trial.TrialState.FAIL:
+                succeeded = last.state != optuna.trial.TrialState.FAIL
+                if succeeded:
                     slot.keep()
                 if after_trial:
                     after_trial(last)
-                if last.state != optuna.trial.TrialState.FAIL:
+                if succeeded:
                     failures = 0
                     _update_study_plots(study)
                     continue
@@ -245,10 +246,6 @@ def _run_one_trial(
             "to reach the store re-queues its trial"
         ) from error
     return True
-
-
-def _state_of(study: optuna.Study, trial: optuna.Trial) -> optuna.trial.TrialState:
-    return study._storage.get_trial(trial._trial_id).state
 
 
 def _requeue(study: optuna.Study, trial: optuna.Trial | None) -> None:

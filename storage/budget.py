@@ -91,9 +91,10 @@ class Budget:
     def claim_slot(self) -> TrialSlot | None:
         """A held slot for the next trial, or None when the budget is fully claimed."""
         with storage_errors(self.url):
-            if self._limit() is None:
-                return TrialSlot(None)
-            return TrialSlot(self) if self._claim() else None
+            taken = self._claim()
+        if taken is None:
+            return TrialSlot(None)  # no limit: nothing was counted, nothing to give back
+        return TrialSlot(self) if taken else None
 
     def limit(self) -> int | None:
         """The study's trial budget; None: no limit."""
@@ -115,7 +116,7 @@ class Budget:
     def claim(self) -> bool:
         """Take one slot; False when the budget is spent. Studies without a budget row are unlimited."""
         with storage_errors(self.url):
-            return self._claim()
+            return self._claim() is not False
 
     def release(self) -> None:
         """Give one slot back (a trial failed, was interrupted, or its worker died)."""
@@ -124,11 +125,12 @@ class Budget:
 
     # One transaction each: a connection lost before the commit rolls it back, so a retry is safe.
     @retry_on_disconnect
-    def _claim(self) -> bool:
+    def _claim(self) -> bool | None:
+        """Whether a slot was taken; None when the study has no limit (nothing is counted then)."""
         with self.engine.begin() as connection:
             row = connection.execute(sa.select(budgets.c.n_trials).where(budgets.c.study_name == self.study_name)).first()
             if row is None or row.n_trials is None:
-                return True
+                return None
             taken = connection.execute(
                 budgets.update()
                 .where(budgets.c.study_name == self.study_name, budgets.c.claimed < budgets.c.n_trials)

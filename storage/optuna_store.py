@@ -46,40 +46,49 @@ for _name in (
 ):  # fmt: skip
     setattr(ResilientRDBStorage, _name, retry_on_disconnect(getattr(optuna.storages.RDBStorage, _name)))
 
-_retried_stale_trial_ids = ResilientRDBStorage._get_stale_trial_ids
 _retried_heartbeat = ResilientRDBStorage.record_heartbeat
 
 
 def _stale_trial_ids(self: ResilientRDBStorage, study_id: int) -> list[int]:
-    """Stale trials, except just after an outage: then every heartbeat is old, its worker alive or not.
+    """Trials of dead workers, except just after an outage: then every heartbeat is old, its worker alive or not.
 
     Live workers beat again within a heartbeat interval (plus a retry's delay) of the store's
-    return; a dead worker's trial is still stale then and is failed on a later call. Besides
-    Optuna's stale trials, those that never beat: a worker killed between creating its trial
-    and its first heartbeat leaves a RUNNING trial that Optuna never judges stale.
+    return; a dead worker's trial is still stale then and is failed on a later call.
     """
-    stale = _retried_stale_trial_ids(self, study_id) + _never_beaten_trial_ids(self, study_id)
+    dead = _dead_trial_ids(self, study_id)
     interval = self.heartbeat_interval or HEARTBEAT_INTERVAL
-    return [] if seconds_since_outage() < interval + MAX_DELAY_SECONDS + 1 else sorted(set(stale))
+    return [] if seconds_since_outage() < interval + MAX_DELAY_SECONDS + 1 else dead
 
 
 @retry_on_disconnect
-def _never_beaten_trial_ids(self: ResilientRDBStorage, study_id: int) -> list[int]:
-    """RUNNING trials without a heartbeat that started over a grace period ago (by the workers' clocks,
-    which also wrote their start times)."""
+def _dead_trial_ids(self: ResilientRDBStorage, study_id: int) -> list[int]:
+    """RUNNING trials whose worker is gone, in one query.
+
+    Optuna's own test: a heartbeat older than the grace period, by the store's clock (which wrote
+    it). Added: a trial that never beat and started over a grace period ago, by the workers' clock
+    (which wrote its start); a worker killed between creating its trial and its first heartbeat
+    leaves such a trial, which Optuna never judges stale.
+    """
     from optuna.storages._rdb import models
     from optuna.storages._rdb.storage import _create_scoped_session
+    from sqlalchemy import func
     from sqlalchemy.orm import selectinload
 
-    oldest = datetime.datetime.now() - datetime.timedelta(seconds=self.grace_period or GRACE_PERIOD)
+    grace = datetime.timedelta(seconds=self.grace_period or GRACE_PERIOD)
     with _create_scoped_session(self.scoped_session, True) as session:
+        store_now = session.execute(func.now()).scalar().replace(tzinfo=None)  # naive, as Optuna compares them
         running = (
             session.query(models.TrialModel)
             .options(selectinload(models.TrialModel.heartbeats))
             .filter(models.TrialModel.state == optuna.trial.TrialState.RUNNING, models.TrialModel.study_id == study_id)
             .all()
         )
-        return [t.trial_id for t in running if not t.heartbeats and t.datetime_start is not None and t.datetime_start < oldest]
+        return [
+            trial.trial_id
+            for trial in running
+            if (store_now - trial.heartbeats[0].heartbeat > grace if trial.heartbeats
+                else trial.datetime_start is not None and datetime.datetime.now() - trial.datetime_start > grace)
+        ]  # fmt: skip
 
 
 def _record_heartbeat(self: ResilientRDBStorage, trial_id: int) -> None:
@@ -93,7 +102,7 @@ def _record_heartbeat(self: ResilientRDBStorage, trial_id: int) -> None:
             raise
 
 
-_stale_trial_ids.__wrapped__ = _retried_stale_trial_ids  # type: ignore[attr-defined]  # retried inside
+_stale_trial_ids.__wrapped__ = _dead_trial_ids  # type: ignore[attr-defined]  # retried inside
 _record_heartbeat.__wrapped__ = _retried_heartbeat  # type: ignore[attr-defined]
 ResilientRDBStorage._get_stale_trial_ids = _stale_trial_ids  # type: ignore[method-assign]
 ResilientRDBStorage.record_heartbeat = _record_heartbeat  # type: ignore[method-assign]
