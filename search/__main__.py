@@ -10,12 +10,22 @@ import sys
 
 
 def run() -> None:
+    from search.interrupts import wrapped_interrupt  # light: the standard library only
+
     try:
         from search.cli import main
+    except Exception as error:  # a Ctrl-C that the import machinery wrapped (see wrapped_interrupt)
+        if wrapped_interrupt(error) is None:
+            raise
+        _stopped_while_starting()
     except KeyboardInterrupt:
-        sys.stderr.write("interrupted: stopped while starting; nothing was run\n")
-        raise SystemExit(130) from None
+        _stopped_while_starting()
     main()
+
+
+def _stopped_while_starting() -> None:
+    sys.stderr.write("interrupted: stopped while starting; nothing was run\n")
+    raise SystemExit(130) from None
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from search.export import ExportError
 from search.quiet import configure_logging
 from search.run_display import LOG_FORMATS
 from search.study import MAX_SEED, PRUNERS, SAMPLERS, StudyError
+from search.interrupts import wrapped_interrupt
 from search.study_names import StudyNameError
 from search.worker import WorkerError
 from spaces.model_size import DEFAULT_MAX_PARAMS
@@ -124,6 +125,12 @@ def _user_errors(interrupted: str = INTERRUPTED) -> Iterator[None]:
         report_error(str(error))
         raise typer.Exit(1) from None
     except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM (search/interrupts.py): 130 or 143
+        report_error(interrupted, label="interrupted")
+        raise typer.Exit(getattr(interrupt, "exit_code", 130)) from None
+    except Exception as error:
+        interrupt = wrapped_interrupt(error)
+        if interrupt is None:
+            raise
         report_error(interrupted, label="interrupted")
         raise typer.Exit(getattr(interrupt, "exit_code", 130)) from None
 
@@ -424,6 +431,11 @@ def main() -> None:
     try:
         app(prog_name="fmnist-search")
     except KeyboardInterrupt:  # between commands' own handlers, e.g. while Click parses
+        report_error(INTERRUPTED, label="interrupted")
+        sys.exit(130)
+    except Exception as error:
+        if wrapped_interrupt(error) is None:
+            raise
         report_error(INTERRUPTED, label="interrupted")
         sys.exit(130)
 

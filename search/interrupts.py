@@ -112,3 +112,20 @@ def sleep(seconds: float) -> None:
         if left <= 0:
             return
         time.sleep(min(left, SLICE_SECONDS))
+
+
+def wrapped_interrupt(error: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C behind ``error``, when a library wrapped one in its own exception.
+
+    A Ctrl-C that lands inside a lazy import can come out as another error: Python's dataclass
+    machinery turns it into ``RuntimeError: Error calling __set_name__`` with the interrupt as its
+    cause. That is still the user's Ctrl-C, not a crash.
+    """
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return None

@@ -136,3 +136,23 @@ def test_a_truncated_model_is_called_damaged(tiny_data_dir, tmp_path: Path) -> N
     result = invoke("evaluate", str(folder), "--data-dir", str(tiny_data_dir()), "--storage", f"sqlite:///{tmp_path / 'x.db'}")
     assert_one_line_error(result, "model-0.keras", "truncated")
     assert "not found" not in result.stderr
+
+
+def test_a_ctrl_c_that_an_import_wrapped_still_ends_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """CI saw it: a Ctrl-C inside a lazy import came out as dataclasses' RuntimeError (cause: the interrupt)."""
+    import typer
+
+    from search.cli import _user_errors
+
+    def wrapped() -> None:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as interrupt:
+            raise RuntimeError("Error calling __set_name__ on 'Field' instance 'fields' in 'Task'") from interrupt
+
+    with pytest.raises(typer.Exit) as ended, _user_errors():
+        wrapped()
+    assert ended.value.exit_code == 130
+    assert capsys.readouterr().err.strip().startswith("interrupted:")
+    with pytest.raises(RuntimeError), _user_errors():  # a real crash is not swallowed
+        raise RuntimeError("a bug")
