@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from bench.studies import SearchRun
@@ -73,3 +74,51 @@ def kerastuner_figures(keras_tuner: SearchRun, ours: SearchRun) -> dict[str, Any
         "fmnist_search_trials": len([t for t in ours.trials if t.finished_s <= budget]),
         "fmnist_search_epochs": total_epochs(ours),
     }
+
+
+def best_so_far(run: SearchRun, checkpoints_s: Sequence[float]) -> list[float | None]:
+    """Best value of the complete trials that ended by each checkpoint (None before the first)."""
+    return [best_value(run, until_s=seconds) for seconds in checkpoints_s]
+
+
+def mean_or_none(values: Sequence[float | None]) -> float | None:
+    """Mean of the values, or None when any is missing (a mean over the seeds that happen to have one would flatter)."""
+    if not values or any(value is None for value in values):
+        return None
+    return sum(values) / len(values)  # type: ignore[arg-type]
+
+
+def anytime_figures(runs: dict[str, list[SearchRun]], epochs: dict[str, list[int]], checkpoints_s: Sequence[float]) -> dict[str, Any]:
+    """Per tool: the mean best-so-far curve over seeds, its final best and epochs trained; per pair
+    of tools, how long one took to reach the other's final best (same seed index), as a ratio.
+
+    ``reach[a][b]``: mean over seeds of (seconds for ``a`` to reach ``b``'s final best) / (seconds
+    ``b`` took to reach it); None unless ``a`` reached it on every seed. Below 1: ``a`` got there sooner.
+    """
+    end = checkpoints_s[-1]
+    tools: dict[str, Any] = {}
+    for tool, tool_runs in runs.items():
+        curves = [best_so_far(run, checkpoints_s) for run in tool_runs]
+        tools[tool] = {
+            "curve": [mean_or_none([curve[i] for curve in curves]) for i in range(len(checkpoints_s))],
+            "final_best": [best_value(run, until_s=end) for run in tool_runs],
+            "epochs": epochs[tool],
+            "trials": [len([t for t in run.trials if t.finished_s <= end]) for run in tool_runs],
+        }
+    reach: dict[str, dict[str, Any]] = {}
+    for a, a_runs in runs.items():
+        reach[a] = {}
+        for b, b_runs in runs.items():
+            if a == b:
+                continue
+            ratios, seconds = [], []
+            for a_run, b_run in zip(a_runs, b_runs):
+                target = best_value(b_run, until_s=end)
+                a_seconds = time_to_reach(a_run, target) if target is not None else None
+                b_seconds = time_to_reach(b_run, target) if target is not None else None
+                if a_seconds is not None and a_seconds > end:
+                    a_seconds = None
+                seconds.append(a_seconds)
+                ratios.append(_ratio(a_seconds, b_seconds))
+            reach[a][b] = {"seconds": seconds, "ratio": mean_or_none(ratios)}
+    return {"checkpoints_s": list(checkpoints_s), "tools": tools, "reach": reach}

@@ -53,7 +53,8 @@ class SearchSpec:
     seed: int
 
 
-def _records(study: optuna.Study, started: float) -> tuple[TrialRecord, ...]:
+def records_of(study: optuna.Study, started: float) -> tuple[TrialRecord, ...]:
+    """The study's finished trials (complete and pruned) in the order they ended, timed from ``started``."""
     finished = study.get_trials(deepcopy=False, states=(State.COMPLETE, State.PRUNED))
     records = [
         TrialRecord(
@@ -137,4 +138,4 @@ def _timed_search(
     run(started + budget_s if budget_s else None, finished)
     elapsed = time.time() - started
     study, _ = open_study(open_storage(url), name)
-    return SearchRun(name, _records(study, started), elapsed)
+    return SearchRun(name, records_of(study, started), elapsed)

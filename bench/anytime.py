@@ -1,0 +1,211 @@
+"""Anytime performance: the best model found after 1, 2, 5, 10 and 15 minutes, three ways.
+
+One after the other on this machine, each for the same wall-clock budget, on the same space and
+data: fmnist-search's default ``start`` (as a user types it), KerasTuner's Hyperband on that space
+through the project's adapter (``start --engine keras-tuner``, factor 3), and a plain Optuna loop
+(TPE + HyperbandPruner, ``bench/plain_optuna.py``: no worker, store, budget or defaults of ours).
+Each runs as its own process in a fresh SQLite store; its clock starts when the process is
+launched, so imports and data loading count, as they do for a user. Only trials that ended
+within the budget count. The order of the tools rotates with the seed, so that none always runs
+first on a machine whose load drifts.
+
+Prints, per tool, the mean best-so-far validation accuracy over the seeds at each checkpoint, the
+final best, epochs trained and trials; and how long each tool took to reach each other's final
+best, as a ratio (below 1: sooner). Writes everything to JSON; ``--render`` prints the Markdown
+for BENCHMARKS.md from such a file.
+
+    python -m bench.anytime --family dense --minutes 15 --seeds 0 1 2     # the issue's run: 135 min
+    python -m bench.anytime --family cnn --minutes 60 --epochs 15          # CNN: 9 hours on a CPU
+    python -m bench.anytime --render bench/anytime-dense.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from bench.figures import anytime_figures
+from bench.studies import SearchRun, TrialRecord, records_of
+
+TOOLS = ("fmnist-search", "keras-tuner", "plain-optuna")
+CHECKPOINT_MINUTES = (1, 2, 5, 10, 15, 30, 60)
+# A tool stops at an epoch end once its time is up; this long after it, whatever runs is killed.
+GRACE_S = 240
+STUDY = "anytime"
+
+
+def command(tool: str, family: str, seed: int, args: argparse.Namespace, url: str) -> list[str]:
+    """The command line of one run: what a user of each tool would type."""
+    budget_s = str(round(args.minutes * 60))
+    common = ["--epochs", str(args.epochs), "--seed", str(seed), "--storage", url]
+    data = (["--subset", str(args.subset)] if args.subset else []) + (["--data-dir", args.data_dir] if args.data_dir else [])
+    if tool == "plain-optuna":
+        return [sys.executable, "-m", "bench.plain_optuna", "--space", family, "--minutes", str(args.minutes), *common, *data]
+    engine = ["--engine", "keras-tuner"] if tool == "keras-tuner" else []
+    return [sys.executable, "-m", "search", "start", "--space", family, "--study", STUDY, "--timeout", budget_s, *engine, *common, *data]
+
+
+def _epochs_trained(study: optuna.Study) -> int:
+    """Every epoch any trial trained, cut-short ones included (KerasTuner's continued trials count their own)."""
+    total = 0
+    for trial in study.get_trials(deepcopy=False):
+        own = trial.user_attrs.get("epochs_trained")
+        total += int(own) if own is not None else len(trial.intermediate_values)
+    return total
+
+
+def run_one(tool: str, family: str, seed: int, args: argparse.Namespace, workdir: Path) -> tuple[SearchRun, int]:
+    """Run one tool for the budget in a fresh store; return its finished trials and epochs trained."""
+    url = f"sqlite:///{workdir / f'{tool}-{seed}.db'}"
+    log = workdir / f"{tool}-{seed}.log"
+    started = time.time()
+    with log.open("w") as out:
+        process = subprocess.Popen(command(tool, family, seed, args, url), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            process.wait(timeout=args.minutes * 60 + GRACE_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        finally:
+            if process.poll() is None:  # Ctrl-C here: take the run down with us
+                os.killpg(process.pid, signal.SIGKILL)
+    elapsed = time.time() - started
+    name = "plain-optuna" if tool == "plain-optuna" else STUDY
+    try:
+        study = optuna.load_study(study_name=name, storage=url)
+    except KeyError:  # it never got as far as creating its study
+        tail = log.read_text().strip().splitlines()[-3:]
+        raise SystemExit(f"error: {tool} (seed {seed}) created no study; its log ends: {' | '.join(tail)}") from None
+    return SearchRun(f"{tool}-{seed}", records_of(study, started), elapsed), _epochs_trained(study)
+
+
+def checkpoints(minutes: float) -> list[float]:
+    """The checkpoints (seconds) within the budget, and the budget itself last."""
+    points = [m * 60.0 for m in CHECKPOINT_MINUTES if m < minutes]
+    return [*points, minutes * 60.0]
+
+
+def run_all(args: argparse.Namespace) -> dict[str, Any]:
+    runs: dict[str, list[SearchRun]] = {tool: [] for tool in args.tools}
+    epochs: dict[str, list[int]] = {tool: [] for tool in args.tools}
+    with tempfile.TemporaryDirectory(prefix="fmnist-anytime-") as folder:
+        workdir = Path(folder)
+        total = len(args.seeds) * len(args.tools)
+        done = 0
+        for index, seed in enumerate(args.seeds):
+            order = args.tools[index % len(args.tools) :] + args.tools[: index % len(args.tools)]
+            for tool in order:
+                done += 1
+                print(f"[{done}/{total}] {tool}, seed {seed}: {args.minutes:g} min (ends about {time.strftime('%H:%M', time.localtime(time.time() + args.minutes * 60))})", flush=True)
+                run, trained = run_one(tool, args.family, seed, args, workdir)
+                best = max((t.value for t in run.trials if t.value is not None), default=None)
+                print(f"        {len(run.trials)} trials, {trained} epochs, best {best if best is None else f'{best:.4f}'}", flush=True)
+                runs[tool].append(run)
+                epochs[tool].append(trained)
+    ordered = {tool: runs[tool] for tool in args.tools}
+    return {
+        "family": args.family,
+        "minutes": args.minutes,
+        "max_epochs": args.epochs,
+        "subset": args.subset,
+        "seeds": args.seeds,
+        "cpu": platform.processor() or _cpu_model(),
+        "cores": os.cpu_count(),
+        "load_average_at_end": os.getloadavg()[0],
+        "runs": {tool: [{"elapsed_s": run.elapsed_s, "trials": [asdict(t) for t in run.trials]} for run in tool_runs] for tool, tool_runs in ordered.items()},
+        "epochs": epochs,
+        "figures": anytime_figures(ordered, epochs, checkpoints(args.minutes)),
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+def runs_from_json(results: dict[str, Any]) -> dict[str, list[SearchRun]]:
+    """The runs stored in a results file, to recompute figures from (e.g. after a change to them)."""
+    return {
+        tool: [SearchRun(f"{tool}-{i}", tuple(TrialRecord(**t) for t in run["trials"]), run["elapsed_s"]) for i, run in enumerate(tool_runs)]
+        for tool, tool_runs in results["runs"].items()
+    }
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.2f}"
+
+
+def render(results: dict[str, Any]) -> str:
+    """Markdown: the best-so-far table, then time-to-reach ratios."""
+    figures = results["figures"]
+    minutes = [f"{s / 60:g} min" for s in figures["checkpoints_s"]]
+    data = f"{results['subset']} images" if results.get("subset") else "full data"
+    lines = [
+        f"{results['family']}, {results['minutes']:g} min per run, max {results['max_epochs']} epochs, "
+        f"{data}, seeds {', '.join(map(str, results['seeds']))}; "
+        f"{results['cpu']}, {results['cores']} cores",
+        "",
+        f"| tool (mean best val acc %) | {' | '.join(minutes)} | epochs trained (per seed) | trials |",
+        f"|---|{'---|' * len(minutes)}---|---|",
+    ]
+    for tool, figure in figures["tools"].items():
+        curve = " | ".join(_pct(v) for v in figure["curve"])
+        lines.append(f"| {tool} | {curve} | {', '.join(map(str, figure['epochs']))} | {', '.join(map(str, figure['trials']))} |")
+    lines += ["", "| time to reach the final best of → | " + " | ".join(figures["tools"]) + " |", f"|---|{'---|' * len(figures['tools'])}"]
+    for a in figures["tools"]:
+        cells = []
+        for b in figures["tools"]:
+            if a == b:
+                cells.append("—")
+                continue
+            entry = figures["reach"][a][b]
+            seconds = ", ".join("never" if s is None else f"{s:.0f} s" for s in entry["seconds"])
+            ratio = "" if entry["ratio"] is None else f" (×{entry['ratio']:.2f})"
+            cells.append(f"{seconds}{ratio}")
+        lines.append(f"| {a} | {' | '.join(cells)} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--family", default="dense", help="a built-in space or a space file")
+    parser.add_argument("--minutes", type=float, default=15.0, help="wall-clock budget of each run")
+    parser.add_argument("--epochs", type=int, default=20, help="most epochs per trial, the same for every tool")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--tools", nargs="+", default=list(TOOLS), choices=TOOLS)
+    parser.add_argument("--subset", type=int, default=None, help="train images (default: all 55,000)")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--out", default=None, help="results JSON (default bench/anytime-FAMILY.json)")
+    parser.add_argument("--render", metavar="JSON", default=None, help="print the Markdown of a results file and exit")
+    args = parser.parse_args()
+    if args.render:
+        print(render(json.loads(Path(args.render).read_text())))
+        return
+    if args.minutes <= 0 or args.epochs < 1:
+        parser.error("--minutes must be positive and --epochs at least 1")
+    results = run_all(args)
+    out = Path(args.out or f"bench/anytime-{Path(args.family).stem}.json")
+    out.write_text(json.dumps(results, indent=1))
+    print(render(results))
+    print(f"\nwrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""bench.anytime: the figures it prints (pure) and one tiny end-to-end run of all three tools."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.anytime import checkpoints, render, runs_from_json
+from bench.figures import anytime_figures, best_so_far, mean_or_none
+from bench.studies import SearchRun, TrialRecord
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(label: str, *trials: tuple[float | None, float]) -> SearchRun:
+    """A search whose complete (value) or pruned (None) trials ended at the given seconds."""
+    records = tuple(TrialRecord(i, "PRUNED" if v is None else "COMPLETE", v, 1, at) for i, (v, at) in enumerate(trials))
+    return SearchRun(label, records, 100.0)
+
+
+def test_best_so_far_counts_only_trials_ended_by_each_checkpoint() -> None:
+    search = run("a", (0.80, 10.0), (None, 20.0), (0.85, 50.0), (0.83, 60.0))
+    assert best_so_far(search, [5.0, 10.0, 49.0, 50.0, 100.0]) == [None, 0.80, 0.80, 0.85, 0.85]
+
+
+def test_a_mean_over_seeds_is_missing_when_any_seed_has_nothing_yet() -> None:
+    assert mean_or_none([0.8, None]) is None
+    assert mean_or_none([0.8, 0.9]) == pytest.approx(0.85)
+
+
+def test_time_to_reach_the_other_tool_is_a_ratio_per_seed_and_never_beyond_the_budget() -> None:
+    runs = {
+        "ours": [run("o0", (0.86, 30.0), (0.90, 80.0)), run("o1", (0.88, 20.0))],
+        "theirs": [run("t0", (0.86, 60.0)), run("t1", (0.87, 40.0), (0.89, 90.0))],
+    }
+    figures = anytime_figures(runs, {"ours": [5, 4], "theirs": [3, 2]}, [50.0, 100.0])
+    # seed 0: ours reached their 0.86 at 30 s, they at 60 s (x0.5); seed 1: ours never reached 0.89
+    assert figures["reach"]["ours"]["theirs"] == {"seconds": [30.0, None], "ratio": None}
+    assert figures["reach"]["theirs"]["ours"]["seconds"] == [None, 90.0]  # their 0.89 at 90 s beat our 0.88
+    assert figures["tools"]["ours"]["curve"] == [pytest.approx(0.87), pytest.approx(0.89)]
+    assert figures["tools"]["theirs"]["final_best"] == [0.86, 0.89]
+    one_seed = anytime_figures({k: v[:1] for k, v in runs.items()}, {"ours": [5], "theirs": [3]}, [50.0, 100.0])
+    assert one_seed["reach"]["ours"]["theirs"]["ratio"] == pytest.approx(0.5)
+
+
+def test_checkpoints_stop_at_the_budget() -> None:
+    assert checkpoints(15) == [60.0, 120.0, 300.0, 600.0, 900.0]
+    assert checkpoints(3) == [60.0, 120.0, 180.0]
+
+
+@pytest.mark.slow
+def test_all_three_tools_run_and_the_results_render(real_data_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "anytime.json"
+    command = [sys.executable, "-m", "bench.anytime", "--minutes", "0.4", "--epochs", "2", "--subset", "300",
+               "--seeds", "0", "--data-dir", str(real_data_dir), "--out", str(out)]  # fmt: skip
+    finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    results = json.loads(out.read_text())
+    assert set(results["runs"]) == {"fmnist-search", "keras-tuner", "plain-optuna"}
+    for tool, tool_runs in results["runs"].items():
+        assert tool_runs[0]["trials"], f"{tool} finished no trial"
+        assert all(t["finished_s"] <= 0.4 * 60 + 240 for t in tool_runs[0]["trials"])
+    assert results["figures"] == json.loads(json.dumps(anytime_figures(runs_from_json(results), results["epochs"], checkpoints(0.4))))
+    assert "| fmnist-search |" in render(results)
