@@ -67,7 +67,10 @@ def _epochs_trained(study: optuna.Study) -> int:
 
 
 def run_one(tool: str, family: str, seed: int, args: argparse.Namespace, workdir: Path) -> tuple[SearchRun, int]:
-    """Run one tool for the budget in a fresh store; return its finished trials and epochs trained."""
+    """Run one tool for the budget in a fresh store; return its finished trials and epochs trained.
+
+    The store and the tool's log stay in ``workdir`` (``--keep`` keeps them after the run).
+    """
     url = f"sqlite:///{workdir / f'{tool}-{seed}.db'}"
     log = workdir / f"{tool}-{seed}.log"
     started = time.time()
@@ -100,8 +103,11 @@ def checkpoints(minutes: float) -> list[float]:
 def run_all(args: argparse.Namespace) -> dict[str, Any]:
     runs: dict[str, list[SearchRun]] = {tool: [] for tool in args.tools}
     epochs: dict[str, list[int]] = {tool: [] for tool in args.tools}
+    # The 1-minute load average before and after each run: other work on the machine shows here.
+    loads: dict[str, list[tuple[float, float]]] = {tool: [] for tool in args.tools}
     with tempfile.TemporaryDirectory(prefix="fmnist-anytime-") as folder:
-        workdir = Path(folder)
+        workdir = Path(args.keep or folder)
+        workdir.mkdir(parents=True, exist_ok=True)
         total = len(args.seeds) * len(args.tools)
         done = 0
         for index, seed in enumerate(args.seeds):
@@ -109,7 +115,9 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
             for tool in order:
                 done += 1
                 print(f"[{done}/{total}] {tool}, seed {seed}: {args.minutes:g} min (ends about {time.strftime('%H:%M', time.localtime(time.time() + args.minutes * 60))})", flush=True)
+                load_before = os.getloadavg()[0]
                 run, trained = run_one(tool, args.family, seed, args, workdir)
+                loads[tool].append((round(load_before, 2), round(os.getloadavg()[0], 2)))
                 best = max((t.value for t in run.trials if t.value is not None), default=None)
                 print(f"        {len(run.trials)} trials, {trained} epochs, best {best if best is None else f'{best:.4f}'}", flush=True)
                 runs[tool].append(run)
@@ -123,7 +131,7 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
         "seeds": args.seeds,
         "cpu": platform.processor() or _cpu_model(),
         "cores": os.cpu_count(),
-        "load_average_at_end": os.getloadavg()[0],
+        "load_average_before_after": loads,
         "runs": {tool: [{"elapsed_s": run.elapsed_s, "trials": [asdict(t) for t in run.trials]} for run in tool_runs] for tool, tool_runs in ordered.items()},
         "epochs": epochs,
         "figures": anytime_figures(ordered, epochs, checkpoints(args.minutes)),
@@ -180,6 +188,10 @@ def render(results: dict[str, Any]) -> str:
             ratio = "" if entry["ratio"] is None else f" (×{entry['ratio']:.2f})"
             cells.append(f"{seconds}{ratio}")
         lines.append(f"| {a} | {' | '.join(cells)} |")
+    loads = results.get("load_average_before_after", {})
+    if loads:
+        shown = "; ".join(f"{tool} " + ", ".join(f"{a:g}→{b:g}" for a, b in pairs) for tool, pairs in loads.items())
+        lines += ["", f"Load average (1 min) before→after each run, {results['cores']} cores: {shown}."]
     return "\n".join(lines)
 
 
@@ -192,6 +204,7 @@ def main() -> None:
     parser.add_argument("--tools", nargs="+", default=list(TOOLS), choices=TOOLS)
     parser.add_argument("--subset", type=int, default=None, help="train images (default: all 55,000)")
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--keep", metavar="DIR", default=None, help="keep each run's store and log in this folder")
     parser.add_argument("--out", default=None, help="results JSON (default bench/anytime-FAMILY.json)")
     parser.add_argument("--render", metavar="JSON", default=None, help="print the Markdown of a results file and exit")
     args = parser.parse_args()
