@@ -16,7 +16,7 @@ from search.data import DataError
 from search.export import ExportError
 from search.quiet import configure_logging
 from search.run_display import LOG_FORMATS
-from search.study import MAX_SEED, PRUNERS, SAMPLERS, StudyError
+from search.study import MAX_SEED, PRUNERS, SAMPLERS, WARM_STARTS, StudyError
 from search.interrupts import wrapped_interrupt
 from search.study_names import StudyNameError
 from search.worker import WorkerError
@@ -71,7 +71,7 @@ app = typer.Typer(
 USER_ERRORS = (SpaceError, DataError, StorageError, StudyError, StudyNameError, WorkerError, DashboardError, ExportError)
 SamplerName = Enum("SamplerName", {name: name for name in SAMPLERS}, type=str)  # type: ignore[misc]
 PrunerName = Enum("PrunerName", {name: name for name in PRUNERS}, type=str)  # type: ignore[misc]
-WarmStart = Enum("WarmStart", {"seeds": "seeds"}, type=str)  # type: ignore[misc]
+WarmStart = Enum("WarmStart", {name: name for name in WARM_STARTS}, type=str)  # type: ignore[misc]
 EngineName = Enum("EngineName", {"optuna": "optuna", "keras_tuner": "keras-tuner"}, type=str)  # type: ignore[misc]
 LogFormat = Enum("LogFormat", {name: name for name in LOG_FORMATS}, type=str)  # type: ignore[misc]
 
@@ -188,7 +188,7 @@ def start(
     ] = None,
     warm_start: Annotated[
         Optional[WarmStart],
-        typer.Option(help="'seeds': first try the seed reports' models that fit the space (spaces/seeds.toml), so the search starts from the hand-tuned baselines.", show_default=False),
+        typer.Option(help="What a new study tries first. defaults (the default): the family's default model (cheap and sound: Hyperband trains the first trial of each bracket in full, so a random first draw could cost minutes before anything else runs). seeds: also the seed reports' models that fit the space (spaces/seeds.toml), the hand-tuned baselines. none: the sampler from the first trial.", show_default=False),
     ] = None,
     engine: Annotated[
         EngineName,

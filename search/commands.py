@@ -22,9 +22,10 @@ from search.progress import finished_trials, params_table, studies_table, study_
 from search.run_display import LOG_FORMATS
 from search.runner import run_study
 from search.console import report_error
-from search.study import StudyError, StudySettings, count_finished, enqueue_warm_start, open_study, start_or_resume
+from search.study import WARM_STARTS, StudyError, StudySettings, count_finished, enqueue_warm_start, open_study, start_or_resume
 from search.study_names import StudyNameError, check_study_name
 from search.worker import WorkerJob
+from spaces.first_trial import default_point
 from spaces.model_size import DEFAULT_MAX_PARAMS, check_model_size, largest_model
 from spaces.seeds import SeedModel
 from spaces.space import load_space
@@ -69,8 +70,8 @@ def start_study(
     console = _people(console, log_format)
 
     check_engine_options(engine, workers=workers, sampler=sampler, pruner=pruner, warm_start=warm_start)
-    if warm_start not in (None, "seeds"):
-        raise StudyError(f"--warm-start takes 'seeds' (the seed reports' models), but got {warm_start!r}")
+    if warm_start not in (None, *WARM_STARTS):
+        raise StudyError(f"--warm-start takes one of {', '.join(WARM_STARTS)}, but got {warm_start!r}")
     if space is None and study_name is None:
         raise StudyError("say which space to search (--space dense|cnn|FILE) or which study to resume (--study NAME)")
     # Check the space and the data before anything is written: bad input leaves no empty study behind.
@@ -97,6 +98,9 @@ def start_study(
         highlight=False,
         soft_wrap=True,  # one line in a log, whatever the width
     )
+    if engine == "optuna" and warm_start != "none" and (not resumed or warm_start is not None):
+        first = default_point(settings.space)
+        optuna.load_study(study_name=study_name, storage=storage).enqueue_trial(first, user_attrs={"warm_start": "defaults"}, skip_if_exists=True)
     if warm_start == "seeds":
         enqueued, skipped = enqueue_warm_start(optuna.load_study(study_name=study_name, storage=storage), settings.space)
         console.print(f"warm start: {len(enqueued)} seed model(s) first: {', '.join(enqueued) or 'none fits this space'}", highlight=False)

@@ -222,6 +222,11 @@ def count_finished(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=FINISHED))
 
 
+# --warm-start: "defaults" (what a new study does unless told "none"): the family defaults first
+# (spaces/first_trial.py says why); "seeds": the seed reports' models that fit the space next.
+WARM_STARTS = ("defaults", "seeds", "none")
+
+
 def enqueue_warm_start(study: optuna.Study, space: Space) -> tuple[list[str], list[str]]:
     """Enqueue the seed models that fit ``space`` as the next trials; (enqueued ids, skipped with why).
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import optuna
+import pytest
 
 from spaces.seeds import load_seeds
 from storage.exports import ExportLog
@@ -80,6 +81,26 @@ def test_warm_start_enqueues_the_fitting_seeds_first_and_only_once(tiny_data_dir
     again = invoke("start", "--study", "dense", "--warm-start", "seeds", "--trials", "4", *common)
     assert again.exit_code == 0, again.output
     trials = optuna.load_study(study_name="dense", storage=url).get_trials()
-    assert [t.user_attrs.get("warm_start") for t in trials] == ["s000-dense", "s001-dense", "s002-dense-sgd", None]
-    assert trials[0].params["units"] == 300 and trials[2].params["optimizer"] == "sgd"
+    # The family defaults come first (spaces/first_trial.py), then the seeds, each once.
+    assert [t.user_attrs.get("warm_start") for t in trials] == ["defaults", "s000-dense", "s001-dense", "s002-dense-sgd"]
+    assert trials[1].params["units"] == 300 and trials[3].params["optimizer"] == "sgd"
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+
+
+@pytest.mark.parametrize("warm_start", [None, "none"])
+def test_a_new_study_tries_the_family_defaults_first_unless_told_none(tiny_data_dir, tmp_path: Path, warm_start: str | None) -> None:
+    from spaces.first_trial import default_point
+    from spaces.space import load_space
+
+    url, data = f"sqlite:///{tmp_path / 'x.db'}", str(tiny_data_dir())
+    common = ("--data-dir", data, "--storage", url, "--epochs", "1", "--space", "dense")
+    flag = ("--warm-start", warm_start) if warm_start else ()
+    assert invoke("start", "--trials", "2", *flag, *common).exit_code == 0
+    assert invoke("start", "--study", "dense", "--trials", "3", "--data-dir", data, "--storage", url).exit_code == 0
+    trials = optuna.load_study(study_name="dense", storage=url).get_trials()
+    marked = [t.user_attrs.get("warm_start") for t in trials]
+    if warm_start == "none":
+        assert marked == [None, None, None]
+    else:  # once, first; a resume does not queue it again
+        assert marked == ["defaults", None, None]
+        assert trials[0].params == default_point(load_space("dense"))

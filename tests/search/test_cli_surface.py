@@ -43,7 +43,7 @@ def test_shell_completion_completes_commands_and_options() -> None:
     assert complete("fmnist-search status --js", 2) == ["--json"]
     assert "--log-format" in complete("fmnist-search start --log", 2)
     script = invoke("--show-completion", "bash")
-    assert script.exit_code == 0
+    assert script.exit_code == 0, script.output
 
 
 def test_status_json_for_the_store_and_for_one_study(tiny_data_dir, tmp_path: Path, monkeypatch) -> None:

@@ -1,0 +1,39 @@
+"""The first trial of a new study: the family's defaults, moved into the space.
+
+Why a fixed first trial: with Hyperband, Optuna promotes the first trial of each bracket to the
+last epoch (it has nothing to compare it with yet), so whatever the sampler draws first trains in
+full. Drawn at random, that can be the costliest corner of the space (batch 32, four wide layers,
+minutes an epoch on a CPU) while nothing else runs. The family defaults (spaces/families.py) are
+cheap and known to be good, so the first full-length trial gives a sound result within a minute or
+two and a bar for the pruner to measure the next ones against.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from spaces.families import defaults
+from spaces.params import Choice, FloatParam, IntParam
+from spaces.space import Space
+
+
+def default_point(space: Space) -> dict[str, Any]:
+    """The family defaults of the searched params: a number outside its range moves to the nearest
+    bound (an l2 of 0 becomes the space's smallest l2); a choice the space does not offer is left
+    for the sampler."""
+    family = defaults(space.model)
+    point: dict[str, Any] = {}
+    for name, param in space.searched.items():
+        if name not in family:
+            continue
+        value = family[name]
+        if isinstance(param, (IntParam, FloatParam)) and not isinstance(value, bool) and isinstance(value, (int, float)):
+            value = min(max(value, param.low), param.high)
+            if isinstance(param, IntParam):
+                value = param.low + round((int(value) - param.low) / param.step) * param.step
+                value = min(value, param.high)
+        if isinstance(param, Choice) and not param.contains(value):
+            continue
+        if param.contains(value):
+            point[name] = value
+    return point
