@@ -27,7 +27,7 @@ def _session_processes(session_id: int) -> list[str]:
 def test_ctrl_c_stops_every_worker_and_requeues_their_trials(real_data_dir: Path, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'cc.db'}"
     command = [sys.executable, "-m", "search", "start", "--space", "dense", "--study", "cc", "--workers", "2",
-               "--trials", "6", "--epochs", "60", "--subset", "300", "--storage", url, "--data-dir", str(real_data_dir)]
+               "--trials", "6", "--epochs", "60", "--subset", "300", "--pruner", "none", "--storage", url, "--data-dir", str(real_data_dir)]
     # A session of its own, like a terminal's foreground job: Ctrl-C goes to the whole group.
     parent = subprocess.Popen(command, cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     storage = None
@@ -53,8 +53,11 @@ def test_ctrl_c_stops_every_worker_and_requeues_their_trials(real_data_dir: Path
     assert _session_processes(parent.pid) == []  # no orphan worker
 
     study = optuna.load_study(study_name="cc", storage=open_storage(url))
-    interrupted = {t.number: t for t in study.trials if t.number in {r.number for r in running}}
-    assert {t.state for t in interrupted.values()} == {State.FAIL}
+    seen_running = [t for t in study.trials if t.number in {r.number for r in running}]
+    # A trial seen running may still have finished in the moment before the signal landed.
+    assert all(t.state in (State.FAIL, State.COMPLETE) for t in seen_running)
+    interrupted = {t.number: t for t in seen_running if t.state == State.FAIL}
+    assert interrupted
     waiting = study.get_trials(states=(State.WAITING,))
     assert sorted(w.user_attrs["requeued_from"] for w in waiting) == sorted(interrupted)
     for w in waiting:
