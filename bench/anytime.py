@@ -184,7 +184,10 @@ def render(results: dict[str, Any]) -> str:
                 cells.append("—")
                 continue
             entry = figures["reach"][a][b]
-            seconds = ", ".join("never" if s is None else f"{s:.0f} s" for s in entry["seconds"])
+            seconds = ", ".join(
+                "no result to reach" if target is None else "never" if s is None else f"{s:.0f} s"
+                for s, target in zip(entry["seconds"], entry.get("targets", [0.0] * len(entry["seconds"])))
+            )
             ratio = "" if entry["ratio"] is None else f" (×{entry['ratio']:.2f})"
             cells.append(f"{seconds}{ratio}")
         lines.append(f"| {a} | {' | '.join(cells)} |")

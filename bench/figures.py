@@ -111,14 +111,15 @@ def anytime_figures(runs: dict[str, list[SearchRun]], epochs: dict[str, list[int
         for b, b_runs in runs.items():
             if a == b:
                 continue
-            ratios, seconds = [], []
+            ratios, seconds, targets = [], [], []
             for a_run, b_run in zip(a_runs, b_runs):
                 target = best_value(b_run, until_s=end)
+                targets.append(target)
                 a_seconds = time_to_reach(a_run, target) if target is not None else None
                 b_seconds = time_to_reach(b_run, target) if target is not None else None
                 if a_seconds is not None and a_seconds > end:
                     a_seconds = None
                 seconds.append(a_seconds)
                 ratios.append(_ratio(a_seconds, b_seconds))
-            reach[a][b] = {"seconds": seconds, "ratio": mean_or_none(ratios)}
+            reach[a][b] = {"targets": targets, "seconds": seconds, "ratio": mean_or_none(ratios)}
     return {"checkpoints_s": list(checkpoints_s), "tools": tools, "reach": reach}

@@ -39,7 +39,7 @@ def test_time_to_reach_the_other_tool_is_a_ratio_per_seed_and_never_beyond_the_b
     }
     figures = anytime_figures(runs, {"ours": [5, 4], "theirs": [3, 2]}, [50.0, 100.0])
     # seed 0: ours reached their 0.86 at 30 s, they at 60 s (x0.5); seed 1: ours never reached 0.89
-    assert figures["reach"]["ours"]["theirs"] == {"seconds": [30.0, None], "ratio": None}
+    assert figures["reach"]["ours"]["theirs"] == {"targets": [0.86, 0.89], "seconds": [30.0, None], "ratio": None}
     assert figures["reach"]["theirs"]["ours"]["seconds"] == [None, 90.0]  # their 0.89 at 90 s beat our 0.88
     assert figures["tools"]["ours"]["curve"] == [pytest.approx(0.87), pytest.approx(0.89)]
     assert figures["tools"]["theirs"]["final_best"] == [0.86, 0.89]
