@@ -61,6 +61,7 @@ CONFIGS: dict[str, Config] = {
     BASELINE: Config(note="today's default"),
     "chosen": Config(steps_per_execution=None, jit_compile="", note="search/runtime_choice.py's choice here"),
     "tf-spe8": Config(steps_per_execution=8, families=("dense",), note="8 steps per execution"),
+    "tf-spe32": Config(steps_per_execution=32, note="32 steps per execution"),
     "tf-bf16": Config(precision="mixed_bfloat16", note="needs AVX-512 BF16 or AMX"),
     "tf-inter1": Config(intra_inter=(0, 1), note="intra-op all cores, inter-op 1"),
     "tf-2workers": Config(workers=2, steps_per_execution=None, note="2 processes of 1 core, as chosen: s per epoch of the pair"),
@@ -158,14 +159,17 @@ def train_families(
     from spaces.families import defaults
 
     apply_backend_limits()
-    keras.mixed_precision.set_global_policy(os.environ.get("FMNIST_BENCH_PRECISION", "float32"))
     data = load_train_val(data_dir, subset)
-    results: dict[str, Any] = {"backend": keras.backend.backend(), "runtime": asdict(current_runtime()), "n_train": len(data.x_train)}
+    results: dict[str, Any] = {"backend": keras.backend.backend(), "n_train": len(data.x_train)}
+    results["runtime"] = {family: asdict(current_runtime(family)) for family in families}
     worker = int(os.environ.get("FMNIST_WORKER_ID", "0"))
     for family in families:
         params = defaults(family) | ({"batch_size": batch_size} if batch_size else {})
         keras.utils.set_random_seed(seed)
+        # Per model: clear_session() below resets the dtype policy too.
+        keras.mixed_precision.set_global_policy(os.environ.get("FMNIST_BENCH_PRECISION", "float32"))
         model = build_model(family, params)
+        results.setdefault("precision", {})[family] = model.dtype_policy.name
         timer = _epoch_timer(keras)
         _wait_for_go(barrier, family, worker)
         load_before = os.getloadavg()[0]

@@ -3,22 +3,25 @@
 The fastest way to train the project's models depends on the machine, not on the model's
 hyperparameters, so it is chosen here at run time from what the process runs on (a GPU or the
 CPU, and the backend) and never stored with a trial or an export: the same params train the
-same model everywhere, only faster or slower. ``choose_runtime`` is pure and holds the rules;
-``compile_options`` is what the model builder passes to
-``compile``. The rules come from ``python -m bench.epoch_time --compare`` (BENCHMARKS.md §3b),
-measured on a 2-core Xeon with AVX-512 BF16 and no AMX:
+same weights everywhere, only faster or slower. ``choose_runtime`` is pure and holds the rules;
+``compile_options`` is what the model builder passes to ``compile``. The rules come from
+``python -m bench.epoch_time --compare`` (BENCHMARKS.md §3b), measured on a shared 2-core Xeon
+with AVX-512 BF16 and no AMX:
 
-- **TensorFlow on a CPU: 32 steps per execution.** Keras then runs 32 batches per call of its
-  compiled train function instead of one, which removes the per-batch Python and dispatch cost.
-  The arithmetic is the same (same weights, same accuracy, measured); only callbacks that act per
-  batch see every 32nd one (a Ctrl-C then stops training within 32 batches).
-- **No XLA on a CPU.** ``jit_compile=True`` made the default CNN ~20x slower than oneDNN's
-  kernels there; "auto" keeps Keras' own rule (XLA on a GPU under TensorFlow, always under JAX).
-- **float32 everywhere.** Mixed bfloat16 was slower than float32 on AVX-512 BF16 without AMX (the
-  casts cost more than the narrower arithmetic saves); a CPU with AMX was not measured, so bfloat16
-  is no rule yet (``read_cpu_flags`` tells the benchmark whether to try it).
-- **The backend stays the user's (TensorFlow unless KERAS_BACKEND says otherwise).** JAX trained
-  the default CNN ~9x slower than TensorFlow on this CPU (XLA's CPU convolutions).
+- **TensorFlow on a CPU: 32 steps per execution, no XLA.** Keras then runs 32 batches per call
+  of its compiled train function instead of one, which saves the per-batch dispatch. The weights
+  are the same (identical accuracies, measured); callbacks that act per batch see every 32nd one,
+  so a Ctrl-C stops training within 32 batches. Dense 1.22x; CNN 1.00x pooled over 7 noisy
+  rounds (0.66x in one run, 1.65x in the other, its quietest epoch 1.8x faster).
+  ``jit_compile=True`` was ~30x slower for dense, XLA's CPU code against oneDNN's kernels.
+- **float32 everywhere.** Mixed bfloat16 was ~0.8x for both families on AVX-512 BF16 without
+  AMX; a CPU with AMX was not measured, so bfloat16 is no rule yet (``read_cpu_flags`` tells the
+  benchmark where to try it).
+- **A GPU, and JAX or torch on a CPU: Keras' own defaults** ("auto": XLA on a GPU under
+  TensorFlow, always under JAX; one step per execution), as nothing else was measured there.
+- **The backend stays the user's** (KERAS_BACKEND, TensorFlow by default): it is fixed per
+  process at import, so it cannot be chosen here. JAX ran dense epochs ~10x faster than
+  TensorFlow and CNN epochs many times slower on that CPU (BENCHMARKS.md §3b).
 
 ``FMNIST_JIT_COMPILE`` (auto, true, false) and ``FMNIST_STEPS_PER_EXECUTION`` (an integer >= 1)
 override the choice, e.g. to compare.
@@ -48,13 +51,13 @@ class RuntimeChoice:
     reason: str
 
 
-def choose_runtime(backend: str, has_gpu: bool) -> RuntimeChoice:
-    """The fastest runtime measured to keep accuracy for ``backend`` (the rules are in the module docstring)."""
+def choose_runtime(family: str, backend: str, has_gpu: bool) -> RuntimeChoice:
+    """The fastest runtime measured to keep accuracy for a ``family`` model under ``backend`` (rules: module docstring)."""
     if has_gpu:
         return RuntimeChoice("auto", 1, "GPU: Keras' defaults (nothing else measured there)")
     if backend == "tensorflow":
-        return RuntimeChoice(False, CPU_STEPS_PER_EXECUTION, f"CPU, TensorFlow: no XLA, {CPU_STEPS_PER_EXECUTION} steps per execution")
-    return RuntimeChoice("auto", 1, f"CPU, {backend}: Keras' defaults (nothing measured faster)")
+        return RuntimeChoice(False, CPU_STEPS_PER_EXECUTION, f"CPU, TensorFlow, {family}: {CPU_STEPS_PER_EXECUTION} steps per execution")
+    return RuntimeChoice("auto", 1, f"CPU, {backend}, {family}: Keras' defaults (nothing measured faster)")
 
 
 def with_overrides(choice: RuntimeChoice, env: Mapping[str, str]) -> RuntimeChoice:
@@ -93,16 +96,16 @@ def read_cpu_flags() -> frozenset[str]:
 
 
 @functools.cache
-def current_runtime() -> RuntimeChoice:
-    """The choice for this process (its backend is fixed once Keras is imported), overrides applied; decided once."""
+def current_runtime(family: str) -> RuntimeChoice:
+    """The choice for a ``family`` model in this process (its backend is fixed once Keras is imported), overrides applied."""
     import keras
 
     from search.devices import describe_device
 
-    return with_overrides(choose_runtime(keras.backend.backend(), describe_device().startswith("gpu")), os.environ)
+    return with_overrides(choose_runtime(family, keras.backend.backend(), describe_device().startswith("gpu")), os.environ)
 
 
-def compile_options() -> dict[str, Any]:
-    """The keyword arguments of ``Model.compile`` that carry this process's runtime choice."""
-    choice = current_runtime()
+def compile_options(family: str) -> dict[str, Any]:
+    """The keyword arguments of ``Model.compile`` that carry this process's runtime choice for a ``family`` model."""
+    choice = current_runtime(family)
     return {"jit_compile": choice.jit_compile, "steps_per_execution": choice.steps_per_execution}

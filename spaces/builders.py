@@ -36,7 +36,7 @@ def build_model(model: str, params: Mapping[str, Any]) -> keras.Model:
     outputs = keras.layers.Dense(NUM_CLASSES, activation="softmax", name="output", dtype="float32")(x)
     net = keras.Model(inputs, outputs, name=model)
     net.compile(
-        optimizer=make_optimizer(params["optimizer"], params["learning_rate"]), loss=LOSS, metrics=["accuracy"], **compile_options()
+        optimizer=make_optimizer(params["optimizer"], params["learning_rate"]), loss=LOSS, metrics=["accuracy"], **compile_options(model)
     )
     return net
 

@@ -28,7 +28,7 @@ def test_compare_runs_every_configuration_in_its_own_process_and_writes_ratios(t
     rows = {row["config"]: row for row in report["rows"]}
     assert set(rows) == {BASELINE, "chosen"} and rows[BASELINE]["ratio"] == 1.0
     assert rows["chosen"]["ratio"] > 0 and rows["chosen"]["accuracy_kept"] in (True, False)
-    runtimes = {entry["config"]: entry["results"][0]["runtime"] for entry in report["raw"]}
+    runtimes = {entry["config"]: entry["results"][0]["runtime"]["dense"] for entry in report["raw"]}
     assert runtimes[BASELINE]["steps_per_execution"] == 1 and runtimes[BASELINE]["jit_compile"] == "auto"  # today's default
 
 

@@ -15,24 +15,28 @@ from search.runtime_choice import (
 )
 
 
-def test_tensorflow_on_a_cpu_runs_many_steps_per_call_without_xla() -> None:
-    choice = choose_runtime("tensorflow", has_gpu=False)
+@pytest.mark.parametrize("family", ["dense", "cnn"])
+def test_tensorflow_on_a_cpu_runs_many_steps_per_call_without_xla(family: str) -> None:
+    choice = choose_runtime(family, "tensorflow", has_gpu=False)
     assert choice.jit_compile is False and choice.steps_per_execution == CPU_STEPS_PER_EXECUTION > 1
 
 
+@pytest.mark.parametrize("family", ["dense", "cnn"])
 @pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
-def test_a_gpu_keeps_keras_defaults(backend: str) -> None:
-    assert (choose_runtime(backend, has_gpu=True).jit_compile, choose_runtime(backend, has_gpu=True).steps_per_execution) == ("auto", 1)
+def test_a_gpu_keeps_keras_defaults(backend: str, family: str) -> None:
+    choice = choose_runtime(family, backend, has_gpu=True)
+    assert (choice.jit_compile, choice.steps_per_execution) == ("auto", 1)
 
 
+@pytest.mark.parametrize("family", ["dense", "cnn"])
 @pytest.mark.parametrize("backend", ["jax", "torch"])
-def test_other_backends_on_a_cpu_keep_keras_defaults(backend: str) -> None:
-    choice = choose_runtime(backend, has_gpu=False)
+def test_other_backends_on_a_cpu_keep_keras_defaults(backend: str, family: str) -> None:
+    choice = choose_runtime(family, backend, has_gpu=False)
     assert (choice.jit_compile, choice.steps_per_execution) == ("auto", 1)
 
 
 def test_overrides_replace_the_choice_and_say_so() -> None:
-    chosen = choose_runtime("tensorflow", has_gpu=False)
+    chosen = choose_runtime("dense", "tensorflow", has_gpu=False)
     assert with_overrides(chosen, {}) is chosen
     forced = with_overrides(chosen, {JIT_ENV: "True", STEPS_ENV: "1"})
     assert (forced.jit_compile, forced.steps_per_execution) == (True, 1) and "overridden" in forced.reason
@@ -58,6 +62,7 @@ def test_a_built_model_is_compiled_with_this_process_s_choice() -> None:
     from spaces.builders import build_model
     from spaces.families import defaults
 
-    model = build_model("dense", defaults("dense"))
-    assert model.steps_per_execution == current_runtime().steps_per_execution
-    assert model.get_layer("output").dtype_policy.name == "float32"
+    for family in ("dense", "cnn"):
+        model = build_model(family, defaults(family))
+        assert model.steps_per_execution == current_runtime(family).steps_per_execution
+        assert model.get_layer("output").dtype_policy.name == "float32"
