@@ -125,6 +125,9 @@ def _epoch_timer(keras: Any) -> Any:
             self._epoch_start = time.perf_counter()
 
         def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
+            # JAX dispatches asynchronously: without waiting for the last step's weights here,
+            # the training still running would be timed as validation (TensorFlow waits anyway).
+            keras.ops.convert_to_numpy(self.model.trainable_variables[-1])
             self._val_start = time.perf_counter()
 
         def on_test_end(self, logs: dict[str, Any] | None = None) -> None:

@@ -11,17 +11,18 @@ with AVX-512 BF16 and no AMX:
 - **TensorFlow on a CPU: 32 steps per execution, no XLA.** Keras then runs 32 batches per call
   of its compiled train function instead of one, which saves the per-batch dispatch. The weights
   are the same (identical accuracies, measured); callbacks that act per batch see every 32nd one,
-  so a Ctrl-C stops training within 32 batches. Dense 1.22x; CNN 1.00x pooled over 7 noisy
-  rounds (0.66x in one run, 1.65x in the other, its quietest epoch 1.8x faster).
-  ``jit_compile=True`` was ~30x slower for dense, XLA's CPU code against oneDNN's kernels.
+  so a Ctrl-C stops training within 32 batches. Measured on a heavily shared CPU, not clear of
+  the noise: dense 1.22x (train part); CNN 1.00x pooled over 7 rounds (0.66x in one run, 1.65x
+  in the other), its quietest epoch 1.8x faster. ``jit_compile=True`` was 25-30x slower for
+  both families, XLA's CPU code against oneDNN's kernels.
 - **float32 everywhere.** Mixed bfloat16 was ~0.8x for both families on AVX-512 BF16 without
   AMX; a CPU with AMX was not measured, so bfloat16 is no rule yet (``read_cpu_flags`` tells the
   benchmark where to try it).
 - **A GPU, and JAX or torch on a CPU: Keras' own defaults** ("auto": XLA on a GPU under
   TensorFlow, always under JAX; one step per execution), as nothing else was measured there.
 - **The backend stays the user's** (KERAS_BACKEND, TensorFlow by default): it is fixed per
-  process at import, so it cannot be chosen here. JAX ran dense epochs ~10x faster than
-  TensorFlow and CNN epochs many times slower on that CPU (BENCHMARKS.md §3b).
+  process at import, so it cannot be chosen here. JAX ran dense epochs ~4x faster than
+  TensorFlow and CNN epochs ~10x slower on that CPU (BENCHMARKS.md §3b).
 
 ``FMNIST_JIT_COMPILE`` (auto, true, false) and ``FMNIST_STEPS_PER_EXECUTION`` (an integer >= 1)
 override the choice, e.g. to compare.
