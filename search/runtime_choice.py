@@ -2,8 +2,9 @@
 
 The fastest way to train the project's models depends on the machine, not on the model's
 hyperparameters, so it is chosen here at run time from what the process runs on (a GPU or the
-CPU, and the backend) and never stored with a trial or an export: the same params train the
-same weights everywhere, only faster or slower. ``choose_runtime`` is pure and holds the rules;
+CPU, and the backend) and never stored with a trial: the same params train the same weights
+everywhere, only faster or slower. (A saved model's compile config does record it, which
+changes only the speed of a later fit or predict of that file.) ``choose_runtime`` is pure and holds the rules;
 ``compile_options`` is what the model builder passes to ``compile``. The rules come from
 ``python -m bench.epoch_time --compare`` (BENCHMARKS.md §3b), measured on a shared 2-core Xeon
 with AVX-512 BF16 and no AMX:
