@@ -11,6 +11,7 @@ from typing import Any, Mapping
 
 import keras
 
+from search.runtime_choice import compile_options
 from spaces.families import check_params
 from spaces.shapes import IMAGE_SIDE, NUM_CLASSES, block_filters, dense_widths
 
@@ -31,9 +32,12 @@ def build_model(model: str, params: Mapping[str, Any]) -> keras.Model:
         x = _dense_body(x, params)
     else:
         x = _cnn_body(x, params)
-    outputs = keras.layers.Dense(NUM_CLASSES, activation="softmax", name="output")(x)
+    # float32 whatever the dtype policy: a softmax in bfloat16 would round the probabilities.
+    outputs = keras.layers.Dense(NUM_CLASSES, activation="softmax", name="output", dtype="float32")(x)
     net = keras.Model(inputs, outputs, name=model)
-    net.compile(optimizer=make_optimizer(params["optimizer"], params["learning_rate"]), loss=LOSS, metrics=["accuracy"])
+    net.compile(
+        optimizer=make_optimizer(params["optimizer"], params["learning_rate"]), loss=LOSS, metrics=["accuracy"], **compile_options(model)
+    )
     return net
 
 

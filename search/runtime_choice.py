@@ -1,0 +1,113 @@
+"""How Keras runs a model on this machine: XLA or not, and steps per execution.
+
+The fastest way to train the project's models depends on the machine, not on the model's
+hyperparameters, so it is chosen here at run time from what the process runs on (a GPU or the
+CPU, and the backend) and never stored with a trial: the same params train the same weights
+everywhere, only faster or slower. (A saved model's compile config does record it, which
+changes only the speed of a later fit or predict of that file.) ``choose_runtime`` is pure and holds the rules;
+``compile_options`` is what the model builder passes to ``compile``. The rules come from
+``python -m bench.epoch_time --compare`` (BENCHMARKS.md §3b), measured on a shared 2-core Xeon
+with AVX-512 BF16 and no AMX:
+
+- **TensorFlow on a CPU: 32 steps per execution, no XLA.** Keras then runs 32 batches per call
+  of its compiled train function instead of one, which saves the per-batch dispatch. The weights
+  are the same (identical accuracies, measured); callbacks that act per batch see every 32nd one,
+  so a Ctrl-C stops training within 32 batches. Measured on a heavily shared CPU, not clear of
+  the noise: dense 1.22x (train part); CNN 1.00x pooled over 7 rounds (0.66x in one run, 1.65x
+  in the other), its quietest epoch 1.8x faster. ``jit_compile=True`` was 25-30x slower for
+  both families, XLA's CPU code against oneDNN's kernels.
+- **float32 everywhere.** Mixed bfloat16 was ~0.8x for both families on AVX-512 BF16 without
+  AMX; a CPU with AMX was not measured, so bfloat16 is no rule yet (``read_cpu_flags`` tells the
+  benchmark where to try it).
+- **A GPU, and JAX or torch on a CPU: Keras' own defaults** ("auto": XLA on a GPU under
+  TensorFlow, always under JAX; one step per execution), as nothing else was measured there.
+- **The backend stays the user's** (KERAS_BACKEND, TensorFlow by default): it is fixed per
+  process at import, so it cannot be chosen here. JAX ran dense epochs ~4x faster than
+  TensorFlow and CNN epochs ~10x slower on that CPU (BENCHMARKS.md §3b).
+
+``FMNIST_JIT_COMPILE`` (auto, true, false) and ``FMNIST_STEPS_PER_EXECUTION`` (an integer >= 1)
+override the choice, e.g. to compare.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CPU_STEPS_PER_EXECUTION = 32
+JIT_ENV = "FMNIST_JIT_COMPILE"
+STEPS_ENV = "FMNIST_STEPS_PER_EXECUTION"
+_JIT_VALUES: dict[str, bool | str] = {"auto": "auto", "true": True, "1": True, "false": False, "0": False}
+
+
+@dataclass(frozen=True)
+class RuntimeChoice:
+    """How to run a model: ``jit_compile`` as Keras' compile takes it, steps per execution, and why."""
+
+    jit_compile: bool | str
+    steps_per_execution: int
+    reason: str
+
+
+def choose_runtime(family: str, backend: str, has_gpu: bool) -> RuntimeChoice:
+    """The fastest runtime measured to keep accuracy for a ``family`` model under ``backend`` (rules: module docstring)."""
+    if has_gpu:
+        return RuntimeChoice("auto", 1, "GPU: Keras' defaults (nothing else measured there)")
+    if backend == "tensorflow":
+        return RuntimeChoice(False, CPU_STEPS_PER_EXECUTION, f"CPU, TensorFlow, {family}: {CPU_STEPS_PER_EXECUTION} steps per execution")
+    return RuntimeChoice("auto", 1, f"CPU, {backend}, {family}: Keras' defaults (nothing measured faster)")
+
+
+def with_overrides(choice: RuntimeChoice, env: Mapping[str, str]) -> RuntimeChoice:
+    """``choice`` with ``FMNIST_JIT_COMPILE`` and ``FMNIST_STEPS_PER_EXECUTION`` applied; ValueError in one line on a bad value."""
+    jit, steps = choice.jit_compile, choice.steps_per_execution
+    if env.get(JIT_ENV):
+        text = env[JIT_ENV].strip().lower()
+        if text not in _JIT_VALUES:
+            raise ValueError(f"{JIT_ENV} must be auto, true or false, but got {env[JIT_ENV]!r}")
+        jit = _JIT_VALUES[text]
+    if env.get(STEPS_ENV):
+        text = env[STEPS_ENV].strip()
+        if not text.isdigit() or int(text) < 1:
+            raise ValueError(f"{STEPS_ENV} must be an integer of at least 1, but got {env[STEPS_ENV]!r}")
+        steps = int(text)
+    if (jit, steps) == (choice.jit_compile, choice.steps_per_execution):
+        return choice
+    return RuntimeChoice(jit, steps, f"{choice.reason}; overridden by {JIT_ENV}/{STEPS_ENV}")
+
+
+def cpu_flags(cpuinfo: str) -> frozenset[str]:
+    """The feature flags of the first processor in a /proc/cpuinfo text (empty where there is none, e.g. not Linux)."""
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):  # x86 says flags, ARM says Features
+            return frozenset(value.split())
+    return frozenset()
+
+
+def read_cpu_flags() -> frozenset[str]:
+    """This machine's CPU feature flags (empty where /proc/cpuinfo cannot be read)."""
+    try:
+        return cpu_flags(Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        return frozenset()
+
+
+@functools.cache
+def current_runtime(family: str) -> RuntimeChoice:
+    """The choice for a ``family`` model in this process (its backend is fixed once Keras is imported), overrides applied."""
+    import keras
+
+    from search.devices import describe_device
+
+    return with_overrides(choose_runtime(family, keras.backend.backend(), describe_device().startswith("gpu")), os.environ)
+
+
+def compile_options(family: str) -> dict[str, Any]:
+    """The keyword arguments of ``Model.compile`` that carry this process's runtime choice for a ``family`` model."""
+    choice = current_runtime(family)
+    return {"jit_compile": choice.jit_compile, "steps_per_execution": choice.steps_per_execution}

@@ -1,0 +1,68 @@
+"""search/runtime_choice.py: the runtime each kind of machine gets, the overrides, and a model compiled with it."""
+
+from __future__ import annotations
+
+import pytest
+
+from search.runtime_choice import (
+    CPU_STEPS_PER_EXECUTION,
+    JIT_ENV,
+    STEPS_ENV,
+    RuntimeChoice,
+    choose_runtime,
+    cpu_flags,
+    with_overrides,
+)
+
+
+@pytest.mark.parametrize("family", ["dense", "cnn"])
+def test_tensorflow_on_a_cpu_runs_many_steps_per_call_without_xla(family: str) -> None:
+    choice = choose_runtime(family, "tensorflow", has_gpu=False)
+    assert choice.jit_compile is False and choice.steps_per_execution == CPU_STEPS_PER_EXECUTION > 1
+
+
+@pytest.mark.parametrize("family", ["dense", "cnn"])
+@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
+def test_a_gpu_keeps_keras_defaults(backend: str, family: str) -> None:
+    choice = choose_runtime(family, backend, has_gpu=True)
+    assert (choice.jit_compile, choice.steps_per_execution) == ("auto", 1)
+
+
+@pytest.mark.parametrize("family", ["dense", "cnn"])
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_other_backends_on_a_cpu_keep_keras_defaults(backend: str, family: str) -> None:
+    choice = choose_runtime(family, backend, has_gpu=False)
+    assert (choice.jit_compile, choice.steps_per_execution) == ("auto", 1)
+
+
+def test_overrides_replace_the_choice_and_say_so() -> None:
+    chosen = choose_runtime("dense", "tensorflow", has_gpu=False)
+    assert with_overrides(chosen, {}) is chosen
+    forced = with_overrides(chosen, {JIT_ENV: "True", STEPS_ENV: "1"})
+    assert (forced.jit_compile, forced.steps_per_execution) == (True, 1) and "overridden" in forced.reason
+    assert with_overrides(chosen, {JIT_ENV: "auto"}).jit_compile == "auto"
+
+
+@pytest.mark.parametrize(("env", "message"), [({JIT_ENV: "maybe"}, "must be auto, true or false"), ({STEPS_ENV: "0"}, "at least 1"), ({STEPS_ENV: "x"}, "at least 1")])
+def test_a_bad_override_is_one_line_naming_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError, match=message) as error:
+        with_overrides(RuntimeChoice(False, 32, "test"), env)
+    assert "\n" not in str(error.value) and next(iter(env)) in str(error.value)
+
+
+def test_cpu_flags_are_read_from_the_first_processor() -> None:
+    text = "processor\t: 0\nmodel name\t: Xeon\nflags\t\t: fpu avx512f avx512_bf16\n\nprocessor\t: 1\nflags\t\t: fpu\n"
+    assert cpu_flags(text) == {"fpu", "avx512f", "avx512_bf16"}
+    assert cpu_flags("Features\t: fp asimd\n") == {"fp", "asimd"}  # ARM
+    assert cpu_flags("") == frozenset()
+
+
+def test_a_built_model_is_compiled_with_this_process_s_choice() -> None:
+    from search.runtime_choice import current_runtime
+    from spaces.builders import build_model
+    from spaces.families import defaults
+
+    for family in ("dense", "cnn"):
+        model = build_model(family, defaults(family))
+        assert model.steps_per_execution == current_runtime(family).steps_per_execution
+        assert model.get_layer("output").dtype_policy.name == "float32"
