@@ -13,7 +13,7 @@ the load average is printed with the figures.
 
 from __future__ import annotations
 
-from search.quiet import import_keras
+from search.runtime.quiet import import_keras
 
 keras = import_keras()
 
@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 from bench._common import print_table, save_json
-from search.data import load_train_val
+from search.data.loader import load_train_val
 from spaces.builders import build_model
 from spaces.families import defaults
 

@@ -22,11 +22,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from bench._common import median, write_default_space
-from search.devices import worker_environment
-from search.quiet import configure_logging
-from search.runner import _worker_process
-from search.study import open_study, start_or_resume
-from search.worker import WorkerJob
+from search.runtime.devices import worker_environment
+from search.runtime.quiet import configure_logging
+from search.engines.runner import _worker_process
+from search.study.settings import open_study, start_or_resume
+from search.engines.optuna.worker import WorkerJob
 from storage import open_storage
 
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import optuna
     from rich.console import Console
 
-    from search.evaluation import Evaluation
+    from search.results.evaluation import Evaluation
     from spaces.space import Space
 
 
@@ -61,9 +61,9 @@ def run_study(
     Returns the Optuna study, read back from the store: ``study.best_trial``,
     ``study.trials_dataframe()`` and the rest of Optuna's API work on it.
     """
-    from search.commands import start_study
-    from search.console import console as default_console
-    from search.quiet import configure_logging
+    from search.results.final import start_study
+    from search.ui.console import console as default_console
+    from search.runtime.quiet import configure_logging
 
     configure_logging(verbose)
     return start_study(
@@ -105,9 +105,9 @@ def export_best(
 
     ``storage`` defaults to the study's own store (a study object) or the default SQLite file.
     """
-    from search.commands import export_best as export_command
-    from search.console import console as default_console
-    from search.quiet import configure_logging
+    from search.results.final import export_best as export_command
+    from search.ui.console import console as default_console
+    from search.runtime.quiet import configure_logging
 
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1, but got {repeats=}")
@@ -140,9 +140,9 @@ def evaluate(
     folder, records the evaluation in the store and returns it: ``.test_accuracy`` (mean over
     the models, a fraction), ``.report`` (everything in report.json), ``.folder``.
     """
-    from search.commands import evaluate_export
-    from search.console import console as default_console
-    from search.quiet import configure_logging
+    from search.results.final import evaluate_export
+    from search.ui.console import console as default_console
+    from search.runtime.quiet import configure_logging
 
     configure_logging(verbose)
     return evaluate_export(

@@ -86,7 +86,7 @@ def test_missing_study_and_missing_store(tmp_path: Path) -> None:
 def test_resuming_with_different_epochs_is_refused(tiny_data_dir, tmp_path: Path) -> None:
     folder = tiny_data_dir()
     url = f"sqlite:///{tmp_path / 's.db'}"
-    from search.study import start_or_resume
+    from search.study.settings import start_or_resume
     from storage import open_storage
 
     start_or_resume(open_storage(url), "dense", space="dense", max_epochs=3)
@@ -101,7 +101,7 @@ def test_every_command_explains_itself(command: str) -> None:
 
 
 def test_worker_joins_with_settings_from_the_store_and_its_own_seed(real_data_dir: Path, tmp_path: Path) -> None:
-    from search.study import open_study, start_or_resume
+    from search.study.settings import open_study, start_or_resume
     from storage import open_storage
 
     url = f"sqlite:///{tmp_path / 'join.db'}"

@@ -9,7 +9,7 @@ from pathlib import Path
 import optuna
 from typer.testing import CliRunner
 
-from search.cli import app
+from search.cli.app import app
 from storage import open_storage
 from tests.search.dashboard_helpers import ROOT, get_json, running_dashboard, study_command
 

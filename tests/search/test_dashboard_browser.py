@@ -79,7 +79,7 @@ def test_a_user_sees_trials_notes_and_learning_curves(real_data_dir: Path, tmp_p
 def test_the_evaluation_of_an_export_shows_on_its_trial(tiny_data_dir, tmp_path: Path, browser) -> None:
     from typer.testing import CliRunner
 
-    from search.cli import app
+    from search.cli.app import app
 
     data = tiny_data_dir()
     url = f"sqlite:///{tmp_path / 'studies.db'}"

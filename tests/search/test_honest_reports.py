@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from search import evaluation
+from search.results import evaluation
 from tests.search.cli_helpers import invoke
 
 
@@ -24,7 +24,7 @@ def test_a_subset_study_is_reported_as_one(tiny_data_dir, tmp_path: Path, monkey
         return original(matrix, path, n_models)
 
     curve_titles: list[str] = []
-    from search import trial_report
+    from search.ui import trial_report
 
     drawn = trial_report.render_learning_curve
     monkeypatch.setattr(evaluation, "render_confusion_matrix", recording)

@@ -9,7 +9,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from search.keras_tuner_engine import (
+from search.engines.keras_tuner.engine import (
     EngineError,
     FitRecord,
     check_engine_options,

@@ -9,7 +9,7 @@ from pathlib import Path
 import optuna
 from optuna_dashboard._note import get_note_from_system_attrs
 
-from search.trial_report import (
+from search.ui.trial_report import (
     ACCURACY_VS_PARAMS_ID,
     attach_trial_report,
     render_learning_curve,
@@ -79,7 +79,7 @@ def test_complete_and_pruned_trials_carry_a_curve_and_a_note(tmp_path: Path) -> 
 
 
 def test_the_metric_is_named_for_the_dashboard(tmp_path: Path) -> None:
-    from search.study import start_or_resume
+    from search.study.settings import start_or_resume
 
     url = f"sqlite:///{tmp_path / 'studies.db'}"
     start_or_resume(open_storage(url), "named", space="dense")

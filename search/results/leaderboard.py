@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from search.export import read_json_object
+from search.results.export import read_json_object
 from spaces.seeds import SeedModel
 
 

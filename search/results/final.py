@@ -16,15 +16,15 @@ import optuna
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from search import data as fmnist_data
-from search.devices import detect_gpus
-from search.progress import finished_trials, params_table, studies_table, study_summary, take_snapshot, trials_table
-from search.run_display import LOG_FORMATS
-from search.runner import run_study
-from search.console import report_error
-from search.study import StudyError, StudySettings, count_finished, enqueue_warm_start, open_study, start_or_resume
-from search.study_names import StudyNameError, check_study_name
-from search.worker import WorkerJob
+from search.data import loader as fmnist_data
+from search.runtime.devices import detect_gpus
+from search.ui.progress import finished_trials, params_table, studies_table, study_summary, take_snapshot, trials_table
+from search.ui.display import LOG_FORMATS
+from search.engines.runner import run_study
+from search.ui.console import report_error
+from search.study.settings import StudyError, StudySettings, count_finished, enqueue_warm_start, open_study, start_or_resume
+from search.study.names import StudyNameError, check_study_name
+from search.engines.optuna.worker import WorkerJob
 from spaces.model_size import DEFAULT_MAX_PARAMS, check_model_size, largest_model
 from spaces.seeds import SeedModel
 from spaces.space import load_space
@@ -33,7 +33,7 @@ from storage.exports import ExportLog
 from storage.schema import require_store
 
 if TYPE_CHECKING:
-    from search.evaluation import Evaluation
+    from search.results.evaluation import Evaluation
 
 
 def start_study(
@@ -63,7 +63,7 @@ def start_study(
     With ``log_format="json"`` stdout carries only the run's JSON lines: what is said to people
     goes to stderr.
     """
-    from search.keras_tuner_engine import check_engine_options
+    from search.engines.keras_tuner.engine import check_engine_options
 
     log = console
     console = _people(console, log_format)
@@ -113,7 +113,7 @@ def start_study(
 
 def _people(console: Console, log_format: str) -> Console:
     """Where to say things to people: stderr when stdout is a stream of JSON lines."""
-    from search.console import errors
+    from search.ui.console import errors
 
     if log_format not in LOG_FORMATS:
         raise StudyError(f"--log-format must be one of {', '.join(LOG_FORMATS)}, but got {log_format!r}")
@@ -122,7 +122,7 @@ def _people(console: Console, log_format: str) -> Console:
 
 def _capped_workers(storage: optuna.storages.BaseStorage, study_name: str, settings: StudySettings, workers: int) -> int:
     """Never more worker processes than trials left to run, nor than memory holds; say so in one line."""
-    from search import worker_cap
+    from search.runtime import worker_cap
 
     if workers == 1:
         return 1
@@ -189,7 +189,7 @@ def _print_json(console: Console, data: object) -> None:
 
 def serve_dashboard(console: Console, *, storage_url: str | None, host: str, port: int, artifacts: str | None) -> None:
     """Serve optuna-dashboard on the store until Ctrl-C; print where to open it."""
-    from search import dashboard
+    from search.ui import dashboard
 
     def ready(served: dashboard.Dashboard) -> None:
         if served.warning:
@@ -237,7 +237,7 @@ def export_best(
     """Write the best trial's config and retrain it ``repeats`` times on all 60,000 images; record the export.
 
     Returns the export folder."""
-    from search import export
+    from search.results import export
 
     url = resolve_url(storage_url, must_exist=from_config is None)
     if from_config is not None:
@@ -262,7 +262,7 @@ def export_best(
         f"{config.epochs} epochs on all 60,000 training images, {repeats} repeat(s), into {folder}",
         highlight=False,
     )
-    from search.quiet import import_keras
+    from search.runtime.quiet import import_keras
 
     import_keras(verbose)
     with _epoch_progress(console) as progress:
@@ -280,8 +280,8 @@ def export_best(
 
 def evaluate_export(console: Console, *, path: str, storage_url: str | None, data_dir: str | None, verbose: bool) -> Evaluation:
     """Evaluate an export on the sealed test set, write its report files and record the evaluation."""
-    from search import evaluation as evaluate
-    from search.quiet import import_keras
+    from search.results import evaluation as evaluate
+    from search.runtime.quiet import import_keras
 
     url = resolve_url(storage_url)
     evaluate.find_models(Path(path))  # not an export: fail before importing Keras
@@ -303,9 +303,9 @@ def evaluate_export(console: Console, *, path: str, storage_url: str | None, dat
 def _attach_to_trial(url: str, result: Evaluation) -> str | None:
     """Put an evaluation on its exported trial in the dashboard; None when that trial is not in this store."""
 
-    from search import evaluation as evaluate
-    from search.export import CONFIG_FILE, read_config
-    from search.trial_report import attach_evaluation
+    from search.results import evaluation as evaluate
+    from search.results.export import CONFIG_FILE, read_config
+    from search.ui.trial_report import attach_evaluation
     from storage.artifacts import open_artifact_store
 
     config_path = result.folder / CONFIG_FILE
@@ -341,7 +341,7 @@ def _record(url: str, write: Callable[[ExportLog], None]) -> None:
 
 def train_baselines(console: Console, *, only: list[str] | None, max_epochs: int | None, out: str | None, storage_url: str | None, data_dir: str | None, verbose: bool) -> None:
     """Train each seed model on the search's split, evaluate it like an export, record it."""
-    from search.quiet import import_keras
+    from search.runtime.quiet import import_keras
     from spaces.seeds import load_seeds, select_seeds
 
     chosen = select_seeds(load_seeds(), only)
@@ -357,8 +357,8 @@ def train_baselines(console: Console, *, only: list[str] | None, max_epochs: int
 
 def _train_one_baseline(console: Console, seed: SeedModel, data: fmnist_data.TrainValData, max_epochs: int | None, out: str | None, url: str, data_dir: str | None) -> None:
     """Train, save, evaluate and record one seed model, with a progress bar over its epochs."""
-    from search import baselines
-    from search import evaluation as evaluate
+    from search.results import baselines
+    from search.results import evaluation as evaluate
 
     with _epoch_progress(console) as progress:
         task = progress.add_task(f"{seed.id} ({seed.model})", total=baselines.planned_epochs(seed, max_epochs))
@@ -398,7 +398,7 @@ def show_leaderboard(console: Console, *, storage_url: str | None, markdown: boo
     """
     from rich.table import Table
 
-    from search import leaderboard
+    from search.results import leaderboard
     from spaces.seeds import load_seeds
 
     url = resolve_url(storage_url, must_exist=True)

@@ -13,10 +13,10 @@ from typing import Any, Callable
 import keras
 import optuna
 
-from search import interrupts
-from search.backend_memory import custom_gradient_names, release_trial_memory
-from search.data import TrainValData
-from search.deadline import DeadlineReached
+from search.runtime import interrupts
+from search.runtime.memory import custom_gradient_names, release_trial_memory
+from search.data.loader import TrainValData
+from search.engines.deadline import DeadlineReached
 from spaces.adapters import suggest
 from spaces.builders import build_model
 from spaces.space import Space

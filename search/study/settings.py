@@ -14,7 +14,7 @@ from typing import Any
 
 import optuna
 
-from search.study_names import check_study_name
+from search.study.names import check_study_name
 from spaces.space import Space, load_space, space_from_data
 from storage.optuna_store import fail_stale_trials
 from storage.budget import Budget

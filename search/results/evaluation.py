@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from search import data as fmnist_data
-from search.baselines import BASELINE_FILE
-from search.export import CONFIG_FILE, HISTORY_FILE, RETRAIN_FILE, ExportError, read_config, read_json_object
+from search.data import loader as fmnist_data
+from search.results.baselines import BASELINE_FILE
+from search.results.export import CONFIG_FILE, HISTORY_FILE, RETRAIN_FILE, ExportError, read_config, read_json_object
 
 REPORT_FILE = "report.json"
 CONFUSION_FILE = "confusion_matrix.png"
@@ -219,7 +219,7 @@ def evaluate(path: Path, data_dir: str | None = None) -> Evaluation:
 
 def _render_curves(folder: Path, trained: dict[str, Any]) -> None:
     """The best trial's learning curves, drawn by the same code as the dashboard's."""
-    from search.trial_report import render_learning_curve
+    from search.ui.trial_report import render_learning_curve
 
     source = folder / HISTORY_FILE
     if not source.is_file():

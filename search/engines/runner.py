@@ -1,6 +1,6 @@
 """Run a study: one engine in this process, or N worker processes, under one live display.
 
-This is the one caller of both engines (search/worker.py for Optuna, search/keras_tuner_engine.py
+This is the one caller of both engines (search/engines/optuna/worker.py for Optuna, search/engines/keras_tuner/engine.py
 for KerasTuner), so the live display and the handling of Ctrl-C and SIGTERM exist once, here:
 inside ``signals_as_interrupts`` either signal stops the trial at hand, which its engine re-queues
 before ``Interrupted`` reaches the CLI (exit 130 or 143).
@@ -28,13 +28,13 @@ from typing import TYPE_CHECKING, Protocol
 import optuna
 from rich.console import Console
 
-from search import interrupts
-from search.devices import worker_environment
-from search.lifecycle import fail_trials_of_process, worker_process
-from search.progress import StudySnapshot, take_snapshot
-from search.run_display import open_display
-from search.study import StudySettings, open_study
-from search.worker import WorkerError, WorkerJob, one_line, run_worker
+from search.runtime import interrupts
+from search.runtime.devices import worker_environment
+from search.engines.optuna.lifecycle import fail_trials_of_process, worker_process
+from search.ui.progress import StudySnapshot, take_snapshot
+from search.ui.display import open_display
+from search.study.settings import StudySettings, open_study
+from search.engines.optuna.worker import WorkerError, WorkerJob, one_line, run_worker
 from storage import open_storage
 from storage.runs import next_run
 
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
     from multiprocessing.queues import SimpleQueue
 
-    from search.objective import EpochListener
+    from search.engines.optuna.objective import EpochListener
 
 POLL_SECONDS = 1.0
 STOP_GRACE_SECONDS = 10.0
@@ -63,7 +63,7 @@ class Engine(Protocol):
 def engine(name: str) -> Engine:
     """The engine called ``name`` ('optuna' or 'keras-tuner'); KerasTuner is imported only when chosen."""
     if name == "keras-tuner":
-        from search.keras_tuner_engine import run_keras_tuner
+        from search.engines.keras_tuner.engine import run_keras_tuner
 
         return run_keras_tuner
     return run_worker

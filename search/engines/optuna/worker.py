@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING
 import optuna
 import sqlalchemy
 
-from search import interrupts
-from search.console import report_error
-from search.data import load_train_val
-from search.deadline import DeadlineReached
-from search.lifecycle import WORKER_PROCESS_ATTR, ClaimWatch, finished_elsewhere, trial_state, worker_process
-from search.quiet import configure_logging
-from search.study import FINISHED, StudySettings, open_study
-from search.trial_report import attach_trial_report, update_study_plots, warm_up_study_plots
+from search.runtime import interrupts
+from search.ui.console import report_error
+from search.data.loader import load_train_val
+from search.engines.deadline import DeadlineReached
+from search.engines.optuna.lifecycle import WORKER_PROCESS_ATTR, ClaimWatch, finished_elsewhere, trial_state, worker_process
+from search.runtime.quiet import configure_logging
+from search.study.settings import FINISHED, StudySettings, open_study
+from search.ui.trial_report import attach_trial_report, update_study_plots, warm_up_study_plots
 from storage import StorageError, open_storage
 from storage.artifacts import open_artifact_store
 from storage.budget import Budget, TrialSlot
@@ -37,7 +37,7 @@ from storage.runs import next_run
 if TYPE_CHECKING:
     from optuna.artifacts._protocol import ArtifactStore
 
-    from search.objective import EpochListener
+    from search.engines.optuna.objective import EpochListener
 
 # A worker whose trials keep failing has a bug or a broken environment, not bad luck.
 MAX_CONSECUTIVE_FAILURES = 3
@@ -70,12 +70,12 @@ ObjectiveFactory = Callable[[WorkerJob, StudySettings, "EpochListener | None"], 
 
 def keras_objective(job: WorkerJob, settings: StudySettings, listener: EpochListener | None) -> Objective:
     """The real objective: Keras imported once and the data loaded once, for all of this worker's trials."""
-    from search.quiet import import_keras
+    from search.runtime.quiet import import_keras
 
     import_keras(job.verbose)
-    from search.backend_memory import freeze_long_lived_objects
-    from search.devices import apply_backend_limits, describe_device
-    from search.objective import TrainingContext, train_trial
+    from search.runtime.memory import freeze_long_lived_objects
+    from search.runtime.devices import apply_backend_limits, describe_device
+    from search.engines.optuna.objective import TrainingContext, train_trial
 
     apply_backend_limits()
     data = load_train_val(job.data_dir, settings.subset)
@@ -222,7 +222,7 @@ def _run_one_trial(
 ) -> bool:
     """One ``study.optimize`` trial; False when another process took it over before it ended.
 
-    A signal leaves the trial failed (search/interrupts.py) and is remembered for the caller to
+    A signal leaves the trial failed (search/runtime/interrupts.py) and is remembered for the caller to
     re-queue; a store that stays away for the whole outage allowance stops the worker in one line.
     """
     try:

@@ -19,7 +19,7 @@ How KerasTuner's Hyperband differs from the Optuna engine, and what that means h
   next epoch end and is not written (KerasTuner cannot resume it).
 - Each KerasTuner trial holds its budget slot in a ``TrialSlot``, as an Optuna trial does: given
   back unless the trial is written. Ctrl-C and SIGTERM are handled by the runner
-  (search/runner.py); a signal that TensorFlow turned into another error, which KerasTuner would
+  (search/engines/runner.py); a signal that TensorFlow turned into another error, which KerasTuner would
   record as a failed trial and carry on after, stops the search after that trial.
 - Without ``--trials`` or ``--timeout`` one Hyperband iteration runs (KerasTuner's default);
   with either, iterations repeat until the budget or the deadline.
@@ -37,12 +37,12 @@ from typing import TYPE_CHECKING, Any
 
 import optuna
 
-from search import interrupts
-from search.console import report_error
-from search.data import TrainValData, load_train_val
-from search.study import StudyError, StudySettings, open_study
-from search.trial_report import attach_trial_report, update_study_plots
-from search.worker import WorkerError, WorkerJob
+from search.runtime import interrupts
+from search.ui.console import report_error
+from search.data.loader import TrainValData, load_train_val
+from search.study.settings import StudyError, StudySettings, open_study
+from search.ui.trial_report import attach_trial_report, update_study_plots
+from search.engines.optuna.worker import WorkerError, WorkerJob
 from spaces.adapters import keras_tuner_params, suggest
 from spaces.space import Space
 from storage import open_storage
@@ -52,7 +52,7 @@ from storage.optuna_store import fail_stale_trials
 from storage.runs import next_run, sampler_seed
 
 if TYPE_CHECKING:
-    from search.objective import EpochListener
+    from search.engines.optuna.objective import EpochListener
 
 ENGINES = ("optuna", "keras-tuner")
 DEFAULT_ENGINE = "optuna"
@@ -60,7 +60,7 @@ HYPERBAND_FACTOR = 3  # the same reduction factor as the Optuna engine's Hyperba
 OBJECTIVE = "val_accuracy"
 ENGINE_ATTR = "engine"
 KERAS_TUNER_TRIAL_ATTR = "keras_tuner_trial"
-# The per-epoch history the Optuna objective records (search.objective.METRICS, which imports Keras).
+# The per-epoch history the Optuna objective records (search.engines.optuna.objective.METRICS, which imports Keras).
 METRICS = ("accuracy", "loss", "val_accuracy", "val_loss")
 
 
@@ -281,14 +281,14 @@ def _keras_tuner_classes() -> tuple[type, type]:
                 raise _SearchOver("budget")
 
         def on_trial_begin(self, trial: Any) -> None:
-            from search.backend_memory import custom_gradient_names
+            from search.runtime.memory import custom_gradient_names
 
             super().on_trial_begin(trial)
             self.hypermodel.last = None
             self.gradients_before = custom_gradient_names()
 
         def on_trial_end(self, trial: Any) -> None:
-            from search.backend_memory import release_trial_memory
+            from search.runtime.memory import release_trial_memory
 
             super().on_trial_end(trial)
             slot, self.slot = self.slot, None
@@ -312,10 +312,10 @@ def run_keras_tuner(
 ) -> int:
     """Run KerasTuner's Hyperband on the study until its budget, the deadline or Hyperband's end; return trials written.
 
-    The engine interface of search/runner.py; ``listener`` is not called (KerasTuner's epochs are
+    The engine interface of search/engines/runner.py; ``listener`` is not called (KerasTuner's epochs are
     not a trial's until the trial ends).
     """
-    from search.quiet import import_keras
+    from search.runtime.quiet import import_keras
 
     os.environ.update(job.env)
     interrupts.reset()
@@ -324,7 +324,7 @@ def run_keras_tuner(
     study, settings = open_study(storage, job.study_name)
     seed = sampler_seed(settings.seed, run, job.worker_id)  # a resumed run explores anew, as Optuna's workers do
     import_keras(job.verbose)
-    from search.devices import describe_device
+    from search.runtime.devices import describe_device
 
     device = describe_device()
     data = load_train_val(job.data_dir, settings.subset)
@@ -349,7 +349,7 @@ def _search(
 ) -> int:
     import keras_tuner
 
-    from search.backend_memory import freeze_long_lived_objects
+    from search.runtime.memory import freeze_long_lived_objects
 
     hypermodel_class, tuner_class = _keras_tuner_classes()
     histories: dict[str, dict[str, list[float | None]]] = {}  # KerasTuner trial id -> its curve from epoch 1

@@ -29,8 +29,8 @@ from typing import Any
 
 import optuna
 
-from search import data as fmnist_data
-from search.study_names import StudyNameError, check_study_name
+from search.data import loader as fmnist_data
+from search.study.names import StudyNameError, check_study_name
 from spaces.families import FAMILIES, check_params
 
 CONFIG_FILE = "config.json"

@@ -10,16 +10,16 @@ from typing import Annotated, Any, Iterator, Optional, Sequence
 import typer
 from typer.core import TyperGroup
 
-from search.console import console, report_error
-from search.dashboard import DashboardError
-from search.data import DataError
-from search.export import ExportError
-from search.quiet import configure_logging
-from search.run_display import LOG_FORMATS
-from search.study import MAX_SEED, PRUNERS, SAMPLERS, StudyError
-from search.interrupts import wrapped_interrupt
-from search.study_names import StudyNameError
-from search.worker import WorkerError
+from search.ui.console import console, report_error
+from search.ui.dashboard import DashboardError
+from search.data.loader import DataError
+from search.results.export import ExportError
+from search.runtime.quiet import configure_logging
+from search.ui.display import LOG_FORMATS
+from search.study.settings import MAX_SEED, PRUNERS, SAMPLERS, StudyError
+from search.runtime.interrupts import wrapped_interrupt
+from search.study.names import StudyNameError
+from search.engines.optuna.worker import WorkerError
 from spaces.model_size import DEFAULT_MAX_PARAMS
 from spaces.params import SpaceError
 from storage.engine import StorageError
@@ -124,7 +124,7 @@ def _user_errors(interrupted: str = INTERRUPTED) -> Iterator[None]:
     except USER_ERRORS as error:
         report_error(str(error))
         raise typer.Exit(1) from None
-    except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM (search/interrupts.py): 130 or 143
+    except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM (search/runtime/interrupts.py): 130 or 143
         report_error(interrupted, label="interrupted")
         raise typer.Exit(getattr(interrupt, "exit_code", 130)) from None
     except Exception as error:
@@ -217,7 +217,7 @@ def start(
     with _user_errors(INTERRUPTED_STUDY):
         configure_logging(verbose)
         from search import api
-        from search.devices import check_gpus, detect_gpus, parse_gpus
+        from search.runtime.devices import check_gpus, detect_gpus, parse_gpus
 
         try:
             gpu_ids = check_gpus(parse_gpus(gpus), detect_gpus()) if gpus is not None else None
@@ -263,7 +263,7 @@ def worker(
     """
     with _user_errors(INTERRUPTED_STUDY):
         configure_logging(verbose)
-        from search.commands import join_study
+        from search.results.final import join_study
 
         join_study(console, study_name=study, storage_url=storage, timeout=timeout, data_dir=data_dir, verbose=verbose, log_format=log_format.value)
 
@@ -280,7 +280,7 @@ def status(
     """
     with _user_errors():
         configure_logging()
-        from search.commands import show_status
+        from search.results.final import show_status
 
         show_status(console, study, storage, as_json=as_json)
 
@@ -306,7 +306,7 @@ def dashboard(
     """
     with _user_errors():
         configure_logging()
-        from search.commands import serve_dashboard
+        from search.results.final import serve_dashboard
 
         serve_dashboard(console, storage_url=storage, host=host, port=port, artifacts=artifacts)
 
@@ -336,7 +336,7 @@ def export(
         from search import api
 
         if from_config is not None:  # retrain from the file alone: no study, so not the API's export_best
-            from search.commands import export_best
+            from search.results.final import export_best
 
             export_best(
                 console,
@@ -379,7 +379,7 @@ def evaluate(
 def data(data_dir: DataDirOption = None) -> None:
     """Find (or download), check and cache Fashion-MNIST; print where it came from and how long loading took."""
     with _user_errors():
-        from search.commands import prepare_data
+        from search.results.final import prepare_data
 
         prepare_data(console, data_dir)
 
@@ -407,7 +407,7 @@ def baselines(
     """
     with _user_errors():
         configure_logging(verbose)
-        from search.commands import train_baselines
+        from search.results.final import train_baselines
 
         ids = [part.strip() for part in only.split(",") if part.strip()] if only else None
         train_baselines(console, only=ids, max_epochs=max_epochs, out=out, storage_url=storage, data_dir=data_dir, verbose=verbose)
@@ -422,7 +422,7 @@ def leaderboard(
     """Seed baselines and searched bests side by side: validation and test accuracy, parameters, train time."""
     with _user_errors():
         configure_logging(False)
-        from search.commands import show_leaderboard
+        from search.results.final import show_leaderboard
 
         show_leaderboard(console, storage_url=storage, markdown=markdown, as_json=as_json)
 
