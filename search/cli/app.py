@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from contextlib import contextmanager
 from enum import Enum
@@ -10,20 +11,13 @@ from typing import Annotated, Any, Iterator, Optional, Sequence
 import typer
 from typer.core import TyperGroup
 
-from search.ui.console import console, report_error
-from search.ui.dashboard import DashboardError
-from search.data.loader import DataError
-from search.results.export import ExportError
-from search.runtime.quiet import configure_logging
-from search.ui.display import LOG_FORMATS
-from search.study.settings import MAX_SEED, PRUNERS, SAMPLERS, StudyError
+from search.errors import ExportError, FmnistSearchError
 from search.runtime.interrupts import wrapped_interrupt
-from search.study.names import StudyNameError
-from search.engines.optuna.worker import WorkerError
+from search.runtime.quiet import configure_logging
+from search.study.settings import MAX_SEED, PRUNERS, SAMPLERS
+from search.ui.console import console, report_error
+from search.ui.display import LOG_FORMATS
 from spaces.model_size import DEFAULT_MAX_PARAMS
-from spaces.params import SpaceError
-from storage.engine import StorageError
-
 
 
 class _OneLineUsageErrors(TyperGroup):
@@ -68,7 +62,6 @@ app = typer.Typer(
     # Click's plain help: rich panels show every flag as "--verbose <bool>" in this Typer version.
     rich_markup_mode=None,
 )
-USER_ERRORS = (SpaceError, DataError, StorageError, StudyError, StudyNameError, WorkerError, DashboardError, ExportError)
 SamplerName = Enum("SamplerName", {name: name for name in SAMPLERS}, type=str)  # type: ignore[misc]
 PrunerName = Enum("PrunerName", {name: name for name in PRUNERS}, type=str)  # type: ignore[misc]
 WarmStart = Enum("WarmStart", {"seeds": "seeds"}, type=str)  # type: ignore[misc]
@@ -84,7 +77,7 @@ StorageOption = Annotated[
         show_default=False,
     ),
 ]
-VerboseOption = Annotated[bool, typer.Option("--verbose", help="Show TensorFlow's own log output.")]
+VerboseOption = Annotated[bool, typer.Option("--verbose", help="Show TensorFlow's own log output, and what caused an error.")]
 LogFormatOption = Annotated[
     LogFormat,
     typer.Option(
@@ -114,15 +107,19 @@ INTERRUPTED = "stopped"
 
 
 @contextmanager
-def _user_errors(interrupted: str = INTERRUPTED) -> Iterator[None]:
+def _user_errors(interrupted: str = INTERRUPTED, verbose: bool = False) -> Iterator[None]:
     """Bad input and unreachable services end in one line on stderr and exit code 1, never a traceback.
 
-    Ctrl-C ends in one line and exit code 130; ``interrupted`` says what it left behind.
+    ``verbose`` adds one line per chained cause. Ctrl-C ends in one line and exit code 130;
+    ``interrupted`` says what it left behind.
     """
     try:
         yield
-    except USER_ERRORS as error:
+    except FmnistSearchError as error:
         report_error(str(error))
+        if verbose:
+            for cause in _causes(error):
+                report_error(cause, label="caused by")
         raise typer.Exit(1) from None
     except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM (search/runtime/interrupts.py): 130 or 143
         report_error(interrupted, label="interrupted")
@@ -133,6 +130,21 @@ def _user_errors(interrupted: str = INTERRUPTED) -> Iterator[None]:
             raise
         report_error(interrupted, label="interrupted")
         raise typer.Exit(getattr(interrupt, "exit_code", 130)) from None
+
+
+def _causes(error: BaseException) -> Iterator[str]:
+    """The chain under an error, one line each (type and first line), passwords in URLs hidden."""
+    cause = error.__cause__
+    while cause is not None:
+        text = str(cause).strip().splitlines()
+        line = f"{type(cause).__name__}: {text[0]}" if text else type(cause).__name__
+        yield _DSN_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", line))
+        cause = cause.__cause__
+
+
+# A driver's or SQLAlchemy's message may quote the storage URL (user:password@) or a DSN (password=...).
+_URL_PASSWORD = re.compile(r"(//[^:/@\s]*:)[^@\s]*@")
+_DSN_PASSWORD = re.compile(r"(password=)[^\s&;'\"]*", re.IGNORECASE)
 
 
 def _show_version(value: bool) -> None:
@@ -214,7 +226,7 @@ def start(
     (nohup, docker compose logs, CI) one line per finished trial and a status line every minute.
     Example: fmnist-search start --space cnn --trials 50 --workers 4
     """
-    with _user_errors(INTERRUPTED_STUDY):
+    with _user_errors(INTERRUPTED_STUDY, verbose):
         configure_logging(verbose)
         from search import api
         from search.runtime.devices import check_gpus, detect_gpus, parse_gpus
@@ -222,7 +234,7 @@ def start(
         try:
             gpu_ids = check_gpus(parse_gpus(gpus), detect_gpus()) if gpus is not None else None
         except ValueError as error:
-            raise typer.BadParameter(str(error), param_hint="--gpus") from None
+            raise typer.BadParameter(str(error), param_hint="--gpus") from error
         api.run_study(
             space,
             study=study,
@@ -261,7 +273,7 @@ def worker(
     The worker trains on the GPU CUDA_VISIBLE_DEVICES shows it (or the CPU).
     Example: CUDA_VISIBLE_DEVICES=1 fmnist-search worker --study cnn --storage postgresql+psycopg2://...
     """
-    with _user_errors(INTERRUPTED_STUDY):
+    with _user_errors(INTERRUPTED_STUDY, verbose):
         configure_logging(verbose)
         from search.results.final import join_study
 
@@ -331,7 +343,7 @@ def export(
     model-<i>.keras (raw uint8 pixels in). The test set is not read.
     Example: fmnist-search export --study cnn --repeats 3
     """
-    with _user_errors(INTERRUPTED_EXPORT):
+    with _user_errors(INTERRUPTED_EXPORT, verbose):
         configure_logging(verbose)
         from search import api
 
@@ -368,7 +380,7 @@ def evaluate(
 
     The only command that reads the test set. Example: fmnist-search evaluate exports/cnn-17
     """
-    with _user_errors():
+    with _user_errors(verbose=verbose):
         configure_logging(verbose)
         from search import api
 
@@ -405,7 +417,7 @@ def baselines(
     saved as a one-model export folder and evaluated by the same final evaluation as an exported
     best, so `fmnist-search leaderboard` compares like with like.
     """
-    with _user_errors():
+    with _user_errors(verbose=verbose):
         configure_logging(verbose)
         from search.results.final import train_baselines
 

@@ -34,7 +34,8 @@ from search.engines.optuna.lifecycle import fail_trials_of_process, worker_proce
 from search.ui.progress import StudySnapshot, take_snapshot
 from search.ui.display import open_display
 from search.study.settings import StudySettings, open_study
-from search.engines.optuna.worker import WorkerError, WorkerJob, one_line, run_worker
+from search.engines.optuna.worker import WorkerJob, one_line, run_worker
+from search.errors import WorkerError
 from storage import open_storage
 from storage.runs import next_run
 

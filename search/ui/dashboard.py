@@ -16,12 +16,9 @@ from socketserver import ThreadingMixIn
 from typing import Any, Callable
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from search.errors import DashboardError
 from storage import open_storage, resolve_url
 from storage.artifacts import artifact_dir, open_artifact_store
-
-
-class DashboardError(RuntimeError):
-    """The dashboard cannot listen where it was told to (port taken, unknown host)."""
 
 
 class _ThreadingServer(ThreadingMixIn, WSGIServer):
@@ -68,7 +65,7 @@ def serve_dashboard(storage_url: str | None, host: str, port: int, artifacts: st
         server_class = _ThreadingServer6 if ":" in host else _ThreadingServer
         server = make_server(host, port, app, server_class=server_class, handler_class=_QuietHandler)
     except OSError as error:
-        raise DashboardError(f"cannot serve the dashboard on {host}:{port}: {error.strerror or error}") from None
+        raise DashboardError(f"cannot serve the dashboard on {host}:{port}: {error.strerror or error}") from error
     # SIGTERM (docker stop, a test ending) stops it the way Ctrl-C does: the socket is closed.
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:

@@ -37,12 +37,13 @@ from typing import TYPE_CHECKING, Any
 
 import optuna
 
+from search.errors import EngineError, WorkerError
 from search.runtime import interrupts
 from search.ui.console import report_error
 from search.data.loader import TrainValData, load_train_val
-from search.study.settings import StudyError, StudySettings, open_study
+from search.study.settings import StudySettings, open_study
 from search.ui.trial_report import attach_trial_report, update_study_plots
-from search.engines.optuna.worker import WorkerError, WorkerJob
+from search.engines.optuna.worker import WorkerJob
 from spaces.adapters import keras_tuner_params, suggest
 from spaces.space import Space
 from storage import open_storage
@@ -62,10 +63,6 @@ ENGINE_ATTR = "engine"
 KERAS_TUNER_TRIAL_ATTR = "keras_tuner_trial"
 # The per-epoch history the Optuna objective records (search.engines.optuna.objective.METRICS, which imports Keras).
 METRICS = ("accuracy", "loss", "val_accuracy", "val_loss")
-
-
-class EngineError(StudyError):
-    """An option the chosen engine cannot honour (a StudyError, so the CLI shows it in one line)."""
 
 
 def check_engine_options(

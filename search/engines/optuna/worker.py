@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import optuna
 import sqlalchemy
 
+from search.errors import StorageError, WorkerError
 from search.runtime import interrupts
 from search.ui.console import report_error
 from search.data.loader import load_train_val
@@ -27,7 +28,7 @@ from search.engines.optuna.lifecycle import WORKER_PROCESS_ATTR, ClaimWatch, fin
 from search.runtime.quiet import configure_logging
 from search.study.settings import FINISHED, StudySettings, open_study
 from search.ui.trial_report import attach_trial_report, update_study_plots, warm_up_study_plots
-from storage import StorageError, open_storage
+from storage import open_storage
 from storage.artifacts import open_artifact_store
 from storage.budget import Budget, TrialSlot
 from storage.optuna_store import fail_stale_trials
@@ -43,10 +44,6 @@ if TYPE_CHECKING:
 MAX_CONSECUTIVE_FAILURES = 3
 REQUEUED_FROM = "requeued_from"
 OBJECTIVE_FACTORY_ENV = "FMNIST_OBJECTIVE_FACTORY"
-
-
-class WorkerError(RuntimeError):
-    """A worker stopped because its trials kept failing; the message carries the last reason."""
 
 
 @dataclass(frozen=True)
