@@ -13,7 +13,7 @@ def run() -> None:
     from search.runtime.interrupts import wrapped_interrupt  # light: the standard library only
 
     try:
-        from search.cli.app import main
+        from search.cli import main
     except Exception as error:  # a Ctrl-C that the import machinery wrapped (see wrapped_interrupt)
         if wrapped_interrupt(error) is None:
             raise

@@ -13,12 +13,16 @@ import signal
 import socket
 from dataclasses import dataclass
 from socketserver import ThreadingMixIn
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from search.errors import DashboardError
-from storage import open_storage, resolve_url
+from search.ui.console import report_error
+from storage import open_storage, redact, resolve_url
 from storage.artifacts import artifact_dir, open_artifact_store
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 class _ThreadingServer(ThreadingMixIn, WSGIServer):
@@ -113,3 +117,18 @@ def exposure_warning(host: str, port: int) -> str | None:
         f"the dashboard listens on {where}: anyone who can reach this machine on port {port} ({reach}) can read, "
         "change and delete every study, without a login; use --host 127.0.0.1 and an SSH tunnel instead"
     )
+
+
+def run_dashboard(console: Console, *, storage_url: str | None, host: str, port: int, artifacts: str | None) -> None:
+    """Serve optuna-dashboard on the store until Ctrl-C; print where to open it."""
+    def ready(served: Dashboard) -> None:
+        if served.warning:
+            report_error(served.warning, label="warning")
+        console.print(
+            f"dashboard of {redact(served.storage_url)} (trial files in {served.artifacts})\n"
+            f"open [bold]{served.url}[/] in your browser; Ctrl-C stops it",
+            highlight=False,
+        )
+
+    serve_dashboard(storage_url, host, port, artifacts, ready)
+    console.print("dashboard stopped")

@@ -121,8 +121,8 @@ def test_a_continued_trial_carries_its_curve_from_epoch_one() -> None:
     record.history = {"accuracy": [0.8], "loss": [0.7], "val_accuracy": [0.7], "val_loss": [0.8]}
     history = full_history(record, earlier)
     assert history["val_accuracy"] == [0.4, 0.55, 0.7]
-    attrs = trial_attrs(record, history, "cpu", "run/0003")
-    assert (attrs["epochs_run"], attrs["best_epoch"], attrs["epochs_trained"]) == (3, 3, 1)
+    attrs = trial_attrs(record, history, 7, "cpu", "run/0003")
+    assert (attrs["epochs_run"], attrs["best_epoch"], attrs["epochs_trained"], attrs["worker_id"]) == (3, 3, 1, 7)
     fresh = FitRecord()
     fresh.history = dict(earlier)
     assert full_history(fresh, None) is fresh.history

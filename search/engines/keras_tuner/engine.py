@@ -27,42 +27,33 @@ How KerasTuner's Hyperband differs from the Optuna engine, and what that means h
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import optuna
 
+from search.data.loader import TrainValData, load_train_val
+from search.engines.interface import DEFAULT_ENGINE, ENGINES, EpochListener, WorkerJob
+from search.engines.keras_tuner.tuner import FitRecord, SearchOver, keras_tuner_classes
+from search.engines.record import METRICS, History, attach_report, result_attrs, runner_attrs, update_plots
 from search.errors import EngineError, WorkerError
 from search.runtime import interrupts
-from search.ui.console import report_error
-from search.data.loader import TrainValData, load_train_val
 from search.study.settings import StudySettings, open_study
-from search.ui.trial_report import attach_trial_report, update_study_plots
-from search.engines.optuna.worker import WorkerJob
-from spaces.adapters import keras_tuner_params, suggest
+from search.ui.console import report_error
+from spaces.adapters import suggest
 from spaces.space import Space
 from storage import open_storage
 from storage.artifacts import open_artifact_store
-from storage.budget import Budget, TrialSlot
-from storage.optuna_store import fail_stale_trials
+from storage.budget import Budget
 from storage.runs import next_run, sampler_seed
 
-if TYPE_CHECKING:
-    from search.engines.optuna.objective import EpochListener
-
-ENGINES = ("optuna", "keras-tuner")
-DEFAULT_ENGINE = "optuna"
 HYPERBAND_FACTOR = 3  # the same reduction factor as the Optuna engine's Hyperband pruner
 OBJECTIVE = "val_accuracy"
 ENGINE_ATTR = "engine"
 KERAS_TUNER_TRIAL_ATTR = "keras_tuner_trial"
-# The per-epoch history the Optuna objective records (search.engines.optuna.objective.METRICS, which imports Keras).
-METRICS = ("accuracy", "loss", "val_accuracy", "val_loss")
 
 
 def check_engine_options(
@@ -87,73 +78,29 @@ def check_engine_options(
         )
 
 
-@dataclass
-class FitRecord:
-    """What one KerasTuner fit left behind, read when its trial ends."""
-
-    history: dict[str, list[float | None]] = field(default_factory=lambda: {name: [] for name in METRICS})
-    param_count: int = 0
-    seconds: float = 0.0
-    initial_epoch: int = 0
-    cut_short: bool = False  # stopped by the deadline before its last epoch
-
-
-# ---------------------------------------------------------------- params and distributions
-
-
-class _RecordingTrial:
-    """Stands in for an Optuna trial in ``suggest``: returns KerasTuner's values, records the distributions.
-
-    Going through ``suggest`` itself guarantees the distributions are exactly those the Optuna
-    objective would record for the same space.
-    """
-
-    def __init__(self, values: dict[str, Any]) -> None:
-        self.values = values
-        self.distributions: dict[str, optuna.distributions.BaseDistribution] = {}
-
-    def suggest_int(self, name: str, low: int, high: int, step: int = 1, log: bool = False) -> int:
-        self.distributions[name] = optuna.distributions.IntDistribution(low, high, step=step, log=log)
-        return int(self.values[name])
-
-    def suggest_float(self, name: str, low: float, high: float, log: bool = False) -> float:
-        self.distributions[name] = optuna.distributions.FloatDistribution(low, high, log=log)
-        return float(self.values[name])
-
-    def suggest_categorical(self, name: str, choices: list[Any]) -> Any:
-        self.distributions[name] = optuna.distributions.CategoricalDistribution(choices)
-        return self.values[name]
-
-
 def optuna_params(space: Space, values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The searched params of a KerasTuner trial and their Optuna distributions."""
-    recorder = _RecordingTrial(values)
-    suggest(space, recorder)
-    params = {name: recorder.values[name] for name in recorder.distributions}
-    return params, recorder.distributions
+    """The searched params of a KerasTuner trial and their Optuna distributions.
+
+    ``suggest`` runs on a ``FixedTrial`` of KerasTuner's values, so the distributions are exactly
+    those the Optuna objective records for the same space.
+    """
+    fixed = optuna.trial.FixedTrial(values)
+    suggest(space, fixed)
+    return fixed.params, fixed.distributions
 
 
-def full_history(record: FitRecord, earlier: dict[str, list[float | None]] | None) -> dict[str, list[float | None]]:
+def full_history(record: FitRecord, earlier: History | None) -> History:
     """The curve from epoch 1: the continued trial's first ``initial_epoch`` epochs, then this fit's."""
     if not record.initial_epoch or earlier is None:
         return record.history
     return {name: earlier.get(name, [])[: record.initial_epoch] + record.history[name] for name in METRICS}
 
 
-def trial_attrs(
-    record: FitRecord, history: dict[str, list[float | None]], device: str, kt_trial: str, worker_id: int = 0
-) -> dict[str, Any]:
-    """The user attributes the Optuna objective writes, plus where the trial came from."""
-    val = [v or 0.0 for v in history["val_accuracy"]]
-    best_epoch = max(range(len(val)), key=val.__getitem__) + 1 if val else 0
+def trial_attrs(record: FitRecord, history: History, worker_id: int, device: str, kt_trial: str) -> dict[str, Any]:
+    """The user attributes the Optuna objective writes (search/engines/record.py), plus where the trial came from."""
     return {
-        "worker_id": worker_id,
-        "device": device,
-        "epochs_run": len(val),
-        "best_epoch": best_epoch,
-        "param_count": int(record.param_count),
-        "train_seconds": round(record.seconds, 3),
-        "history": history,
+        **runner_attrs(worker_id, device),
+        **result_attrs(history, record.param_count, record.seconds),
         ENGINE_ATTR: "keras-tuner",
         KERAS_TUNER_TRIAL_ATTR: kt_trial,
         "epochs_trained": len(record.history["val_accuracy"]),
@@ -185,121 +132,8 @@ def write_trial(
         if t.user_attrs.get(KERAS_TUNER_TRIAL_ATTR) == attrs[KERAS_TUNER_TRIAL_ATTR]
     )
     live = optuna.trial.Trial(study, added._trial_id)
-    if artifacts is not None:
-        try:
-            attach_trial_report(live, artifacts, max_epochs, pruned=False)
-        except Exception as error:  # noqa: BLE001 - a picture must not cost the trial (as in the worker)
-            report_error(f"trial {added.number}: learning curve and note not saved: {error}", label="warning")
+    attach_report(live, artifacts, max_epochs, pruned=False)
     return study.tell(live, max(val))
-
-
-# ---------------------------------------------------------------- KerasTuner side
-
-
-def _keras_tuner_classes() -> tuple[type, type]:
-    """The HyperModel and Tuner subclasses, defined once KerasTuner (and Keras) may be imported."""
-    import keras
-    import keras_tuner
-
-    class DeadlineStop(keras.callbacks.Callback):
-        """Stop at the end of an epoch once the run's time is up (unless it was the last one)."""
-
-        def __init__(self, deadline: float | None, last_epoch: int, record: FitRecord) -> None:
-            super().__init__()
-            self.deadline, self.last_epoch, self.record = deadline, last_epoch, record
-
-        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            interrupts.check()  # an interrupted epoch: stop before it is recorded (KerasTuner does not catch it)
-            for name in METRICS:
-                value = float((logs or {}).get(name, math.nan))
-                self.record.history[name].append(value if math.isfinite(value) else None)
-            if self.deadline is not None and epoch + 1 < self.last_epoch and time.time() >= self.deadline:
-                self.record.cut_short = True
-                self.model.stop_training = True
-
-    class SpaceHyperModel(keras_tuner.HyperModel):
-        """The space's builder behind KerasTuner's ``hp`` (spaces.adapters), fit with the params' batch size."""
-
-        def __init__(self, space: Space, seed: int, deadline: float | None) -> None:
-            super().__init__(name=space.name)
-            self.space, self.seed, self.deadline = space, seed, deadline
-            self.builds = 0
-            self.last: FitRecord | None = None
-
-        def build(self, hp: Any) -> keras.Model:
-            from spaces.builders import build_model
-
-            # One seed per model built, as the Optuna objective seeds trial n with seed + n.
-            keras.utils.set_random_seed(self.seed + self.builds)
-            self.builds += 1
-            return build_model(self.space.model, keras_tuner_params(self.space, hp))
-
-        def fit(self, hp: Any, model: keras.Model, *args: Any, **kwargs: Any) -> Any:
-            params = keras_tuner_params(self.space, hp)  # declared already: returns the trial's values
-            record = FitRecord(param_count=model.count_params(), initial_epoch=int(kwargs.get("initial_epoch", 0)))
-            self.last = record
-            kwargs["callbacks"] = [
-                *kwargs.get("callbacks", []),
-                DeadlineStop(self.deadline, int(kwargs["epochs"]), record),
-            ]
-            started = time.perf_counter()
-            # Ctrl-C or SIGTERM ends the epoch after its current batch; DeadlineStop then stops the search.
-            with interrupts.stopping_training(lambda: setattr(model, "stop_training", True)):
-                history = model.fit(*args, batch_size=params["batch_size"], **kwargs)
-            record.seconds = time.perf_counter() - started
-            return history
-
-    class BudgetedHyperband(keras_tuner.Hyperband):
-        """Hyperband that claims a study budget slot per trial, stops at the deadline, and hands each trial on."""
-
-        def __init__(
-            self,
-            *,
-            study: optuna.Study,
-            budget: Budget,
-            deadline: float | None,
-            on_trial: Callable[[Any, FitRecord | None], bool],
-            **kwargs: Any,
-        ) -> None:
-            super().__init__(**kwargs)
-            self.study, self.budget, self.deadline, self.on_trial = study, budget, deadline, on_trial
-            self.slot: TrialSlot | None = None  # held from the claim to the trial's end
-            self.gradients_before: set[str] = set()
-
-        def pre_create_trial(self) -> None:
-            interrupts.check()  # a signal between two trials
-            if self.slot is not None:
-                return  # the oracle asked again (IDLE): the slot claimed last time is still ours
-            if self.deadline is not None and time.time() >= self.deadline:
-                raise _SearchOver("timeout")
-            fail_stale_trials(self.study)  # a dead run's claims come back before this one counts them
-            self.slot = self.budget.claim_slot()
-            if self.slot is None:
-                raise _SearchOver("budget")
-
-        def on_trial_begin(self, trial: Any) -> None:
-            from search.runtime.memory import custom_gradient_names
-
-            super().on_trial_begin(trial)
-            self.hypermodel.last = None
-            self.gradients_before = custom_gradient_names()
-
-        def on_trial_end(self, trial: Any) -> None:
-            from search.runtime.memory import release_trial_memory
-
-            super().on_trial_end(trial)
-            slot, self.slot = self.slot, None
-            release_trial_memory(self.gradients_before)
-            with slot or TrialSlot(None):
-                interrupts.check()  # KerasTuner recorded an interrupted fit as a failed trial
-                if self.on_trial(trial, self.hypermodel.last) and slot is not None:
-                    slot.keep()
-
-    return SpaceHyperModel, BudgetedHyperband
-
-
-class _SearchOver(Exception):
-    """Raised between KerasTuner trials to end its search loop: budget spent or time up."""
 
 
 def run_keras_tuner(
@@ -348,7 +182,7 @@ def _search(
 
     from search.runtime.memory import freeze_long_lived_objects
 
-    hypermodel_class, tuner_class = _keras_tuner_classes()
+    hypermodel_class, tuner_class = keras_tuner_classes()
     histories: dict[str, dict[str, list[float | None]]] = {}  # KerasTuner trial id -> its curve from epoch 1
     written: list[optuna.trial.FrozenTrial] = []
     run_id = f"{time.time():.6f}"  # tells this run's KerasTuner trial ids from an earlier run's
@@ -362,15 +196,12 @@ def _search(
         values = dict(kt_trial.hyperparameters.values)
         history = full_history(record, histories.get(values.get("tuner/trial_id", "")))
         histories[kt_trial.trial_id] = history
-        attrs = trial_attrs(record, history, device, f"{run_id}/{kt_trial.trial_id}", job.worker_id)
+        attrs = trial_attrs(record, history, job.worker_id, device, f"{run_id}/{kt_trial.trial_id}")
         attrs["keras_tuner_bracket"] = values.get("tuner/bracket")
         attrs["keras_tuner_round"] = values.get("tuner/round")
         frozen = write_trial(study, settings.space, values, attrs, artifacts, settings.max_epochs)
         written.append(frozen)
-        try:
-            update_study_plots(study)
-        except Exception as error:  # noqa: BLE001 - as in the worker: plots never cost a trial
-            report_error(f"study plots not updated: {error}", label="warning")
+        update_plots(study)
         if after_trial:
             after_trial(frozen)
         return True
@@ -396,7 +227,7 @@ def _search(
         )
         try:
             tuner.search(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), verbose=0)
-        except _SearchOver:
+        except SearchOver:
             pass
         except RuntimeError as error:  # KerasTuner gives up after max_consecutive_failed_trials
             interrupts.check()  # or TensorFlow turned Ctrl-C into a RuntimeError
