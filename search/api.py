@@ -1,8 +1,8 @@
 """The Python API: search, export and evaluate from a script or a notebook, as the CLI does.
 
 The CLI's ``start``, ``export`` and ``evaluate`` call these functions, so both behave the same:
-the same checks (one ``error:`` line there, the typed exception here: SpaceError, DataError,
-StorageError, StudyError, ExportError...), the same store, files and dashboard entries.
+the same checks (one ``error:`` line there, the typed exception here: a subclass of
+``search.errors.FmnistSearchError``), the same store, files and dashboard entries.
 
     import search
     study = search.run_study("dense", trials=20, epochs=5, subset=5000)
@@ -137,8 +137,9 @@ def evaluate(
     """The final evaluation of an export folder (or one ``.keras`` file) on the 10,000 test images.
 
     Writes ``report.json``, the confusion matrix, the learning curves and ``summary.md`` into the
-    folder, records the evaluation in the store and returns it: ``.test_accuracy`` (mean over
-    the models, a fraction), ``.report`` (everything in report.json), ``.folder``.
+    folder, shows them with the exported trial in the dashboard when its study is in the store,
+    and returns the evaluation: ``.test_accuracy`` (mean over the models, a fraction), ``.report``
+    (everything in report.json), ``.folder``.
     """
     from search.results.final import evaluate_export
     from search.ui.console import console as default_console

@@ -140,7 +140,6 @@ def _train_one_baseline(console: Console, seed: SeedModel, data: fmnist_data.Tra
     test = evaluate.evaluate(folder, data_dir).report["test_accuracy"]["mean"]
     log = ExportLog(url)
     try:
-        log.record_evaluation(None, str(folder.resolve()), 1, test, 0.0)
         log.record_baseline(
             seed_id=seed.id,
             model=seed.model,

@@ -81,7 +81,7 @@ def export_best(
 
 
 def evaluate_export(console: Console, *, path: str, storage_url: str | None, data_dir: str | None, verbose: bool) -> Evaluation:
-    """Evaluate an export on the sealed test set, write its report files and record the evaluation."""
+    """Evaluate an export on the sealed test set and write its report files; show them with its trial in the dashboard."""
     from search.results import evaluation as evaluate
     from search.runtime.quiet import import_keras
 
@@ -90,7 +90,6 @@ def evaluate_export(console: Console, *, path: str, storage_url: str | None, dat
     import_keras(verbose)
     result = evaluate.evaluate(Path(path), data_dir)
     accuracy = result.report["test_accuracy"]
-    _record(url, lambda log: log.record_evaluation(result.config_hash, str(Path(path).resolve()), len(result.report["models"]), accuracy["mean"], accuracy["std"]))
     trial_label = _attach_to_trial(url, result)
     if trial_label:
         console.print(f"attached the confusion matrix and the summary to {trial_label} (see it in `fmnist-search dashboard`)", highlight=False)

@@ -38,6 +38,7 @@ class Row:
     note: str
     reported: str = ""  # what the seed report itself claimed
     test_per_model: tuple[float, ...] = ()
+    reported_test: float | None = None  # the seed report's own test accuracy (a fraction), where it gave one
 
 
 def seed_rows(seeds: list[SeedModel], runs: list[dict[str, Any]]) -> list[Row]:
@@ -63,6 +64,7 @@ def seed_rows(seeds: list[SeedModel], runs: list[dict[str, Any]]) -> list[Row]:
                 f"{cap}{run['epochs_run']} epochs on 55k",
                 seed.reported,
                 (run["test_accuracy"],),
+                seed.reported_test,
             )
         )
     return rows

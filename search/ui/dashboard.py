@@ -59,7 +59,7 @@ def serve_dashboard(storage_url: str | None, host: str, port: int, artifacts: st
 
     A store that does not exist is a StorageError, never an empty new database.
     """
-    import optuna_dashboard  # here, not at the top: every other command would pay for its import
+    import optuna_dashboard  # here, not at the top: the CLI imports this module, and only `dashboard` serves it
 
     url = resolve_url(storage_url, must_exist=True)
     storage = open_storage(url, must_exist=True)

@@ -83,3 +83,12 @@ def test_warm_start_enqueues_the_fitting_seeds_first_and_only_once(tiny_data_dir
     assert [t.user_attrs.get("warm_start") for t in trials] == ["s000-dense", "s001-dense", "s002-dense-sgd", None]
     assert trials[0].params["units"] == 300 and trials[2].params["optimizer"] == "sgd"
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+
+
+def test_a_seed_row_carries_the_test_accuracy_its_report_claimed() -> None:
+    from search.results.leaderboard import seed_rows
+
+    run = {"seed_id": "s000-dense", "validation_accuracy": 0.88, "test_accuracy": 0.87, "epochs_cap": None,
+           "epochs_run": 15, "param_count": 266_610, "train_seconds": 300.0}  # fmt: skip
+    [row] = seed_rows(load_seeds(), [run])
+    assert row.reported_test == 0.883  # spaces/seeds.toml: reported_test; --json carries it beside the measured 0.87
