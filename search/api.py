@@ -61,7 +61,7 @@ def run_study(
     Returns the Optuna study, read back from the store: ``study.best_trial``,
     ``study.trials_dataframe()`` and the rest of Optuna's API work on it.
     """
-    from search.study.launch import start_study
+    from search.engines.launch import start_study
     from search.ui.console import console as default_console
     from search.runtime.quiet import configure_logging
 

@@ -108,7 +108,7 @@ def baselines(
     """
     with user_errors(verbose=verbose):
         configure_logging(verbose)
-        from search.results.baselines import train_baselines
+        from search.results.final import train_baselines
 
         ids = [part.strip() for part in only.split(",") if part.strip()] if only else None
         train_baselines(console, only=ids, max_epochs=max_epochs, out=out, storage_url=storage, data_dir=data_dir, verbose=verbose)

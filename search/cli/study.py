@@ -140,7 +140,7 @@ def worker(
     """
     with user_errors(INTERRUPTED_STUDY, verbose):
         configure_logging(verbose)
-        from search.study.launch import join_study
+        from search.engines.launch import join_study
 
         join_study(console, study_name=study, storage_url=storage, timeout=timeout, data_dir=data_dir, verbose=verbose, log_format=log_format.value)
 
@@ -157,7 +157,7 @@ def status(
     """
     with user_errors():
         configure_logging()
-        from search.study.status import show_status
+        from search.ui.status import show_status
 
         show_status(console, study, storage, as_json=as_json)
 

@@ -14,18 +14,11 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from search.data import loader as fmnist_data
 from search.data.loader import TrainValData
 from search.results.export import HISTORY_FILE, package_versions
-from search.ui.console import epoch_progress
 from spaces.seeds import SeedModel
-from storage import resolve_url
-from storage.exports import ExportLog
-
-if TYPE_CHECKING:
-    from rich.console import Console
 
 BASELINE_FILE = "baseline.json"
 BASELINE_SEED = 0  # weight seed: baselines are single runs, as the seeds reported them
@@ -110,52 +103,3 @@ def write_baseline(seed: SeedModel, run: BaselineRun, model: Any, folder: Path) 
     (folder / BASELINE_FILE).write_text(json.dumps(facts, indent=2, default=list) + "\n", encoding="utf-8")
     (folder / HISTORY_FILE).write_text(json.dumps(run.history, indent=1) + "\n", encoding="utf-8")
     return ["model-0.keras", BASELINE_FILE, HISTORY_FILE]
-
-
-def train_baselines(console: Console, *, only: list[str] | None, max_epochs: int | None, out: str | None, storage_url: str | None, data_dir: str | None, verbose: bool) -> None:
-    """Train each seed model on the search's split, evaluate it like an export, record it."""
-    from search.runtime.quiet import import_keras
-    from spaces.seeds import load_seeds, select_seeds
-
-    chosen = select_seeds(load_seeds(), only)
-    url = resolve_url(storage_url)
-    ExportLog(url).close()  # an unreachable store fails before hours of training, not after
-    data = fmnist_data.load_train_val(data_dir)
-    fmnist_data.locate("test", data_dir)  # a missing test file fails now, not after the training
-    import_keras(verbose)
-    for seed in chosen:
-        _train_one_baseline(console, seed, data, max_epochs, out, url, data_dir)
-    console.print("compare with the searched bests: fmnist-search leaderboard", highlight=False)
-
-
-def _train_one_baseline(console: Console, seed: SeedModel, data: fmnist_data.TrainValData, max_epochs: int | None, out: str | None, url: str, data_dir: str | None) -> None:
-    """Train, save, evaluate and record one seed model, with a progress bar over its epochs."""
-    from search.results import evaluation as evaluate
-
-    with epoch_progress(console) as progress:
-        task = progress.add_task(f"{seed.id} ({seed.model})", total=planned_epochs(seed, max_epochs))
-        model, run = train_seed(seed, data, max_epochs, lambda done, _: progress.update(task, completed=done))
-    folder = baseline_folder(seed, out)
-    write_baseline(seed, run, model, folder)
-    test = evaluate.evaluate(folder, data_dir).report["test_accuracy"]["mean"]
-    log = ExportLog(url)
-    try:
-        log.record_baseline(
-            seed_id=seed.id,
-            model=seed.model,
-            epochs_run=run.epochs_run,
-            epochs_cap=run.epochs_cap,
-            validation_accuracy=run.validation_accuracy,
-            test_accuracy=test,
-            param_count=run.param_count,
-            train_seconds=run.train_seconds,
-            folder=str(folder.resolve()),
-        )
-    finally:
-        log.close()
-    capped = f" (capped from {seed.training.epochs})" if run.epochs_cap else ""
-    console.print(
-        f"{seed.id}: val {run.validation_accuracy:.4f}, test {test:.4f}, {run.param_count:,} params, "
-        f"{run.epochs_run} epochs{capped} in {run.train_seconds:.0f} s; files in {folder}",
-        highlight=False,
-    )

@@ -1,7 +1,8 @@
-"""The final steps: export the best trial (retrained on all 60,000 images), evaluate it once on the test set.
+"""The final steps: export the best trial (retrained on all 60,000 images), evaluate it once on the test set;
+train the seed baselines and evaluate them the same way.
 
-``export`` and ``evaluate`` (and the Python API's ``export_best`` and ``evaluate``) come here;
-an evaluation of an export whose study is in the store also shows in the dashboard.
+``export``, ``evaluate`` and ``baselines`` (and the Python API's ``export_best`` and ``evaluate``)
+come here; an evaluation of an export whose study is in the store also shows in the dashboard.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from rich.console import Console
 
 from search.data import loader as fmnist_data
 from search.errors import ExportError, StorageError, StudyError
+from search.results import baselines
 from search.study.settings import open_study
 from search.ui.console import epoch_progress
+from spaces.seeds import SeedModel
 from spaces.space import load_space
 from storage import open_storage, resolve_url
 from storage.exports import ExportLog
@@ -138,3 +141,40 @@ def _record(url: str, write: Callable[[ExportLog], None]) -> None:
         write(log)
     finally:
         log.close()
+
+
+def train_baselines(console: Console, *, only: list[str] | None, max_epochs: int | None, out: str | None, storage_url: str | None, data_dir: str | None, verbose: bool) -> None:
+    """Train each seed model on the search's split, evaluate it like an export, record it."""
+    from search.runtime.quiet import import_keras
+    from spaces.seeds import load_seeds, select_seeds
+
+    chosen = select_seeds(load_seeds(), only)
+    url = resolve_url(storage_url)
+    ExportLog(url).close()  # an unreachable store fails before hours of training, not after
+    data = fmnist_data.load_train_val(data_dir)
+    fmnist_data.locate("test", data_dir)  # a missing test file fails now, not after the training
+    import_keras(verbose)
+    for seed in chosen:
+        _train_one_baseline(console, seed, data, max_epochs, out, url, data_dir)
+    console.print("compare with the searched bests: fmnist-search leaderboard", highlight=False)
+
+
+def _train_one_baseline(console: Console, seed: SeedModel, data: fmnist_data.TrainValData, max_epochs: int | None, out: str | None, url: str, data_dir: str | None) -> None:
+    """Train, save, evaluate and record one seed model, with a progress bar over its epochs."""
+    from search.results import evaluation as evaluate
+
+    with epoch_progress(console) as progress:
+        task = progress.add_task(f"{seed.id} ({seed.model})", total=baselines.planned_epochs(seed, max_epochs))
+        model, run = baselines.train_seed(seed, data, max_epochs, lambda done, _: progress.update(task, completed=done))
+    folder = baselines.baseline_folder(seed, out)
+    baselines.write_baseline(seed, run, model, folder)
+    test = evaluate.evaluate(folder, data_dir).report["test_accuracy"]["mean"]
+    facts = {"epochs_run": run.epochs_run, "epochs_cap": run.epochs_cap, "validation_accuracy": run.validation_accuracy, "test_accuracy": test}
+    size = {"param_count": run.param_count, "train_seconds": run.train_seconds, "folder": str(folder.resolve())}
+    _record(url, lambda log: log.record_baseline(seed_id=seed.id, model=seed.model, **facts, **size))
+    capped = f" (capped from {seed.training.epochs})" if run.epochs_cap else ""
+    console.print(
+        f"{seed.id}: val {run.validation_accuracy:.4f}, test {test:.4f}, {run.param_count:,} params, "
+        f"{run.epochs_run} epochs{capped} in {run.train_seconds:.0f} s; files in {folder}",
+        highlight=False,
+    )

@@ -149,7 +149,7 @@ def test_only_the_commands_that_need_optuna_dashboard_import_it() -> None:
     # The CLI, status, leaderboard, export and evaluate start without it: only `dashboard` serves it,
     # and `start` and `worker` write trial notes with it.
     code = (
-        "import sys; import search.cli, search.study.status, search.results.leaderboard, search.results.final; "
+        "import sys; import search.cli, search.ui.status, search.results.leaderboard, search.results.final; "
         "print('optuna_dashboard' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
