@@ -126,3 +126,12 @@ def test_a_continued_trial_carries_its_curve_from_epoch_one() -> None:
     fresh = FitRecord()
     fresh.history = dict(earlier)
     assert full_history(fresh, None) is fresh.history
+
+
+def test_a_failed_keras_tuner_trial_is_reported_in_one_line_whatever_its_message() -> None:
+    from search.engines.keras_tuner.engine import _last_line
+    from search.engines.record import one_line
+
+    assert _last_line("Traceback (most recent call last):\n  File 'x'\nValueError: bad units\n") == "ValueError: bad units"
+    assert _last_line("") == _last_line(None) == _last_line(" \n ") == "unknown reason"
+    assert one_line(RuntimeError("")) == "RuntimeError" and one_line(ValueError("a\nb")) == "ValueError: a"
