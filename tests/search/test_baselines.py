@@ -6,12 +6,14 @@ import json
 from pathlib import Path
 
 import optuna
+import pytest
 
 from spaces.seeds import load_seeds
 from storage.exports import ExportLog
 from tests.search.cli_helpers import assert_one_line_error, invoke
 
 
+@pytest.mark.slow
 def test_baselines_are_trained_evaluated_recorded_and_ranked_beside_a_searched_best(tiny_data_dir, tmp_path: Path) -> None:
     data = tiny_data_dir()
     url = f"sqlite:///{tmp_path / 'x.db'}"
@@ -69,6 +71,7 @@ def test_bad_baseline_and_leaderboard_input_is_one_line(tiny_data_dir, tmp_path:
     assert not (tmp_path / "none.db").exists()
 
 
+@pytest.mark.slow
 def test_warm_start_enqueues_the_fitting_seeds_first_and_only_once(tiny_data_dir, tmp_path: Path) -> None:
     data = tiny_data_dir()
     url = f"sqlite:///{tmp_path / 'x.db'}"

@@ -12,6 +12,7 @@ import pytest
 from tests.search.cli_helpers import assert_one_line_error, invoke
 
 
+@pytest.mark.slow
 def test_start_runs_a_real_study_and_stores_every_epoch(real_data_dir: Path, tmp_path: Path) -> None:
     db = tmp_path / "cli.db"
     url = f"sqlite:///{db}"

@@ -142,7 +142,7 @@ def test_a_ctrl_c_that_an_import_wrapped_still_ends_in_one_line(capsys: pytest.C
     """CI saw it: a Ctrl-C inside a lazy import came out as dataclasses' RuntimeError (cause: the interrupt)."""
     import typer
 
-    from search.cli.app import _user_errors
+    from search.cli.app import user_errors
 
     def wrapped() -> None:
         try:
@@ -150,9 +150,9 @@ def test_a_ctrl_c_that_an_import_wrapped_still_ends_in_one_line(capsys: pytest.C
         except KeyboardInterrupt as interrupt:
             raise RuntimeError("Error calling __set_name__ on 'Field' instance 'fields' in 'Task'") from interrupt
 
-    with pytest.raises(typer.Exit) as ended, _user_errors():
+    with pytest.raises(typer.Exit) as ended, user_errors():
         wrapped()
     assert ended.value.exit_code == 130
     assert capsys.readouterr().err.strip().startswith("interrupted:")
-    with pytest.raises(RuntimeError), _user_errors():  # a real crash is not swallowed
+    with pytest.raises(RuntimeError), user_errors():  # a real crash is not swallowed
         raise RuntimeError("a bug")

@@ -6,11 +6,13 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from search.results import evaluation
 from tests.search.cli_helpers import invoke
 
 
+@pytest.mark.slow
 def test_a_subset_study_is_reported_as_one(tiny_data_dir, tmp_path: Path, monkeypatch) -> None:
     data = tiny_data_dir()
     common = ("--data-dir", str(data), "--storage", f"sqlite:///{tmp_path / 'x.db'}")
