@@ -27,7 +27,7 @@ os.environ["KERAS_HOME"] = str(_WORKDIR / "keras-home")
 os.environ.setdefault("FMNIST_ARTIFACTS", str(_WORKDIR / "artifacts"))
 atexit.register(shutil.rmtree, _WORKDIR, ignore_errors=True)
 
-from search.quiet import import_keras
+from search.runtime.quiet import import_keras
 
 import_keras()
 
@@ -48,7 +48,7 @@ from bench.figures import kerastuner_figures, pruning_figures
 from bench.overhead import measure_overhead
 from bench.report import update_benchmarks_md, write_results
 from bench.studies import SearchSpec, run_fmnist_search, run_keras_tuner_search
-from search.console import console
+from search.ui.console import console
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 ROOT = Path(__file__).resolve().parent.parent

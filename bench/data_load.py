@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from bench._common import median, print_table, save_json
-from search.data import FILES, load_part, locate, stratified_subset
+from search.data.loader import FILES, load_part, locate, stratified_subset
 
 IMAGES_MAGIC = 0x00000803
 LABELS_MAGIC = 0x00000801

@@ -120,7 +120,7 @@ def copy_data(folder: Path, data_dir: str | None = None) -> list[Path]:
     Debian's package recompresses the files (their ``.gz`` MD5 differs from the published one,
     the images do not), so the check is the loader's: IDX headers, counts, labels in range.
     """
-    from search import data as fmnist_data
+    from search.data import loader as fmnist_data
 
     folder.mkdir(parents=True, exist_ok=True)
     copied = []

@@ -49,7 +49,7 @@ class Config:
     backend: str = "tensorflow"
     jit_compile: str = "auto"  # FMNIST_JIT_COMPILE: "auto" is no XLA under TensorFlow on a CPU
     precision: str = "float32"  # a Keras dtype policy
-    steps_per_execution: int | None = 1  # None: what search/runtime_choice.py chooses
+    steps_per_execution: int | None = 1  # None: what search/runtime/choice.py chooses
     batch_size: int | None = None  # None: the model's own (128)
     workers: int = 1  # >1: that many processes at once, each with its share of the cores (devices.py)
     intra_inter: tuple[int, int] | None = None  # TensorFlow's thread pools; None: its own (all cores)
@@ -59,7 +59,7 @@ class Config:
 
 CONFIGS: dict[str, Config] = {
     BASELINE: Config(note="today's default"),
-    "chosen": Config(steps_per_execution=None, jit_compile="", note="search/runtime_choice.py's choice here"),
+    "chosen": Config(steps_per_execution=None, jit_compile="", note="search/runtime/choice.py's choice here"),
     "tf-spe8": Config(steps_per_execution=8, families=("dense",), note="8 steps per execution"),
     "tf-spe32": Config(steps_per_execution=32, note="32 steps per execution"),
     "tf-bf16": Config(precision="mixed_bfloat16", note="needs AVX-512 BF16 or AMX"),
@@ -81,7 +81,7 @@ DEFAULT_CONFIGS = [name for name in CONFIGS if not name.endswith("-cnn")]
 
 def available_configs(names: list[str] | None = None) -> dict[str, Config]:
     """The configurations this machine can run: a backend must be installed, bfloat16 needs a CPU with it."""
-    from search.runtime_choice import read_cpu_flags
+    from search.runtime.choice import read_cpu_flags
 
     has_bf16 = bool({"avx512_bf16", "amx_bf16"} & read_cpu_flags())
     chosen = {name: CONFIGS[name] for name in (names or DEFAULT_CONFIGS)}
@@ -94,7 +94,7 @@ def available_configs(names: list[str] | None = None) -> dict[str, Config]:
 
 def config_env(config: Config, worker: int = 0) -> dict[str, str]:
     """The environment of a child process running ``config`` (worker ``worker`` of ``config.workers``)."""
-    from search.devices import worker_environment
+    from search.runtime.devices import worker_environment
 
     env = {"KERAS_BACKEND": config.backend, "FMNIST_BENCH_PRECISION": config.precision, "PYTHONUNBUFFERED": "1"}
     if config.jit_compile:
@@ -152,12 +152,12 @@ def train_families(
     families: list[str], epochs: int, seed: int, subset: int | None, batch_size: int | None, data_dir: str | None, barrier: str | None = None
 ) -> dict[str, Any]:
     """Train each family's default model in this process's runtime; its epoch and validation seconds, accuracy."""
-    from search.quiet import import_keras
+    from search.runtime.quiet import import_keras
 
     keras = import_keras()
-    from search.data import load_train_val
-    from search.devices import apply_backend_limits
-    from search.runtime_choice import current_runtime
+    from search.data.loader import load_train_val
+    from search.runtime.devices import apply_backend_limits
+    from search.runtime.choice import current_runtime
     from spaces.builders import build_model
     from spaces.families import defaults
 
@@ -255,7 +255,7 @@ def summarize(rounds: list[dict[str, dict[str, Any]]], configs: dict[str, Config
 
 def compare(args: argparse.Namespace) -> dict[str, Any]:
     """Every configuration, round-robin over ``args.repeats`` rounds; the rows and raw figures."""
-    from search.runtime_choice import read_cpu_flags
+    from search.runtime.choice import read_cpu_flags
 
     configs = available_configs(args.configs)
     if BASELINE not in configs:

@@ -6,7 +6,7 @@ Parts (all by default):
               bench/parallel.py's measure: epochs trained / span of the trials), goal 4 ≥ 2.5 × 1;
   search      ``fmnist-search start --space cnn --workers 4`` for a fixed wall-clock budget, the
               best validation accuracy by time, goal ≥ 0.93 within 10 minutes.
-Each measurement runs in its own processes, configured as a worker is (search.devices), while
+Each measurement runs in its own processes, configured as a worker is (search.runtime.devices), while
 nvidia-smi samples GPU utilisation and memory every 500 ms (part c of the issue).
 
 ``--dry`` runs every part with tiny sizes on whatever is there (the CPU under JAX, in a few
@@ -123,10 +123,10 @@ def gpu_monitor(summary: dict[str, Any]) -> Iterator[None]:
 def _probe_backend(env: dict[str, str]) -> dict[str, Any]:
     """In a child configured as worker 0: the backend, what it trains on, its versions (the parent stays off the GPU)."""
     os.environ.update(env)
-    from search.quiet import import_keras
+    from search.runtime.quiet import import_keras
 
     keras = import_keras()
-    from search.devices import describe_device
+    from search.runtime.devices import describe_device
 
     info: dict[str, Any] = {"backend": keras.backend.backend(), "device": describe_device(), "keras": keras.__version__}
     if info["backend"] == "jax":
@@ -143,7 +143,7 @@ def _in_child(function: Any, *args: Any) -> Any:
 
 
 def environment(gpus: list[str]) -> dict[str, Any]:
-    from search.devices import worker_environment
+    from search.runtime.devices import worker_environment
 
     listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True).stdout if shutil.which("nvidia-smi") else ""
     versions = {}
@@ -165,12 +165,12 @@ def environment(gpus: list[str]) -> dict[str, Any]:
 def _epoch_seconds(env: dict[str, str], family: str, subset: int | None, epochs: int) -> dict[str, Any]:
     """In a child configured as worker 0: train the family's default model, timing each epoch (validation included)."""
     os.environ.update(env)
-    from search.quiet import import_keras
+    from search.runtime.quiet import import_keras
 
     keras = import_keras()
     from bench.epoch_time import EpochTimer
-    from search.data import load_train_val
-    from search.devices import apply_backend_limits
+    from search.data.loader import load_train_val
+    from search.runtime.devices import apply_backend_limits
     from spaces.builders import build_model
     from spaces.families import defaults
 
@@ -191,7 +191,7 @@ def _epoch_seconds(env: dict[str, str], family: str, subset: int | None, epochs:
 
 
 def part_epoch_time(sizes: Sizes, gpus: list[str]) -> dict[str, Any]:
-    from search.devices import worker_environment
+    from search.runtime.devices import worker_environment
 
     env = worker_environment(0, 1, gpus, os.cpu_count() or 1)
     result: dict[str, Any] = {}
@@ -365,7 +365,7 @@ def _commit() -> str:
 
 def run_campaign(parts: list[str], dry: bool) -> dict[str, Any]:
     """The environment, then each part with its wall time; stops at once when a real run sees no GPU."""
-    from search.devices import detect_gpus
+    from search.runtime.devices import detect_gpus
 
     sizes = DRY if dry else FULL
     gpus = detect_gpus()[:1]  # the campaign measures one GPU, shared
@@ -395,7 +395,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="JSON results (default bench/results-gpu[-dry].json)")
     parser.add_argument("--render", nargs="+", type=Path, metavar="FILE", help="write the GPU section of BENCHMARKS.md from these result files, and run nothing")
     args = parser.parse_args()
-    from search.quiet import configure_logging
+    from search.runtime.quiet import configure_logging
 
     configure_logging()
     if args.render:

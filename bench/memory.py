@@ -2,7 +2,7 @@
 
 A long study runs hundreds of trials in one worker process, so memory must stay flat from
 trial to trial. train_trial ends every trial with ``release_trial_memory``
-(search/backend_memory.py: it clears the Keras session, deletes the TF custom-gradient
+(search/runtime/memory.py: it clears the Keras session, deletes the TF custom-gradient
 registry entries the trial added, and runs ``gc.collect()``).
 
 This starts a study on the built-in ``dense`` space (TPE sampler, default pruner) in a
@@ -16,7 +16,7 @@ mode and never removes them, each keeping its traced graph alive). After trials 
 with the objects it has to walk, and every trial's clean-up runs at least one.
 
 ``--cleanup`` swaps the trial's clean-up for a diagnostic run (the project is not modified;
-the bench replaces ``search.objective.release_trial_memory`` in this process only):
+the bench replaces ``search.engines.optuna.objective.release_trial_memory`` in this process only):
   project   as shipped (see above)
   no-purge  clear_session() then gc.collect(): the clean-up before the registry purge was added
   none      nothing at all: what the clean-up protects against
@@ -26,7 +26,7 @@ the bench replaces ``search.objective.release_trial_memory`` in this process onl
 
 from __future__ import annotations
 
-from search.quiet import import_keras
+from search.runtime.quiet import import_keras
 
 keras = import_keras()
 
@@ -39,10 +39,10 @@ from pathlib import Path
 
 import optuna
 
-import search.objective
+import search.engines.optuna.objective
 from bench._common import median, print_table, rss_mib, save_json, tf_gradient_registry, write_default_space
-from search.study import start_or_resume
-from search.worker import WorkerJob, run_worker
+from search.study.settings import start_or_resume
+from search.engines.optuna.worker import WorkerJob, run_worker
 from storage import open_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -66,10 +66,10 @@ def _no_cleanup(gradients_before: set[str]) -> None:
 def patch_cleanup(mode: str) -> None:
     if mode == "project":
         return
-    if not hasattr(search.objective, "release_trial_memory"):
-        raise SystemExit("search.objective has no release_trial_memory to replace; use --cleanup project")
+    if not hasattr(search.engines.optuna.objective, "release_trial_memory"):
+        raise SystemExit("search.engines.optuna.objective has no release_trial_memory to replace; use --cleanup project")
     replacement = _clear_session_and_collect if mode == "no-purge" else _no_cleanup
-    search.objective.release_trial_memory = replacement  # type: ignore[attr-defined]
+    search.engines.optuna.objective.release_trial_memory = replacement  # type: ignore[attr-defined]
 
 
 def main() -> None:

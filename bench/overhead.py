@@ -43,7 +43,7 @@ sides, which the N side and the model.fit column let you check.
 
 from __future__ import annotations
 
-from search.quiet import import_keras
+from search.runtime.quiet import import_keras
 
 keras = import_keras()
 
@@ -67,10 +67,10 @@ from bench._common import (
     tf_gradient_registry,
     write_default_space,
 )
-from search.data import TrainValData, load_train_val
-from search.objective import TrainingContext, train_trial
-from search.study import open_study, start_or_resume
-from search.worker import WorkerJob, run_worker
+from search.data.loader import TrainValData, load_train_val
+from search.engines.optuna.objective import TrainingContext, train_trial
+from search.study.settings import open_study, start_or_resume
+from search.engines.optuna.worker import WorkerJob, run_worker
 from spaces.builders import build_model
 from spaces.families import defaults
 from storage import open_storage

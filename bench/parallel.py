@@ -22,11 +22,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from bench._common import median, write_default_space
-from search.devices import worker_environment
-from search.quiet import configure_logging
-from search.runner import _worker_process
-from search.study import open_study, start_or_resume
-from search.worker import WorkerJob
+from search.runtime.devices import worker_environment
+from search.runtime.quiet import configure_logging
+from search.engines.runner import worker_process_main
+from search.study.settings import open_study, start_or_resume
+from search.engines.optuna.worker import WorkerJob
 from storage import open_storage
 
 
@@ -44,7 +44,7 @@ def epochs_per_second(
         context = multiprocessing.get_context("spawn")
         cores = os.cpu_count() or 1
         processes = [
-            context.Process(target=_worker_process, args=(replace(job, worker_id=i, env=worker_environment(i, n_workers, gpus or [], cores)),))
+            context.Process(target=worker_process_main, args=(replace(job, worker_id=i, env=worker_environment(i, n_workers, gpus or [], cores)),))
             for i in range(n_workers)
         ]
         for process in processes:

@@ -12,7 +12,7 @@ up, the trials kept in a plain Optuna SQLite store that ``bench.anytime`` reads 
 
 from __future__ import annotations
 
-from search.quiet import import_keras
+from search.runtime.quiet import import_keras
 
 keras = import_keras()
 
@@ -22,7 +22,7 @@ from typing import Any
 
 import optuna
 
-from search.data import load_train_val
+from search.data.loader import load_train_val
 from spaces.adapters import suggest
 from spaces.builders import build_model
 from spaces.space import load_space

@@ -20,7 +20,7 @@ from pathlib import Path
 _WORKDIR = Path(tempfile.mkdtemp(prefix="fmnist-bench-profile-"))
 os.environ.setdefault("FMNIST_ARTIFACTS", str(_WORKDIR / "artifacts"))
 
-from search.quiet import import_keras
+from search.runtime.quiet import import_keras
 
 import_keras()
 
@@ -33,8 +33,8 @@ from pyinstrument import Profiler
 from pyinstrument.frame import Frame
 
 from bench._common import write_default_space
-from search.study import start_or_resume
-from search.worker import WorkerJob, run_worker
+from search.study.settings import start_or_resume
+from search.engines.optuna.worker import WorkerJob, run_worker
 from storage import open_storage
 
 # Frames worth naming in the summary: the parts of a trial the worker adds around training.
@@ -55,11 +55,11 @@ _WATCHED = (
     "set_user_attr",
     "report",
     "should_prune",
-    "_attach_report",
+    "attach_report",
     "render_learning_curve",
     "upload_artifact",
     "save_note",
-    "_update_study_plots",
+    "update_plots",
     "accuracy_vs_parameters",
     "save_plotly_graph_object",
     "get_trials",

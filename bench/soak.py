@@ -56,7 +56,7 @@ ENV = {
 
 def soak_objective(job: Any, settings: Any, _listener: Any) -> Any:
     """A trial of a few seconds: sleeps per epoch, reports, asks the pruner, times those store calls."""
-    from search import interrupts
+    from search.runtime import interrupts
     from spaces.adapters import suggest
 
     epoch_seconds = float(os.environ.get("FMNIST_SOAK_EPOCH_SECONDS", "0.5"))
@@ -184,7 +184,7 @@ def _watch_connections(server: Any, database: str, peak: list[int], stop: thread
 
 def run_soak(backend: str, workers: int, minutes: float, seed: int = 0) -> SoakResult:
     """One soak run; the result's ``failures`` list says which promises broke (empty: none)."""
-    from search.study import start_or_resume
+    from search.study.settings import start_or_resume
     from storage import open_storage
     from storage.budget import Budget
 
@@ -250,7 +250,7 @@ def run_soak(backend: str, workers: int, minutes: float, seed: int = 0) -> SoakR
 
 def _check(result: SoakResult, study: optuna.Study) -> None:
     """The promises: exact budget, nothing left running or waiting, interrupted trials re-run, no repeats."""
-    from search.study import FINISHED
+    from search.study.settings import FINISHED
 
     State = optuna.trial.TrialState
     trials = study.get_trials(deepcopy=False)

@@ -22,7 +22,7 @@ from pathlib import Path
 import optuna
 
 from bench._common import median
-from search.study import make_pruner
+from search.study.settings import make_pruner
 from storage import open_storage
 from tests.pg_fixtures import PostgresServer, _unprivileged_user, find_bin_dir
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
-    # Bound on first use; the final evaluation's module is search.evaluation, so that no
+    # Bound on first use; the final evaluation's module is search.results.evaluation, so that no
     # submodule import rebinds search.evaluate.
     if name in ("evaluate", "export_best", "load_space", "run_study"):
         from search import api

@@ -10,7 +10,7 @@ import sys
 
 
 def run() -> None:
-    from search.interrupts import wrapped_interrupt  # light: the standard library only
+    from search.runtime.interrupts import wrapped_interrupt  # light: the standard library only
 
     try:
         from search.cli import main

@@ -1,8 +1,8 @@
 """The Python API: search, export and evaluate from a script or a notebook, as the CLI does.
 
 The CLI's ``start``, ``export`` and ``evaluate`` call these functions, so both behave the same:
-the same checks (one ``error:`` line there, the typed exception here: SpaceError, DataError,
-StorageError, StudyError, ExportError...), the same store, files and dashboard entries.
+the same checks (one ``error:`` line there, the typed exception here: a subclass of
+``search.errors.FmnistSearchError``), the same store, files and dashboard entries.
 
     import search
     study = search.run_study("dense", trials=20, epochs=5, subset=5000)
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import optuna
     from rich.console import Console
 
-    from search.evaluation import Evaluation
+    from search.results.evaluation import Evaluation
     from spaces.space import Space
 
 
@@ -61,9 +61,9 @@ def run_study(
     Returns the Optuna study, read back from the store: ``study.best_trial``,
     ``study.trials_dataframe()`` and the rest of Optuna's API work on it.
     """
-    from search.commands import start_study
-    from search.console import console as default_console
-    from search.quiet import configure_logging
+    from search.engines.launch import start_study
+    from search.ui.console import console as default_console
+    from search.runtime.quiet import configure_logging
 
     configure_logging(verbose)
     return start_study(
@@ -105,9 +105,9 @@ def export_best(
 
     ``storage`` defaults to the study's own store (a study object) or the default SQLite file.
     """
-    from search.commands import export_best as export_command
-    from search.console import console as default_console
-    from search.quiet import configure_logging
+    from search.results.final import export_best as export_command
+    from search.ui.console import console as default_console
+    from search.runtime.quiet import configure_logging
 
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1, but got {repeats=}")
@@ -137,12 +137,13 @@ def evaluate(
     """The final evaluation of an export folder (or one ``.keras`` file) on the 10,000 test images.
 
     Writes ``report.json``, the confusion matrix, the learning curves and ``summary.md`` into the
-    folder, records the evaluation in the store and returns it: ``.test_accuracy`` (mean over
-    the models, a fraction), ``.report`` (everything in report.json), ``.folder``.
+    folder, shows them with the exported trial in the dashboard when its study is in the store,
+    and returns the evaluation: ``.test_accuracy`` (mean over the models, a fraction), ``.report``
+    (everything in report.json), ``.folder``.
     """
-    from search.commands import evaluate_export
-    from search.console import console as default_console
-    from search.quiet import configure_logging
+    from search.results.final import evaluate_export
+    from search.ui.console import console as default_console
+    from search.runtime.quiet import configure_logging
 
     configure_logging(verbose)
     return evaluate_export(

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 import keras
 
-from search.runtime_choice import compile_options
+from search.runtime.choice import compile_options
 from spaces.families import check_params
 from spaces.shapes import IMAGE_SIDE, NUM_CLASSES, block_filters, dense_widths
 

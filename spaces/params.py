@@ -11,9 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Union
 
-
-class SpaceError(ValueError):
-    """A space declaration is malformed or impossible; the message names the key."""
+from search.errors import SpaceError
 
 
 Scalar = Union[bool, int, float, str]

@@ -70,7 +70,7 @@ def load_seeds(path: Path = SEEDS_FILE) -> list[SeedModel]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise SpaceError(f"{path}: malformed seed catalog: {str(error).splitlines()[0] if str(error) else type(error).__name__}") from None
+        raise SpaceError(f"{path}: malformed seed catalog: {str(error).splitlines()[0] if str(error) else type(error).__name__}") from error
     entries = data.get("seed")
     if not isinstance(entries, list) or not entries:
         raise SpaceError(f"{path}: no [[seed]] entries")
@@ -80,7 +80,7 @@ def load_seeds(path: Path = SEEDS_FILE) -> list[SeedModel]:
         try:
             seeds.append(_seed_from_data(entry))
         except SpaceError as error:
-            raise SpaceError(f"{path}: seed {label}: {error}") from None
+            raise SpaceError(f"{path}: seed {label}: {error}") from error
     ids = [s.id for s in seeds]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
@@ -196,7 +196,7 @@ def _seed_from_data(entry: Any) -> SeedModel:
         try:
             check_params(model, space_params)
         except ValueError as error:
-            raise SpaceError(f"space_params: {error}") from None
+            raise SpaceError(f"space_params: {error}") from error
     reported_test = entry.get("reported_test")
     if reported_test is not None and not (isinstance(reported_test, float) and 0.0 <= reported_test <= 1.0):
         raise SpaceError(f"reported_test must be a fraction, but got {reported_test!r}")
@@ -265,7 +265,7 @@ def _training(data: Any) -> Training:
     try:
         training = Training(**data)
     except TypeError as error:
-        raise SpaceError(f"training: {error}") from None
+        raise SpaceError(f"training: {error}") from error
     if training.optimizer not in SEED_OPTIMIZERS:
         raise SpaceError(f"training.optimizer must be one of {list(SEED_OPTIMIZERS)}, but got {training.optimizer!r}")
     for key in ("batch_size", "epochs"):

@@ -99,7 +99,7 @@ def space_from_data(data: Any, default_name: str) -> Space:
         try:
             parsed[name] = param_from_data(name, entry)
         except SpaceError as error:
-            raise SpaceError(f"params.{error}") from None
+            raise SpaceError(f"params.{error}") from error
     name = data.get("name", default_name)
     if not isinstance(name, str) or not name:
         raise SpaceError(f"name: must be a non-empty string, but got {name!r}")
@@ -137,12 +137,12 @@ def load_space(name_or_path: str) -> Space:
         data = _parse_file(path)
     except (tomllib.TOMLDecodeError, yaml.YAMLError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise SpaceError(f"{path}: malformed file: {first_line}") from None
-    except UnicodeDecodeError:
-        raise SpaceError(f"{path}: malformed file: not UTF-8 text") from None
+        raise SpaceError(f"{path}: malformed file: {first_line}") from error
+    except UnicodeDecodeError as error:
+        raise SpaceError(f"{path}: malformed file: not UTF-8 text") from error
     except OSError as error:  # unreadable (permissions), or gone since the check
-        raise SpaceError(f"{path}: cannot read the space file: {error.strerror or error}") from None
+        raise SpaceError(f"{path}: cannot read the space file: {error.strerror or error}") from error
     try:
         return space_from_data(data, default_name=path.stem)
     except SpaceError as error:
-        raise SpaceError(f"{path}: {error}") from None
+        raise SpaceError(f"{path}: {error}") from error

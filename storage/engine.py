@@ -20,16 +20,14 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
+from search.errors import StorageError
+
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 # A bare postgresql:// means psycopg (3) to SQLAlchemy 2.1; the project installs psycopg2.
 POSTGRESQL_DRIVER = "postgresql+psycopg2"
 # user:password@ after the scheme, for text that is not a URL SQLAlchemy can parse.
 _CREDENTIALS = re.compile(r"(//[^:/@]*:).*@")
 _PASSWORD_QUERY_KEYS = ("password", "passwd", "pwd")
-
-
-class StorageError(RuntimeError):
-    """The store cannot be reached, opened or used; the message says which and why."""
 
 
 def home_dir() -> Path:
@@ -69,17 +67,17 @@ def check_url(url: str, must_exist: bool = False) -> str:
     """
     try:
         parsed = make_url(url)
-    except ArgumentError:
-        raise StorageError(f"invalid storage URL {redact(url)!r}: expected e.g. sqlite:///path/to/studies.db or postgresql://user@host/db") from None
+    except ArgumentError as error:
+        raise StorageError(f"invalid storage URL {redact(url)!r}: expected e.g. sqlite:///path/to/studies.db or postgresql://user@host/db") from error
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername=POSTGRESQL_DRIVER)
         url = parsed.render_as_string(hide_password=False)
     try:
         parsed.get_dialect()
-    except NoSuchModuleError:
-        raise StorageError(f"unsupported storage URL {redact(url)!r}: unknown database {parsed.drivername!r}") from None
+    except NoSuchModuleError as error:
+        raise StorageError(f"unsupported storage URL {redact(url)!r}: unknown database {parsed.drivername!r}") from error
     except ImportError as error:
-        raise StorageError(f"storage URL {redact(url)!r} needs a driver that is not installed: {error}") from None
+        raise StorageError(f"storage URL {redact(url)!r} needs a driver that is not installed: {error}") from error
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database in ("", ":memory:"):
@@ -116,7 +114,7 @@ def storage_errors(url: str) -> Iterator[None]:
     try:
         yield
     except SQLAlchemyError as error:
-        raise StorageError(f"storage {redact(url)} failed: {_without_password(describe_error(error), url)}") from None
+        raise StorageError(f"storage {redact(url)} failed: {_without_password(describe_error(error), url)}") from error
 
 
 def redact(url: str) -> str:

@@ -1,4 +1,6 @@
-"""Exports, final evaluations and seed baselines, in the project's own tables beside the studies.
+"""Exports and seed baselines, in the project's own tables beside the studies.
+
+An evaluation's figures live in its export folder (``report.json``), where the leaderboard reads them.
 
 Optuna's schema has no place for what happens after a search, so, like the budget table,
 these live in the same database under ``fmnist_`` names and are created on first use.
@@ -26,17 +28,6 @@ exports = sa.Table(
     sa.Column("files", sa.Text, nullable=False),  # JSON list of file names in the folder
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
-evaluations = sa.Table(
-    "fmnist_evaluations",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("config_hash", sa.String(64), nullable=True, index=True),  # NULL: a lone .keras file
-    sa.Column("path", sa.Text, nullable=False),
-    sa.Column("n_models", sa.Integer, nullable=False),
-    sa.Column("test_accuracy_mean", sa.Float, nullable=False),
-    sa.Column("test_accuracy_std", sa.Float, nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-)
 
 baselines = sa.Table(
     "fmnist_baselines",
@@ -56,7 +47,7 @@ baselines = sa.Table(
 
 
 class ExportLog:
-    """The export, evaluation and baseline records of the store at ``url``."""
+    """The export and baseline records of the store at ``url``."""
 
     def __init__(self, url: str) -> None:
         install_sqlite_pragmas()
@@ -76,17 +67,6 @@ class ExportLog:
             files=json.dumps(files),
         )
 
-    def record_evaluation(self, config_hash: str | None, path: str, n_models: int, mean: float, std: float) -> None:
-        """One row per evaluation run."""
-        self._insert(
-            evaluations,
-            config_hash=config_hash,
-            path=path,
-            n_models=n_models,
-            test_accuracy_mean=mean,
-            test_accuracy_std=std,
-        )
-
     def record_baseline(self, **values: Any) -> None:
         """One row per trained seed model (columns of ``fmnist_baselines``)."""
         self._insert(baselines, **values)
@@ -99,10 +79,6 @@ class ExportLog:
         """Every export, oldest first, with ``files`` as a list."""
         rows = self._rows(exports)
         return [{**row, "files": json.loads(row["files"])} for row in rows]
-
-    def evaluations(self) -> list[dict[str, Any]]:
-        """Every evaluation, oldest first."""
-        return self._rows(evaluations)
 
     def close(self) -> None:
         self.engine.dispose()

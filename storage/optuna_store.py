@@ -181,5 +181,5 @@ def open_storage(url: str | None = None, must_exist: bool = False) -> optuna.sto
                 grace_period=grace,
                 heartbeat_stale_trial_callback=_StaleTrialHandler(url),
             )
-        except ImportError:
-            raise StorageError(f"storage {redact(url)} needs a database driver that is not installed") from None
+        except ImportError as error:
+            raise StorageError(f"storage {redact(url)} needs a database driver that is not installed") from error

@@ -67,5 +67,5 @@ def _sqlite_table_names(path: Path) -> set[str]:
         finally:
             connection.close()
     except sqlite3.Error as error:
-        raise StorageError(f"cannot read the store {path}: {error}") from None
+        raise StorageError(f"cannot read the store {path}: {error}") from error
     return {name for (name,) in rows}

@@ -11,13 +11,13 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from search.quiet import configure_logging
+from search.runtime.quiet import configure_logging
 
 pytest_plugins = ["tests.pg_fixtures"]
 
 configure_logging()  # before any test imports Keras: keep TensorFlow's noise out of test output
 
-from search import data as fmnist_data  # noqa: E402
+from search.data import loader as fmnist_data  # noqa: E402
 
 IMAGES_MAGIC = 0x00000803
 LABELS_MAGIC = 0x00000801

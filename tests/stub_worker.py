@@ -12,9 +12,9 @@ from typing import Any
 
 import optuna
 
-from search import interrupts
-from search.study import StudySettings
-from search.worker import Objective, WorkerJob, run_worker
+from search.runtime import interrupts
+from search.study.settings import StudySettings
+from search.engines.optuna.worker import Objective, WorkerJob, run_worker
 from spaces.adapters import suggest
 
 
@@ -31,7 +31,7 @@ def stub_factory(epoch_seconds: float):
             for epoch in range(1, settings.max_epochs + 1):
                 interrupts.sleep(epoch_seconds)  # an epoch of training, cut short by Ctrl-C or SIGTERM as Keras's is
                 if job.deadline is not None and time.time() >= job.deadline and epoch < settings.max_epochs:
-                    from search.deadline import DeadlineReached
+                    from search.engines.deadline import DeadlineReached
 
                     raise DeadlineReached("time ran out")
                 value = quality * (1 - 0.5**epoch)

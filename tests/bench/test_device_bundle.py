@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from importlib import metadata
 
+import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from bench.device_bundle import NOT_CARRIED, device_commands, image_packages, target_environment, wheels_to_carry
 
 
+@pytest.mark.slow
 def test_every_requirement_of_a_carried_wheel_is_carried_or_already_on_the_image() -> None:
     image = image_packages()
     assert {"jax", "numpy", "torch", "typer", "rich", "matplotlib"} <= image and "tensorflow" not in image

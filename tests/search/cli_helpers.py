@@ -6,7 +6,7 @@ from typing import Any
 
 from typer.testing import CliRunner
 
-from search.cli import app
+from search.cli.app import app
 
 runner = CliRunner()
 

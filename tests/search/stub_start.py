@@ -12,8 +12,8 @@ import os
 
 import pytest
 
-from search import runner
-from search.worker import run_worker
+from search.engines import runner
+from search.engines.optuna.worker import run_worker
 from tests.stub_worker import stub_factory
 
 
@@ -46,5 +46,5 @@ def use_stub_training(monkeypatch: pytest.MonkeyPatch, epoch_seconds: float = 0.
 
     monkeypatch.setattr(runner, "run_worker", stub)
     monkeypatch.setattr(runner, "_run_processes", in_process)
-    monkeypatch.setattr("search.commands.run_study", counting_run_study)
+    monkeypatch.setattr("search.engines.launch.run_study", counting_run_study)
     return started

@@ -25,6 +25,7 @@ def test_import_search_stays_cheap() -> None:
     assert search.run_study is api.run_study and search.evaluate is api.evaluate
 
 
+@pytest.mark.slow
 def test_search_export_evaluate_from_python(tiny_data_dir, tmp_path: Path) -> None:
     data = tiny_data_dir()
     url = f"sqlite:///{tmp_path / 'api.db'}"

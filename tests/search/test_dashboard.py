@@ -7,9 +7,10 @@ import time
 from pathlib import Path
 
 import optuna
+import pytest
 from typer.testing import CliRunner
 
-from search.cli import app
+from search.cli.app import app
 from storage import open_storage
 from tests.search.dashboard_helpers import ROOT, get_json, running_dashboard, study_command
 
@@ -35,6 +36,7 @@ def test_a_busy_port_is_one_line(tmp_path: Path) -> None:
     assert "cannot serve the dashboard" in result.output and len(result.output.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_polling_the_dashboard_does_not_disturb_a_running_sqlite_study(real_data_dir: Path, tmp_path: Path) -> None:
     """Two workers write the SQLite file while the dashboard reads it as fast as it can."""
     url = f"sqlite:///{tmp_path / 'studies.db'}"

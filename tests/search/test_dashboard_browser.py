@@ -44,6 +44,7 @@ def browser() -> Iterator[webdriver.Chrome]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_a_user_sees_trials_notes_and_learning_curves(real_data_dir: Path, tmp_path: Path, browser) -> None:
     url = f"sqlite:///{tmp_path / 'studies.db'}"
     subprocess.run(study_command(url, real_data_dir, trials=2), cwd=ROOT, check=True, capture_output=True)
@@ -76,10 +77,11 @@ def test_a_user_sees_trials_notes_and_learning_curves(real_data_dir: Path, tmp_p
         print(f"screenshot: {shot}")
 
 
+@pytest.mark.slow
 def test_the_evaluation_of_an_export_shows_on_its_trial(tiny_data_dir, tmp_path: Path, browser) -> None:
     from typer.testing import CliRunner
 
-    from search.cli import app
+    from search.cli.app import app
 
     data = tiny_data_dir()
     url = f"sqlite:///{tmp_path / 'studies.db'}"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from search.dashboard import exposure_warning, is_loopback
+from search.ui.dashboard import exposure_warning, is_loopback
 from storage import open_storage
 from tests.search.dashboard_helpers import get_json, running_dashboard
 

@@ -13,7 +13,7 @@ from typing import Iterator
 import numpy as np
 import pytest
 
-from search import data
+from search.data import loader as data
 from tests.conftest import IMAGES_MAGIC, LABELS_MAGIC, idx_bytes, write_idx
 
 

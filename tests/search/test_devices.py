@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from search.devices import GPU_MEMORY_SHARE, cpu_share, device_label, worker_environment
+from search.runtime.devices import GPU_MEMORY_SHARE, cpu_share, device_label, worker_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,9 +70,9 @@ def test_a_jax_worker_is_pinned_to_its_cores_and_says_so() -> None:
     env = os.environ | worker_environment(1, 2, [], cpu_count=2) | {"KERAS_BACKEND": "jax"}
     code = (
         "import os\n"
-        "from search.quiet import import_keras\n"
+        "from search.runtime.quiet import import_keras\n"
         "import_keras()\n"
-        "from search.devices import apply_backend_limits, describe_device\n"
+        "from search.runtime.devices import apply_backend_limits, describe_device\n"
         "apply_backend_limits()\n"
         "print(sorted(os.sched_getaffinity(0)), describe_device())\n"
     )

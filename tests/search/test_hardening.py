@@ -41,7 +41,7 @@ def test_no_arguments_still_shows_the_help() -> None:
 
 
 def test_ctrl_c_during_export_talks_about_the_export(tiny_data_dir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from search import export
+    from search.results import export
 
     folder = tiny_data_dir()
     url = f"sqlite:///{tmp_path / 'x.db'}"
@@ -95,7 +95,7 @@ def test_the_largest_seed_trains_every_trial(tiny_data_dir, tmp_path: Path) -> N
 
 @pytest.mark.parametrize("seed", [-1, 2**31, 2**32 - 1])
 def test_study_settings_refuse_seeds_out_of_range(seed: int) -> None:
-    from search.study import StudyError, StudySettings
+    from search.study.settings import StudyError, StudySettings
     from spaces.space import load_space
 
     with pytest.raises(StudyError, match="seed must lie in"):
@@ -103,7 +103,7 @@ def test_study_settings_refuse_seeds_out_of_range(seed: int) -> None:
 
 
 def test_gpus_must_name_gpus_that_exist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from search.devices import check_gpus
+    from search.runtime.devices import check_gpus
 
     assert check_gpus(["1", "0"], ["0", "1"]) == ["1", "0"]
     with pytest.raises(ValueError, match="no GPU 2"):
@@ -142,7 +142,7 @@ def test_a_ctrl_c_that_an_import_wrapped_still_ends_in_one_line(capsys: pytest.C
     """CI saw it: a Ctrl-C inside a lazy import came out as dataclasses' RuntimeError (cause: the interrupt)."""
     import typer
 
-    from search.cli import _user_errors
+    from search.cli.app import user_errors
 
     def wrapped() -> None:
         try:
@@ -150,9 +150,9 @@ def test_a_ctrl_c_that_an_import_wrapped_still_ends_in_one_line(capsys: pytest.C
         except KeyboardInterrupt as interrupt:
             raise RuntimeError("Error calling __set_name__ on 'Field' instance 'fields' in 'Task'") from interrupt
 
-    with pytest.raises(typer.Exit) as ended, _user_errors():
+    with pytest.raises(typer.Exit) as ended, user_errors():
         wrapped()
     assert ended.value.exit_code == 130
     assert capsys.readouterr().err.strip().startswith("interrupted:")
-    with pytest.raises(RuntimeError), _user_errors():  # a real crash is not swallowed
+    with pytest.raises(RuntimeError), user_errors():  # a real crash is not swallowed
         raise RuntimeError("a bug")

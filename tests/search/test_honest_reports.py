@@ -6,11 +6,13 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from search import evaluation
+from search.results import evaluation
 from tests.search.cli_helpers import invoke
 
 
+@pytest.mark.slow
 def test_a_subset_study_is_reported_as_one(tiny_data_dir, tmp_path: Path, monkeypatch) -> None:
     data = tiny_data_dir()
     common = ("--data-dir", str(data), "--storage", f"sqlite:///{tmp_path / 'x.db'}")
@@ -24,7 +26,7 @@ def test_a_subset_study_is_reported_as_one(tiny_data_dir, tmp_path: Path, monkey
         return original(matrix, path, n_models)
 
     curve_titles: list[str] = []
-    from search import trial_report
+    from search.ui import trial_report
 
     drawn = trial_report.render_learning_curve
     monkeypatch.setattr(evaluation, "render_confusion_matrix", recording)

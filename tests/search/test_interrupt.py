@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import optuna
+import pytest
 
 from storage import open_storage
 from storage.budget import Budget
@@ -24,6 +25,7 @@ def _session_processes(session_id: int) -> list[str]:
     return [line for line in listing.splitlines() if line.split()[1] == str(session_id) and "<defunct>" not in line]
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_every_worker_and_requeues_their_trials(real_data_dir: Path, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'cc.db'}"
     command = [sys.executable, "-m", "search", "start", "--space", "dense", "--study", "cc", "--workers", "2",

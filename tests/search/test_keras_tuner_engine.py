@@ -9,7 +9,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from search.keras_tuner_engine import (
+from search.engines.keras_tuner.engine import (
     EngineError,
     FitRecord,
     check_engine_options,
@@ -121,8 +121,17 @@ def test_a_continued_trial_carries_its_curve_from_epoch_one() -> None:
     record.history = {"accuracy": [0.8], "loss": [0.7], "val_accuracy": [0.7], "val_loss": [0.8]}
     history = full_history(record, earlier)
     assert history["val_accuracy"] == [0.4, 0.55, 0.7]
-    attrs = trial_attrs(record, history, "cpu", "run/0003")
-    assert (attrs["epochs_run"], attrs["best_epoch"], attrs["epochs_trained"]) == (3, 3, 1)
+    attrs = trial_attrs(record, history, 7, "cpu", "run/0003")
+    assert (attrs["epochs_run"], attrs["best_epoch"], attrs["epochs_trained"], attrs["worker_id"]) == (3, 3, 1, 7)
     fresh = FitRecord()
     fresh.history = dict(earlier)
     assert full_history(fresh, None) is fresh.history
+
+
+def test_a_failed_keras_tuner_trial_is_reported_in_one_line_whatever_its_message() -> None:
+    from search.engines.keras_tuner.engine import _last_line
+    from search.engines.record import one_line
+
+    assert _last_line("Traceback (most recent call last):\n  File 'x'\nValueError: bad units\n") == "ValueError: bad units"
+    assert _last_line("") == _last_line(None) == _last_line(" \n ") == "unknown reason"
+    assert one_line(RuntimeError("")) == "RuntimeError" and one_line(ValueError("a\nb")) == "ValueError: a"

@@ -16,11 +16,11 @@ from pathlib import Path
 import optuna
 import pytest
 
-from search.study import FINISHED, open_study, start_or_resume
-from search.worker import WorkerJob
+from search.study.settings import FINISHED, open_study, start_or_resume
+from search.engines.optuna.worker import WorkerJob
 from storage import open_storage
 from storage.budget import Budget
-from search.worker import run_worker
+from search.engines.optuna.worker import run_worker
 from tests.stub_worker import run_stub_worker
 
 State = optuna.trial.TrialState
@@ -233,7 +233,7 @@ def test_a_worker_s_last_error_is_shown(real_data_dir: Path, tmp_path: Path) -> 
 
 def test_a_signal_after_the_last_epoch_keeps_the_finished_trial(tmp_path: Path) -> None:
     """SIGTERM landing between a trial's last epoch and its end: counted once, not re-queued."""
-    from search import interrupts
+    from search.runtime import interrupts
 
     url = f"sqlite:///{tmp_path / 'life.db'}"
     start_or_resume(open_storage(url), "life", space="dense", max_epochs=2, n_trials=3, pruner="none")

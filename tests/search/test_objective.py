@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import optuna
 
-from search.quiet import import_keras
+from search.runtime.quiet import import_keras
 
 import_keras()
 
-from search.objective import TrainingContext, train_trial  # noqa: E402
+from search.engines.optuna.objective import TrainingContext, train_trial  # noqa: E402
 from spaces import Fixed, Space  # noqa: E402
 from spaces.families import defaults  # noqa: E402
 
@@ -73,7 +73,7 @@ def test_diverging_trial_stops_without_nan_in_its_record(real_subset) -> None:
 
 def test_trials_leave_no_custom_gradients_behind(real_subset) -> None:
     """TF 2.21 keeps every traced custom gradient (and its graph) forever unless the trial drops it."""
-    from search.backend_memory import custom_gradient_names
+    from search.runtime.memory import custom_gradient_names
 
     context = TrainingContext(real_subset, max_epochs=1, seed=0)
     space = fixed_space(activation="swish")

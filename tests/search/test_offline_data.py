@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from search import data
+from search.data import loader as data
 from tests.search.cli_helpers import assert_one_line_error, invoke
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import optuna
 
-from search.study import FINISHED, start_or_resume
+from search.study.settings import FINISHED, start_or_resume
 from storage import open_storage
 from storage.budget import Budget
 

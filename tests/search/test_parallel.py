@@ -13,9 +13,9 @@ from pathlib import Path
 import optuna
 import pytest
 
-from search.devices import parse_gpus, worker_environment
-from search.study import count_finished, open_study, start_or_resume
-from search.worker import WorkerJob
+from search.runtime.devices import parse_gpus, worker_environment
+from search.study.settings import count_finished, open_study, start_or_resume
+from search.engines.optuna.worker import WorkerJob
 from storage import open_storage
 from storage.budget import Budget
 from tests.stub_worker import run_stub_worker

@@ -18,9 +18,9 @@ from optuna.distributions import IntDistribution
 from optuna.trial import TrialState, create_trial
 from rich.console import Console
 
-from search.progress import eta_seconds, render_live, take_snapshot
-from search.run_display import LiveDisplay, TrialLog, open_display
-from search.study import StudySettings
+from search.ui.progress import eta_seconds, render_live, take_snapshot
+from search.ui.display import LiveDisplay, TrialLog, open_display
+from search.study.settings import StudySettings
 from spaces.space import load_space
 from tests.search.cli_helpers import invoke
 from tests.search.stub_start import use_stub_training

@@ -1,10 +1,10 @@
-"""search/runtime_choice.py: the runtime each kind of machine gets, the overrides, and a model compiled with it."""
+"""search/runtime/choice.py: the runtime each kind of machine gets, the overrides, and a model compiled with it."""
 
 from __future__ import annotations
 
 import pytest
 
-from search.runtime_choice import (
+from search.runtime.choice import (
     CPU_STEPS_PER_EXECUTION,
     JIT_ENV,
     STEPS_ENV,
@@ -58,7 +58,7 @@ def test_cpu_flags_are_read_from_the_first_processor() -> None:
 
 
 def test_a_built_model_is_compiled_with_this_process_s_choice() -> None:
-    from search.runtime_choice import current_runtime
+    from search.runtime.choice import current_runtime
     from spaces.builders import build_model
     from spaces.families import defaults
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from search.study import (
+from search.study.settings import (
     StudyError,
     count_finished,
     make_pruner,
@@ -16,7 +16,7 @@ from search.study import (
     read_settings,
     start_or_resume,
 )
-from search.worker import MAX_CONSECUTIVE_FAILURES, WorkerError, WorkerJob, run_worker
+from search.engines.optuna.worker import MAX_CONSECUTIVE_FAILURES, WorkerError, WorkerJob, run_worker
 from storage import open_storage
 
 
@@ -76,12 +76,12 @@ def test_one_seeded_worker_repeats_its_study(real_data_dir: Path, tmp_path: Path
 
 
 def test_a_worker_that_only_fails_stops_with_the_reason(real_data_dir: Path, tmp_path: Path, monkeypatch, capsys) -> None:
-    import search.objective
+    import search.engines.optuna.objective
 
     def broken(*_args, **_kwargs):
         raise RuntimeError("out of paper")
 
-    monkeypatch.setattr(search.objective, "train_trial", broken)
+    monkeypatch.setattr(search.engines.optuna.objective, "train_trial", broken)
     url = f"sqlite:///{tmp_path / 'f.db'}"
     start_or_resume(open_storage(url), "dense", space="dense", max_epochs=1, subset=100, n_trials=10)
     with pytest.raises(WorkerError, match="out of paper"):

@@ -8,9 +8,9 @@ from pathlib import Path
 import optuna
 import pytest
 
-from search.export import ExportError, inside
-from search.study import SETTINGS_ATTR, StudySettings
-from search.study_names import StudyNameError, check_study_name
+from search.results.export import ExportError, inside
+from search.study.settings import SETTINGS_ATTR, StudySettings
+from search.study.names import StudyNameError, check_study_name
 from spaces.space import load_space
 from storage import open_storage
 from tests.search.cli_helpers import assert_one_line_error, invoke

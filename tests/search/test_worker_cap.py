@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from search import worker_cap
-from search.worker_cap import GIB, available_memory_bytes, cap_workers, worker_footprint
+from search.runtime import worker_cap
+from search.runtime.worker_cap import GIB, available_memory_bytes, cap_workers, worker_footprint
 from tests.search.cli_helpers import invoke
 from tests.search.stub_start import use_stub_training
 

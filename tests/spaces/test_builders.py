@@ -6,7 +6,7 @@ import keras_tuner
 import numpy as np
 import pytest
 
-from search.quiet import import_keras
+from search.runtime.quiet import import_keras
 
 keras = import_keras()
 

@@ -1,6 +1,6 @@
 """Run a study: one engine in this process, or N worker processes, under one live display.
 
-This is the one caller of both engines (search/worker.py for Optuna, search/keras_tuner_engine.py
+This is the one caller of both engines (search/engines/optuna/worker.py for Optuna, search/engines/keras_tuner/engine.py
 for KerasTuner), so the live display and the handling of Ctrl-C and SIGTERM exist once, here:
 inside ``signals_as_interrupts`` either signal stops the trial at hand, which its engine re-queues
 before ``Interrupted`` reaches the CLI (exit 130 or 143).
@@ -23,18 +23,21 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import optuna
 from rich.console import Console
 
-from search import interrupts
-from search.devices import worker_environment
-from search.lifecycle import fail_trials_of_process, worker_process
-from search.progress import StudySnapshot, take_snapshot
-from search.run_display import open_display
-from search.study import StudySettings, open_study
-from search.worker import WorkerError, WorkerJob, one_line, run_worker
+from search.runtime import interrupts
+from search.runtime.devices import worker_environment
+from search.engines.optuna.lifecycle import fail_trials_of_process, worker_process
+from search.ui.progress import StudySnapshot, take_snapshot
+from search.ui.display import open_display
+from search.study.settings import StudySettings, open_study
+from search.engines.interface import Engine, WorkerJob
+from search.engines.optuna.worker import run_worker
+from search.engines.record import one_line
+from search.errors import WorkerError
 from storage import open_storage
 from storage.runs import next_run
 
@@ -42,28 +45,15 @@ if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
     from multiprocessing.queues import SimpleQueue
 
-    from search.objective import EpochListener
-
 POLL_SECONDS = 1.0
 STOP_GRACE_SECONDS = 10.0
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
-class Engine(Protocol):
-    """What the runner needs of an engine: run trials of ``job``'s study in this process; return how many."""
-
-    def __call__(
-        self,
-        job: WorkerJob,
-        listener: EpochListener | None = None,
-        after_trial: Callable[[optuna.trial.FrozenTrial], None] | None = None,
-    ) -> int: ...
-
-
 def engine(name: str) -> Engine:
     """The engine called ``name`` ('optuna' or 'keras-tuner'); KerasTuner is imported only when chosen."""
     if name == "keras-tuner":
-        from search.keras_tuner_engine import run_keras_tuner
+        from search.engines.keras_tuner.engine import run_keras_tuner
 
         return run_keras_tuner
     return run_worker
@@ -110,7 +100,7 @@ def _die_with_parent(parent_pid: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _worker_process(job: WorkerJob, messages: SimpleQueue[tuple[int, str]] | None = None, parent_pid: int | None = None) -> None:
+def worker_process_main(job: WorkerJob, messages: SimpleQueue[tuple[int, str]] | None = None, parent_pid: int | None = None) -> None:
     """A worker process's body: its exit code and one line in ``messages`` say how it ended."""
     if parent_pid is not None:
         _die_with_parent(parent_pid)
@@ -131,7 +121,7 @@ def _run_processes(jobs: list[WorkerJob], study: optuna.Study, refresh: Callable
     context = multiprocessing.get_context("spawn")
     messages: SimpleQueue[tuple[int, str]] = context.SimpleQueue()
     processes = [
-        context.Process(target=_worker_process, args=(job, messages, os.getpid()), name=f"worker-{job.worker_id}")
+        context.Process(target=worker_process_main, args=(job, messages, os.getpid()), name=f"worker-{job.worker_id}")
         for job in jobs
     ]
     with _signals_held():

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from search.errors import DataError
+
 FILES = {
     "train_images": "train-images-idx3-ubyte",
     "train_labels": "train-labels-idx1-ubyte",
@@ -53,10 +55,6 @@ SPLIT_SEED = 20170825  # Fashion-MNIST's release date; any fixed value would do.
 VALIDATION_FRACTION = 1 / 12  # 5,000 of 60,000: 500 of each class's 6,000.
 _IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions
 _LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension
-
-
-class DataError(RuntimeError):
-    """The data files are missing, corrupt, truncated or do not match each other."""
 
 
 @dataclass(frozen=True)
@@ -108,7 +106,7 @@ def locate(part: str, data_dir: str | os.PathLike[str] | None = None, download: 
     try:
         return download_files(cache_dir() / "raw")
     except DataError as error:
-        raise DataError(f"{error}. {OFFLINE_HINT}") from None
+        raise DataError(f"{error}. {OFFLINE_HINT}") from error
 
 
 # What to do without internet, said wherever the download fails.
@@ -170,7 +168,7 @@ def _read_raw(path: Path) -> bytes:
                 return stream.read()
         return path.read_bytes()
     except (OSError, EOFError, zlib.error) as error:
-        raise DataError(f"{path}: corrupt file ({error})") from None
+        raise DataError(f"{path}: corrupt file ({error})") from error
 
 
 def parse_idx(path: Path, magic: int) -> np.ndarray:

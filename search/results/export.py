@@ -29,8 +29,9 @@ from typing import Any
 
 import optuna
 
-from search import data as fmnist_data
-from search.study_names import StudyNameError, check_study_name
+from search.data import loader as fmnist_data
+from search.errors import ExportError
+from search.study.names import StudyNameError, check_study_name
 from spaces.families import FAMILIES, check_params
 
 CONFIG_FILE = "config.json"
@@ -42,10 +43,6 @@ _VERSIONED_PACKAGES = ("fmnist-search", "keras", "numpy", "optuna")  # and the K
 
 # Called after every epoch of a retrain: (repeat index, epochs done in that repeat).
 RetrainListener = Callable[[int, int], None]
-
-
-class ExportError(RuntimeError):
-    """An export cannot be made or read: no best trial, a corrupt config or model file, not an export folder."""
 
 
 @dataclass(frozen=True)
@@ -71,7 +68,7 @@ class ExportConfig:
         try:
             check_params(self.model, self.params)
         except ValueError as error:
-            raise ExportError(f"params: {error}") from None
+            raise ExportError(f"params: {error}") from error
         for name in ("epochs", "batch_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -82,7 +79,7 @@ class ExportConfig:
             try:  # the study's name becomes the export's folder name
                 check_study_name(self.study)
             except StudyNameError as error:
-                raise ExportError(f"study: {error}") from None
+                raise ExportError(f"study: {error}") from error
         if self.trial_number is not None and (not isinstance(self.trial_number, int) or isinstance(self.trial_number, bool) or self.trial_number < 0):
             raise ExportError(f"trial_number must be a non-negative integer, but got {self.trial_number!r}")
 
@@ -113,10 +110,10 @@ def read_config(path: Path) -> ExportConfig:
     """Load and check a ``config.json``; a hash that does not match its contents is refused."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ExportError(f"{path}: no such config file") from None
+    except FileNotFoundError as error:
+        raise ExportError(f"{path}: no such config file") from error
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ExportError(f"{path}: corrupt config file ({_first_line(error)})") from None
+        raise ExportError(f"{path}: corrupt config file ({_first_line(error)})") from error
     if not isinstance(data, dict):
         raise ExportError(f"{path}: corrupt config file (expected a JSON object)")
     claimed = data.pop("config_hash", None)
@@ -127,9 +124,9 @@ def read_config(path: Path) -> ExportConfig:
     try:
         config = ExportConfig(**data)
     except TypeError as error:
-        raise ExportError(f"{path}: incomplete config ({_first_line(error)})") from None
+        raise ExportError(f"{path}: incomplete config ({_first_line(error)})") from error
     except ExportError as error:
-        raise ExportError(f"{path}: {error}") from None
+        raise ExportError(f"{path}: {error}") from error
     if claimed is not None and claimed != config.config_hash:
         raise ExportError(f"{path}: config_hash does not match the contents (edited or corrupted; delete config_hash to accept edits)")
     return config

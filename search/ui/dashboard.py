@@ -13,15 +13,16 @@ import signal
 import socket
 from dataclasses import dataclass
 from socketserver import ThreadingMixIn
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from storage import open_storage, resolve_url
+from search.errors import DashboardError
+from search.ui.console import report_error
+from storage import open_storage, redact, resolve_url
 from storage.artifacts import artifact_dir, open_artifact_store
 
-
-class DashboardError(RuntimeError):
-    """The dashboard cannot listen where it was told to (port taken, unknown host)."""
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 class _ThreadingServer(ThreadingMixIn, WSGIServer):
@@ -58,7 +59,7 @@ def serve_dashboard(storage_url: str | None, host: str, port: int, artifacts: st
 
     A store that does not exist is a StorageError, never an empty new database.
     """
-    import optuna_dashboard  # here, not at the top: every other command would pay for its import
+    import optuna_dashboard  # here, not at the top: the CLI imports this module, and only `dashboard` serves it
 
     url = resolve_url(storage_url, must_exist=True)
     storage = open_storage(url, must_exist=True)
@@ -68,7 +69,7 @@ def serve_dashboard(storage_url: str | None, host: str, port: int, artifacts: st
         server_class = _ThreadingServer6 if ":" in host else _ThreadingServer
         server = make_server(host, port, app, server_class=server_class, handler_class=_QuietHandler)
     except OSError as error:
-        raise DashboardError(f"cannot serve the dashboard on {host}:{port}: {error.strerror or error}") from None
+        raise DashboardError(f"cannot serve the dashboard on {host}:{port}: {error.strerror or error}") from error
     # SIGTERM (docker stop, a test ending) stops it the way Ctrl-C does: the socket is closed.
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
@@ -116,3 +117,18 @@ def exposure_warning(host: str, port: int) -> str | None:
         f"the dashboard listens on {where}: anyone who can reach this machine on port {port} ({reach}) can read, "
         "change and delete every study, without a login; use --host 127.0.0.1 and an SSH tunnel instead"
     )
+
+
+def run_dashboard(console: Console, *, storage_url: str | None, host: str, port: int, artifacts: str | None) -> None:
+    """Serve optuna-dashboard on the store until Ctrl-C; print where to open it."""
+    def ready(served: Dashboard) -> None:
+        if served.warning:
+            report_error(served.warning, label="warning")
+        console.print(
+            f"dashboard of {redact(served.storage_url)} (trial files in {served.artifacts})\n"
+            f"open [bold]{served.url}[/] in your browser; Ctrl-C stops it",
+            highlight=False,
+        )
+
+    serve_dashboard(storage_url, host, port, artifacts, ready)
+    console.print("dashboard stopped")

@@ -102,7 +102,7 @@ def current_runtime(family: str) -> RuntimeChoice:
     """The choice for a ``family`` model in this process (its backend is fixed once Keras is imported), overrides applied."""
     import keras
 
-    from search.devices import describe_device
+    from search.runtime.devices import describe_device
 
     return with_overrides(choose_runtime(family, keras.backend.backend(), describe_device().startswith("gpu")), os.environ)
 

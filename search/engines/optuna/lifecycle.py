@@ -17,7 +17,7 @@ import time
 
 import optuna
 
-from search.study import FINISHED
+from search.study.settings import FINISHED
 from storage.budget import Budget
 from storage.optuna_store import heartbeat_timings
 

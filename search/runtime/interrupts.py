@@ -1,4 +1,4 @@
-"""Ctrl-C and SIGTERM, handled once, by whatever runs an engine (search/runner.py).
+"""Ctrl-C and SIGTERM, handled once, by whatever runs an engine (search/engines/runner.py).
 
 The first signal is only remembered: an exception raised wherever the signal happens to land
 could fire inside Optuna's own bookkeeping, SQLAlchemy's transaction handling or a logging

@@ -7,12 +7,19 @@ or reads the test images; a searched best shows a test accuracy only once it was
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from search.export import read_json_object
+from search.results.export import read_json_object
+from search.ui.console import print_json
 from spaces.seeds import SeedModel
+from storage import redact, resolve_url
+from storage.exports import ExportLog
+from storage.schema import require_store
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,7 @@ class Row:
     note: str
     reported: str = ""  # what the seed report itself claimed
     test_per_model: tuple[float, ...] = ()
+    reported_test: float | None = None  # the seed report's own test accuracy (a fraction), where it gave one
 
 
 def seed_rows(seeds: list[SeedModel], runs: list[dict[str, Any]]) -> list[Row]:
@@ -56,6 +64,7 @@ def seed_rows(seeds: list[SeedModel], runs: list[dict[str, Any]]) -> list[Row]:
                 f"{cap}{run['epochs_run']} epochs on 55k",
                 seed.reported,
                 (run["test_accuracy"],),
+                seed.reported_test,
             )
         )
     return rows
@@ -166,3 +175,50 @@ def format_seconds(value: float | None) -> str:
     return f"{value:.0f} s" if value < 120 else f"{value / 60:.1f} min"
 
 
+def show_leaderboard(console: Console, *, storage_url: str | None, markdown: bool, as_json: bool = False) -> None:
+    """Seeds and searched bests side by side, from the store and the export folders.
+
+    Every row is a final model: test accuracy and the time to train one such model (a 60k
+    retrain, or a seed's own run); seeds not run yet are named in one line with their command.
+    """
+    from rich.table import Table
+
+    from spaces.seeds import load_seeds
+
+    url = resolve_url(storage_url, must_exist=True)
+    require_store(url)  # before ExportLog, which would create its tables in any database
+    log = ExportLog(url)
+    try:
+        runs, exports = log.baselines(), log.exports()
+    finally:
+        log.close()
+    seeds = load_seeds()
+    rows = ranked(seed_rows(seeds, runs) + search_rows(exports))
+    not_run = seeds_not_run(seeds, runs)
+    storage_flag = f" --storage '{redact(url)}'" if storage_url else ""
+    if as_json:
+        command = baselines_command(not_run, storage_flag) if not_run else None
+        print_json(console, {"rows": [asdict(row) for row in rows], "seeds_not_run": not_run, "command": command})
+        return
+    line = not_run_line(not_run, storage_flag)
+    if markdown:
+        print(markdown_table(rows, line), end="")
+        return
+    wide = console.width >= 140  # the family only where it fits; --markdown always has it
+    table = Table(title="final models: searched bests retrained on 60k, seed baselines (accuracy in %)")
+    for heading in (("model",) if wide else ()) + ("name", "test acc", "train", "val acc", "params"):
+        table.add_column(heading, no_wrap=True)
+    table.add_column("notes", overflow="fold", ratio=1)
+    table.add_column("reported", overflow="fold", ratio=1)  # what the seed's report claimed
+    for row in rows:
+        cells = [
+            f"{row.kind} {row.name}",
+            format_test(row, with_models=False).removesuffix(" %"),
+            format_seconds(row.train_seconds),
+            "—" if row.validation_accuracy is None else f"{100 * row.validation_accuracy:.2f}",
+            "—" if row.param_count is None else f"{row.param_count:,}",
+        ]
+        table.add_row(*([row.model] if wide else []), *cells, row.note, row.reported or "—")
+    console.print(table)
+    if line:
+        console.print(line, highlight=False, soft_wrap=True)

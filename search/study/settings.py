@@ -14,7 +14,8 @@ from typing import Any
 
 import optuna
 
-from search.study_names import check_study_name
+from search.errors import StudyError, StudyNotFound
+from search.study.names import check_study_name
 from spaces.space import Space, load_space, space_from_data
 from storage.optuna_store import fail_stale_trials
 from storage.budget import Budget
@@ -32,10 +33,6 @@ DEFAULT_SEED = 0
 MAX_SEED = 2**31 - 1
 SETTINGS_ATTR = "fmnist_search"
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-
-
-class StudyError(RuntimeError):
-    """A study does not exist, was not made by fmnist-search, or conflicts with the given settings."""
 
 
 @dataclass(frozen=True)
@@ -85,8 +82,8 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
         return optuna.samplers.RandomSampler(seed=seed)
     try:
         import torch  # noqa: F401  (GPSampler's only heavy dependency; fail early and clearly)
-    except ImportError:
-        raise StudyError("the gp sampler needs PyTorch: pip install torch (CPU build is enough)") from None
+    except ImportError as error:
+        raise StudyError("the gp sampler needs PyTorch: pip install torch (CPU build is enough)") from error
     return optuna.samplers.GPSampler(seed=seed)
 
 
@@ -121,7 +118,7 @@ def read_settings(storage: optuna.storages.BaseStorage, name: str) -> StudySetti
         names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
         if name not in names:
             known = ", ".join(sorted(names)) or "none"
-            raise StudyError(f"no study named {name!r} in this store (studies there: {known})")
+            raise StudyNotFound(f"no study named {name!r} in this store (studies there: {known})")
         attrs = storage.get_study_user_attrs(storage.get_study_id_from_name(name))
     if SETTINGS_ATTR not in attrs:
         raise StudyError(f"study {name!r} was not created by fmnist-search (it has no saved settings)")
@@ -167,9 +164,7 @@ def start_or_resume(
     given = {key: value for key, value in given.items() if value is not None}
     try:
         stored = read_settings(storage, name)
-    except StudyError as error:
-        if not str(error).startswith("no study named"):
-            raise
+    except StudyNotFound:
         stored = None
     if stored is None:
         if "space" not in given:

@@ -5,25 +5,23 @@ The data is loaded once per worker and handed in; a trial never reads files.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import keras
 import optuna
 
-from search import interrupts
-from search.backend_memory import custom_gradient_names, release_trial_memory
-from search.data import TrainValData
-from search.deadline import DeadlineReached
+from search.runtime import interrupts
+from search.runtime.memory import custom_gradient_names, release_trial_memory
+from search.data.loader import TrainValData
+from search.engines.interface import EpochListener
+from search.engines.record import add_epoch, new_history, result_attrs, runner_attrs
+from search.engines.deadline import DeadlineReached
 from spaces.adapters import suggest
 from spaces.builders import build_model
 from spaces.space import Space
 
-# (trial number, epoch just finished, max epochs, that epoch's Keras logs)
-EpochListener = Callable[[int, int, int, dict[str, float]], None]
-METRICS = ("accuracy", "loss", "val_accuracy", "val_loss")
 
 
 @dataclass(frozen=True)
@@ -48,17 +46,15 @@ class _ReportAndPrune(keras.callbacks.Callback):
         self.deadline = context.deadline
         self.listener = listener
         self.timed_out_at: int | None = None
-        self.history: dict[str, list[float | None]] = {name: [] for name in METRICS}
+        self.history = new_history()
         self.pruned_at: int | None = None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         interrupts.check()  # Ctrl-C or SIGTERM cut this epoch short: stop here, before it is reported
         logs = logs or {}
-        for name in METRICS:
-            value = float(logs.get(name, math.nan))
-            self.history[name].append(value if math.isfinite(value) else None)  # JSON has no NaN
+        val_accuracy = add_epoch(self.history, logs)
         step = epoch + 1
-        self.trial.report(self.history["val_accuracy"][-1] or 0.0, step)
+        self.trial.report(val_accuracy or 0.0, step)
         if self.listener:
             self.listener(self.trial.number, step, self.max_epochs, logs)
         if step == self.max_epochs:
@@ -100,8 +96,8 @@ def train_trial(trial: optuna.Trial, space: Space, context: TrainingContext, lis
     """
     params = suggest(space, trial)
     # Who runs it is known from the start, so a live display can show it while it trains.
-    trial.set_user_attr("worker_id", context.worker_id)
-    trial.set_user_attr("device", context.device)
+    for key, value in runner_attrs(context.worker_id, context.device).items():
+        trial.set_user_attr(key, value)
     # One seed per trial number: re-running trial n of a seeded study re-creates its weights.
     keras.utils.set_random_seed(context.seed + trial.number)
     gradients_before = custom_gradient_names()
@@ -112,21 +108,13 @@ def train_trial(trial: optuna.Trial, space: Space, context: TrainingContext, lis
         # The model lived only inside _fit: free its graph and weights now, so that over a
         # long study memory stays flat.
         release_trial_memory(gradients_before)
-    val = [v or 0.0 for v in reporter.history["val_accuracy"]]
-    best_epoch = max(range(len(val)), key=val.__getitem__) + 1 if val else 0
-    attrs = {
-        "epochs_run": len(val),
-        "best_epoch": best_epoch,
-        "param_count": int(param_count),
-        "train_seconds": round(seconds, 3),
-        "history": reporter.history,
-    }
+    attrs = result_attrs(reporter.history, param_count, seconds)
     for key, value in attrs.items():
         trial.set_user_attr(key, value)
     if reporter.timed_out_at is not None:
         raise DeadlineReached(f"time ran out after epoch {reporter.timed_out_at} of {context.max_epochs}")
     if reporter.pruned_at is not None:
         raise optuna.TrialPruned(f"pruned after epoch {reporter.pruned_at}")
-    if not val:
+    if not attrs["best_epoch"]:
         raise RuntimeError("training ran no epoch")
-    return val[best_epoch - 1]
+    return reporter.history["val_accuracy"][attrs["best_epoch"] - 1] or 0.0

@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from search import data as fmnist_data
-from search.baselines import BASELINE_FILE
-from search.export import CONFIG_FILE, HISTORY_FILE, RETRAIN_FILE, ExportError, read_config, read_json_object
+from search.data import loader as fmnist_data
+from search.results.baselines import BASELINE_FILE
+from search.errors import ExportError
+from search.results.export import CONFIG_FILE, HISTORY_FILE, RETRAIN_FILE, read_config, read_json_object
 
 REPORT_FILE = "report.json"
 CONFUSION_FILE = "confusion_matrix.png"
@@ -71,7 +72,7 @@ def load_model(path: Path) -> Any:
         return keras.saving.load_model(path, safe_mode=True)
     except Exception as error:  # noqa: BLE001 - zip, h5, JSON and Keras errors all mean "not a usable model"
         text = str(error).strip().splitlines()
-        raise ExportError(f"{path}: cannot load the model ({text[0] if text else type(error).__name__})") from None
+        raise ExportError(f"{path}: cannot load the model ({text[0] if text else type(error).__name__})") from error
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
@@ -219,7 +220,7 @@ def evaluate(path: Path, data_dir: str | None = None) -> Evaluation:
 
 def _render_curves(folder: Path, trained: dict[str, Any]) -> None:
     """The best trial's learning curves, drawn by the same code as the dashboard's."""
-    from search.trial_report import render_learning_curve
+    from search.ui.trial_report import render_learning_curve
 
     source = folder / HISTORY_FILE
     if not source.is_file():
@@ -227,7 +228,7 @@ def _render_curves(folder: Path, trained: dict[str, Any]) -> None:
     try:
         history = json.loads(source.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ExportError(f"{source}: corrupt history file ({error})") from None
+        raise ExportError(f"{source}: corrupt history file ({error})") from error
     what = "seed baseline" if (folder / BASELINE_FILE).is_file() else "best trial during the search"
     train = trained.get("search_train_images") or trained.get("train_images")
     images = f"{train:,} train / 5,000 validation" if train else "training data unknown"

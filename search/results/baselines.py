@@ -3,7 +3,7 @@
 Each seed model (``spaces/seeds.toml``) is trained on the same 55,000 images the search trains
 on, with the seed's own optimizer, batch size, epochs and early stopping, and scored on the same
 5,000 validation images. Its model is then saved as a one-model export folder and evaluated on
-the test set by the same final evaluation as an exported best (``search/evaluation.py``, the only
+the test set by the same final evaluation as an exported best (``search/results/evaluation.py``, the only
 code that reads the test images): the leaderboard compares like with like.
 """
 
@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from search.data import TrainValData
-from search.export import HISTORY_FILE, package_versions
+from search.data.loader import TrainValData
+from search.results.export import HISTORY_FILE, package_versions
 from spaces.seeds import SeedModel
 
 BASELINE_FILE = "baseline.json"
@@ -50,7 +50,7 @@ def train_seed(seed: SeedModel, data: TrainValData, max_epochs: int | None = Non
     """Train one seed model as its report did; returns the model and what was measured."""
     import keras
 
-    from search.objective import METRICS  # the same per-epoch history as a search trial's
+    from search.engines.record import METRICS  # the same per-epoch history as a search trial's
     from spaces.seeds import build_seed_model
 
     keras.utils.set_random_seed(BASELINE_SEED)

@@ -15,7 +15,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from search.study import StudySettings
+from search.study.settings import StudySettings
 
 State = optuna.trial.TrialState
 

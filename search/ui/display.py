@@ -21,8 +21,8 @@ import optuna
 from rich.console import Console
 from rich.live import Live
 
-from search.progress import StudySnapshot, eta_seconds, format_duration, format_params, render_live, take_snapshot
-from search.study import StudySettings
+from search.ui.progress import StudySnapshot, eta_seconds, format_duration, format_params, render_live, take_snapshot
+from search.study.settings import StudySettings
 
 LOG_FORMATS = ("auto", "text", "json")
 STATUS_SECONDS = 60.0

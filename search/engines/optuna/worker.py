@@ -13,54 +13,33 @@ import importlib
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import optuna
 import sqlalchemy
 
-from search import interrupts
-from search.console import report_error
-from search.data import load_train_val
-from search.deadline import DeadlineReached
-from search.lifecycle import WORKER_PROCESS_ATTR, ClaimWatch, finished_elsewhere, trial_state, worker_process
-from search.quiet import configure_logging
-from search.study import FINISHED, StudySettings, open_study
-from search.trial_report import attach_trial_report, update_study_plots, warm_up_study_plots
-from storage import StorageError, open_storage
+from search.engines.interface import EpochListener, WorkerJob
+from search.errors import StorageError, WorkerError
+from search.runtime import interrupts
+from search.ui.console import report_error
+from search.data.loader import load_train_val
+from search.engines.deadline import DeadlineReached
+from search.engines.record import attach_report, one_line, update_plots
+from search.engines.optuna.lifecycle import WORKER_PROCESS_ATTR, ClaimWatch, finished_elsewhere, trial_state, worker_process
+from search.runtime.quiet import configure_logging
+from search.study.settings import FINISHED, StudySettings, open_study
+from search.ui.trial_report import warm_up_study_plots
+from storage import open_storage
 from storage.artifacts import open_artifact_store
 from storage.budget import Budget, TrialSlot
 from storage.optuna_store import fail_stale_trials
 from storage.reconnect import is_connection_error, outage_seconds
 from storage.runs import next_run
 
-if TYPE_CHECKING:
-    from optuna.artifacts._protocol import ArtifactStore
-
-    from search.objective import EpochListener
 
 # A worker whose trials keep failing has a bug or a broken environment, not bad luck.
 MAX_CONSECUTIVE_FAILURES = 3
 REQUEUED_FROM = "requeued_from"
 OBJECTIVE_FACTORY_ENV = "FMNIST_OBJECTIVE_FACTORY"
-
-
-class WorkerError(RuntimeError):
-    """A worker stopped because its trials kept failing; the message carries the last reason."""
-
-
-@dataclass(frozen=True)
-class WorkerJob:
-    """What a worker needs; plain values only, so it crosses a process boundary."""
-
-    storage_url: str
-    study_name: str
-    worker_id: int = 0
-    run: int | None = None  # the run this worker belongs to (storage/runs.py); None: a run of its own
-    deadline: float | None = None  # time.time() at which the run ends
-    data_dir: str | None = None
-    verbose: bool = False
-    env: dict[str, str] = field(default_factory=dict)  # set before the backend is imported
 
 
 Objective = Callable[[optuna.Trial], float]
@@ -70,12 +49,12 @@ ObjectiveFactory = Callable[[WorkerJob, StudySettings, "EpochListener | None"], 
 
 def keras_objective(job: WorkerJob, settings: StudySettings, listener: EpochListener | None) -> Objective:
     """The real objective: Keras imported once and the data loaded once, for all of this worker's trials."""
-    from search.quiet import import_keras
+    from search.runtime.quiet import import_keras
 
     import_keras(job.verbose)
-    from search.backend_memory import freeze_long_lived_objects
-    from search.devices import apply_backend_limits, describe_device
-    from search.objective import TrainingContext, train_trial
+    from search.runtime.memory import freeze_long_lived_objects
+    from search.runtime.devices import apply_backend_limits, describe_device
+    from search.engines.optuna.objective import TrainingContext, train_trial
 
     apply_backend_limits()
     data = load_train_val(job.data_dir, settings.subset)
@@ -89,9 +68,9 @@ def keras_objective(job: WorkerJob, settings: StudySettings, listener: EpochList
         try:
             value = train_trial(trial, settings.space, context, listener)
         except optuna.TrialPruned:
-            _attach_report(trial, artifacts, settings.max_epochs, pruned=True)
+            attach_report(trial, artifacts, settings.max_epochs, pruned=True)
             raise
-        _attach_report(trial, artifacts, settings.max_epochs, pruned=False)
+        attach_report(trial, artifacts, settings.max_epochs, pruned=False)
         return value
 
     return objective
@@ -103,21 +82,6 @@ def _objective_factory() -> ObjectiveFactory:
         return keras_objective
     module, _, name = named.partition(":")
     return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
-
-
-def _attach_report(trial: optuna.Trial, artifacts: ArtifactStore, max_epochs: int, pruned: bool) -> None:
-    """A trial's result matters more than its pictures: a failed upload is a warning, not a failed trial."""
-    try:
-        attach_trial_report(trial, artifacts, max_epochs, pruned)
-    except Exception as error:  # noqa: BLE001 - disk full, unwritable folder, store hiccup
-        report_error(f"trial {trial.number}: learning curve and note not saved: {one_line(error)}", label="warning")
-
-
-def _update_study_plots(study: optuna.Study) -> None:
-    try:
-        update_study_plots(study)
-    except Exception as error:  # noqa: BLE001 - same reasoning as _attach_report
-        report_error(f"study plots not updated: {one_line(error)}", label="warning")
 
 
 def run_worker(
@@ -194,7 +158,7 @@ def run_worker(
                     after_trial(last)
                 if succeeded:
                     failures = 0
-                    _update_study_plots(study)
+                    update_plots(study)
                     continue
                 if errors and isinstance(errors[-1], DeadlineReached):
                     _requeue(study, current[0])
@@ -222,7 +186,7 @@ def _run_one_trial(
 ) -> bool:
     """One ``study.optimize`` trial; False when another process took it over before it ended.
 
-    A signal leaves the trial failed (search/interrupts.py) and is remembered for the caller to
+    A signal leaves the trial failed (search/runtime/interrupts.py) and is remembered for the caller to
     re-queue; a store that stays away for the whole outage allowance stops the worker in one line.
     """
     try:
@@ -252,8 +216,3 @@ def _requeue(study: optuna.Study, trial: optuna.Trial | None) -> None:
     """An unfinished trial (interrupted, out of time): queue its params to run again."""
     if trial is not None:
         study.enqueue_trial(trial.params, user_attrs={REQUEUED_FROM: trial.number})
-
-
-def one_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import re
 
+from search.errors import StudyNameError
+
 MAX_LENGTH = 64
 _ALLOWED = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_LENGTH - 1}}}")
 RULE = f"letters, digits, '.', '_' and '-', at most {MAX_LENGTH}, starting with a letter or digit"
-
-
-class StudyNameError(ValueError):
-    """A study name outside the allowed character set."""
 
 
 def check_study_name(name: str, hint: str = "") -> str:

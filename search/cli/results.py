@@ -1,0 +1,128 @@
+"""The commands after (or beside) the search: export, evaluate, data, baselines, leaderboard."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from search.cli.app import INTERRUPTED_EXPORT, DataDirOption, JsonOption, StorageOption, VerboseOption, app, user_errors
+from search.errors import ExportError
+from search.runtime.quiet import configure_logging
+from search.ui.console import console
+
+
+@app.command()
+def export(
+    study: Annotated[Optional[str], typer.Option(help="The study whose best trial to export.", show_default=False)] = None,
+    space: Annotated[Optional[str], typer.Option("--space", help="Shorthand for --study when the study is named after its space (e.g. cnn).", show_default=False)] = None,
+    from_config: Annotated[
+        Optional[str],
+        typer.Option("--from-config", help="Retrain from a saved config.json alone, without the study.", show_default=False),
+    ] = None,
+    out: Annotated[Optional[str], typer.Option(help="Folder under which exports/<study>-<trial>/ is written. Default: the current directory.", show_default=False)] = None,
+    repeats: Annotated[int, typer.Option(min=1, help="Models to retrain, each with its own seed (config seed + i).")] = 3,
+    storage: StorageOption = None,
+    data_dir: DataDirOption = None,
+    verbose: VerboseOption = False,
+) -> None:
+    """Export the best trial: its config as JSON, and models retrained on all 60,000 training images.
+
+    Each model trains for the epoch count at which the best trial peaked, and is saved as
+    model-<i>.keras (raw uint8 pixels in). The test set is not read.
+    Example: fmnist-search export --study cnn --repeats 3
+    """
+    with user_errors(INTERRUPTED_EXPORT, verbose):
+        configure_logging(verbose)
+        from search import api
+
+        if from_config is not None:  # retrain from the file alone: no study, so not the API's export_best
+            from search.results.final import export_best
+
+            export_best(
+                console,
+                study_name=study,
+                space=space,
+                from_config=from_config,
+                out=out,
+                repeats=repeats,
+                storage_url=storage,
+                data_dir=data_dir,
+                verbose=verbose,
+            )
+            return
+        if study is None:
+            if space is None:
+                raise ExportError("say which study to export (--study NAME, or --space NAME for a study named after its space)")
+            study = api.load_space(space).name
+        api.export_best(study, storage=storage, out=out or ".", repeats=repeats, data_dir=data_dir, verbose=verbose, console=console)
+
+
+@app.command()
+def evaluate(
+    path: Annotated[str, typer.Argument(help="An export folder (made by `fmnist-search export`) or one .keras file.", show_default=False)],
+    storage: StorageOption = None,
+    data_dir: DataDirOption = None,
+    verbose: VerboseOption = False,
+) -> None:
+    """Final evaluation on the 10,000 sealed test images: report.json, confusion matrix, curves, summary.
+
+    The only command that reads the test set. Example: fmnist-search evaluate exports/cnn-17
+    """
+    with user_errors(verbose=verbose):
+        configure_logging(verbose)
+        from search import api
+
+        api.evaluate(path, storage=storage, data_dir=data_dir, verbose=verbose, console=console)
+
+
+@app.command()
+def data(data_dir: DataDirOption = None) -> None:
+    """Find (or download), check and cache Fashion-MNIST; print where it came from and how long loading took."""
+    with user_errors():
+        from search.data.prepare import prepare_data
+
+        prepare_data(console, data_dir)
+
+
+@app.command()
+def baselines(
+    only: Annotated[
+        Optional[str],
+        typer.Option(help="Comma-separated seed ids to train (e.g. s000-dense,s004-cnn); default: all of spaces/seeds.toml.", show_default=False),
+    ] = None,
+    max_epochs: Annotated[
+        Optional[int],
+        typer.Option(min=1, help="Train no seed longer than this many epochs (for a quick look on a CPU); the leaderboard says which were capped.", show_default=False),
+    ] = None,
+    out: Annotated[Optional[str], typer.Option(help="Folder under which exports/baselines/<id>/ is written; default: the current folder.", show_default=False)] = None,
+    storage: StorageOption = None,
+    data_dir: DataDirOption = None,
+    verbose: VerboseOption = False,
+) -> None:
+    """Train the seed reports' models on the search's split, evaluate them on the test set, record them.
+
+    Each model is trained with its report's own optimizer, batch size, epochs and early stopping,
+    saved as a one-model export folder and evaluated by the same final evaluation as an exported
+    best, so `fmnist-search leaderboard` compares like with like.
+    """
+    with user_errors(verbose=verbose):
+        configure_logging(verbose)
+        from search.results.final import train_baselines
+
+        ids = [part.strip() for part in only.split(",") if part.strip()] if only else None
+        train_baselines(console, only=ids, max_epochs=max_epochs, out=out, storage_url=storage, data_dir=data_dir, verbose=verbose)
+
+
+@app.command()
+def leaderboard(
+    storage: StorageOption = None,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print a Markdown table (as in the README) instead.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Seed baselines and searched bests side by side: validation and test accuracy, parameters, train time."""
+    with user_errors():
+        configure_logging(False)
+        from search.results.leaderboard import show_leaderboard
+
+        show_leaderboard(console, storage_url=storage, markdown=markdown, as_json=as_json)

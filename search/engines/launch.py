@@ -1,0 +1,148 @@
+"""Start or resume a study, or join one, and run its engine until the budget or the deadline.
+
+``start`` and ``worker`` (and the Python API's ``run_study``) come here: the space, the data and
+the store are checked before anything is written, then the runner runs the workers.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import zlib
+
+import optuna
+from rich.console import Console
+
+from search.data import loader as fmnist_data
+from search.engines.interface import WorkerJob
+from search.engines.runner import run_study
+from search.errors import StudyError
+from search.runtime.devices import detect_gpus
+from search.study.names import check_study_name
+from search.study.settings import WARM_STARTS, StudySettings, count_finished, enqueue_warm_start, open_study, start_or_resume
+from search.ui.console import report_error
+from search.ui.display import LOG_FORMATS
+from spaces.first_trial import default_point
+from spaces.model_size import DEFAULT_MAX_PARAMS, check_model_size, largest_model
+from spaces.space import load_space
+from storage import open_storage, redact, resolve_url
+
+
+def start_study(
+    console: Console,
+    *,
+    space: str | None,
+    study_name: str | None,
+    workers: int,
+    n_trials: int | None,
+    timeout: float | None,
+    max_epochs: int | None,
+    storage_url: str | None,
+    subset: int | None,
+    seed: int | None,
+    sampler: str | None,
+    pruner: str | None,
+    data_dir: str | None,
+    verbose: bool,
+    gpus: list[str] | None = None,
+    warm_start: str | None = None,
+    engine: str = "optuna",
+    max_params: int = DEFAULT_MAX_PARAMS,
+    log_format: str = "auto",
+) -> optuna.Study:
+    """Create or resume a study, then run its workers (or KerasTuner) until the budget or the timeout; return it.
+
+    With ``log_format="json"`` stdout carries only the run's JSON lines: what is said to people
+    goes to stderr.
+    """
+    from search.engines.keras_tuner.engine import check_engine_options
+
+    log = console
+    console = _people(console, log_format)
+
+    check_engine_options(engine, workers=workers, sampler=sampler, pruner=pruner, warm_start=warm_start)
+    if warm_start not in (None, *WARM_STARTS):
+        raise StudyError(f"--warm-start takes one of {', '.join(WARM_STARTS)}, but got {warm_start!r}")
+    if space is None and study_name is None:
+        raise StudyError("say which space to search (--space dense|cnn|FILE) or which study to resume (--study NAME)")
+    # Check the space and the data before anything is written: bad input leaves no empty study behind.
+    if space is not None:
+        loaded = load_space(space)
+        check_model_size(loaded, max_params)  # a monster space is refused before anything trains
+        if study_name is None:
+            study_name = check_study_name(loaded.name, hint="; the space's name is the default, so give --study NAME")
+    check_study_name(study_name)
+    fmnist_data.load_train_val(data_dir, subset)  # parses (and caches) now: corrupt files fail here
+    url = resolve_url(storage_url)
+    storage = open_storage(url)
+    settings, resumed = start_or_resume(
+        storage, study_name, space=space, max_epochs=max_epochs, sampler=sampler, pruner=pruner, seed=seed, subset=subset, n_trials=n_trials
+    )
+    if engine == "optuna":
+        workers = _capped_workers(storage, study_name, settings, workers)
+    verb = "resuming" if resumed else "starting"
+    searcher = "KerasTuner Hyperband" if engine == "keras-tuner" else f"{settings.sampler} + {settings.pruner}"
+    console.print(
+        f"[bold]{verb}[/] study [cyan]{study_name}[/]: space {settings.space.name!r} ({settings.space.model}), "
+        f"{searcher}, up to {settings.max_epochs} epochs a trial, "
+        f"{workers} worker{'s' if workers > 1 else ''}, store {redact(url)}",
+        highlight=False,
+        soft_wrap=True,  # one line in a log, whatever the width
+    )
+    if engine == "optuna" and warm_start != "none" and (not resumed or warm_start is not None):
+        first = default_point(settings.space)
+        optuna.load_study(study_name=study_name, storage=storage).enqueue_trial(first, user_attrs={"warm_start": "defaults"}, skip_if_exists=True)
+    if warm_start == "seeds":
+        enqueued, skipped = enqueue_warm_start(optuna.load_study(study_name=study_name, storage=storage), settings.space)
+        console.print(f"warm start: {len(enqueued)} seed model(s) first: {', '.join(enqueued) or 'none fits this space'}", highlight=False)
+        for reason in skipped:
+            console.print(f"  not enqueued: {reason}", style="dim", highlight=False)
+    deadline = time.time() + timeout if timeout else None
+    job = WorkerJob(storage_url=url, study_name=study_name, deadline=deadline, data_dir=data_dir, verbose=verbose)
+    run_study(job, settings, workers, gpus if gpus is not None else detect_gpus(), log, engine_name=engine, log_format=log_format)
+    # The password stays out of the terminal (and nohup and container logs): the user has it already.
+    storage_flag = f" --storage '{redact(url)}'" if storage_url else ""
+    console.print(f"\nsee all trials: fmnist-search status --study {study_name}{storage_flag}", highlight=False, soft_wrap=True)
+    return optuna.load_study(study_name=study_name, storage=storage)
+
+
+def _people(console: Console, log_format: str) -> Console:
+    """Where to say things to people: stderr when stdout is a stream of JSON lines."""
+    from search.ui.console import errors
+
+    if log_format not in LOG_FORMATS:
+        raise StudyError(f"--log-format must be one of {', '.join(LOG_FORMATS)}, but got {log_format!r}")
+    return errors if log_format == "json" else console
+
+
+def _capped_workers(storage: optuna.storages.BaseStorage, study_name: str, settings: StudySettings, workers: int) -> int:
+    """Never more worker processes than trials left to run, nor than memory holds; say so in one line."""
+    from search.runtime import worker_cap
+
+    if workers == 1:
+        return 1
+    left = None if settings.n_trials is None else settings.n_trials - count_finished(optuna.load_study(study_name=study_name, storage=storage))
+    footprint = worker_cap.worker_footprint(largest_model(settings.space)[0])
+    capped, warning = worker_cap.cap_workers(workers, left, worker_cap.available_memory_bytes(), footprint)
+    if warning:
+        report_error(warning, label="warning")
+    return capped
+
+
+def join_study(
+    console: Console, *, study_name: str, storage_url: str | None, timeout: float | None, data_dir: str | None, verbose: bool, log_format: str = "auto"
+) -> None:
+    """Run one worker on an existing study, with the settings saved in the store."""
+    log = console
+    console = _people(console, log_format)
+    url = resolve_url(storage_url, must_exist=True)
+    _, settings = open_study(open_storage(url, must_exist=True), study_name)
+    fmnist_data.load_train_val(data_dir, settings.subset)
+    # Workers started by `start` are 0..N-1; a joining one needs its own id, hence its own sampler
+    # seed, or it would draw the same random start-up trials as worker 0.
+    worker_id = 1000 + zlib.crc32(f"{socket.gethostname()}:{os.getpid()}".encode()) % 1_000_000
+    console.print(f"[bold]joining[/] study [cyan]{study_name}[/] at {redact(url)} as worker {worker_id}", highlight=False, soft_wrap=True)
+    deadline = time.time() + timeout if timeout else None
+    job = WorkerJob(storage_url=url, study_name=study_name, worker_id=worker_id, deadline=deadline, data_dir=data_dir, verbose=verbose)
+    run_study(job, settings, workers=1, gpus=[], console=log, log_format=log_format)  # gpus=[]: keep the CUDA_VISIBLE_DEVICES given

@@ -1,0 +1,1 @@
+"""The Optuna engine: worker processes that claim a budget slot, train one sampled model, and record it."""

@@ -1,0 +1,86 @@
+"""The record of one trial, the same whichever engine ran it.
+
+Both engines write on every trial: its per-epoch history (train and validation accuracy and
+loss; a NaN is stored as null, which JSON has), the epoch at which validation accuracy peaked
+(``export`` retrains for that many epochs), who ran it and where, its size and train time, and,
+before the trial ends (a finished trial is read-only), its learning curve and note. A failure to
+write those pictures costs the trial nothing: it is one warning line.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from search.ui.console import report_error
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.artifacts._protocol import ArtifactStore
+
+METRICS = ("accuracy", "loss", "val_accuracy", "val_loss")
+History = dict[str, list[float | None]]
+
+
+def new_history() -> History:
+    """An empty per-epoch history: one list per metric."""
+    return {name: [] for name in METRICS}
+
+
+def add_epoch(history: History, logs: Mapping[str, Any] | None) -> float | None:
+    """Append one epoch's Keras logs to ``history``; return its validation accuracy (None if not finite)."""
+    for name in METRICS:
+        value = float((logs or {}).get(name, math.nan))
+        history[name].append(value if math.isfinite(value) else None)
+    return history["val_accuracy"][-1]
+
+
+def best_epoch(history: History) -> int:
+    """The epoch (from 1) with the best validation accuracy; 0 when no epoch ran."""
+    val = [v or 0.0 for v in history["val_accuracy"]]
+    return max(range(len(val)), key=val.__getitem__) + 1 if val else 0
+
+
+def runner_attrs(worker_id: int, device: str) -> dict[str, Any]:
+    """Who runs a trial and where: known from its start, so a live display can show it while it trains."""
+    return {"worker_id": worker_id, "device": device}
+
+
+def result_attrs(history: History, param_count: int, seconds: float) -> dict[str, Any]:
+    """What a trial's training left: epochs run, best epoch, parameter count, train seconds, the history."""
+    return {
+        "epochs_run": len(history["val_accuracy"]),
+        "best_epoch": best_epoch(history),
+        "param_count": int(param_count),
+        "train_seconds": round(seconds, 3),
+        "history": history,
+    }
+
+
+def one_line(error: BaseException) -> str:
+    """An error as one line: its type and the first line of its message."""
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
+def attach_report(trial: optuna.Trial, artifacts: ArtifactStore | None, max_epochs: int, pruned: bool) -> None:
+    """The trial's learning curve and note, before it ends; a failed upload is a warning, not a failed trial."""
+    from search.ui.trial_report import attach_trial_report
+
+    if artifacts is None:
+        return
+    try:
+        attach_trial_report(trial, artifacts, max_epochs, pruned)
+    except Exception as error:  # noqa: BLE001 - disk full, unwritable folder, store hiccup
+        report_error(f"trial {trial.number}: learning curve and note not saved: {one_line(error)}", label="warning")
+
+
+def update_plots(study: optuna.Study) -> None:
+    """Redraw the study's plots after a trial; a failure is a warning, for the same reason."""
+    from search.ui.trial_report import update_study_plots
+
+    try:
+        update_study_plots(study)
+    except Exception as error:  # noqa: BLE001 - as attach_report
+        report_error(f"study plots not updated: {one_line(error)}", label="warning")

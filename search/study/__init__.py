@@ -1,0 +1,1 @@
+"""A study: its saved settings (space, epochs, sampler, pruner, budget) and its name."""
