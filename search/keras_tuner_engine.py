@@ -44,6 +44,8 @@ from search.study import StudyError, StudySettings, open_study
 from search.trial_report import attach_trial_report, update_study_plots
 from search.worker import WorkerError, WorkerJob
 from spaces.adapters import keras_tuner_params, suggest
+from spaces.label_smoothing import targets
+from spaces.schedules import ScheduleSpan, resume_at_epoch
 from spaces.space import Space
 from storage import open_storage
 from storage.artifacts import open_artifact_store
@@ -223,9 +225,10 @@ def _keras_tuner_classes() -> tuple[type, type]:
     class SpaceHyperModel(keras_tuner.HyperModel):
         """The space's builder behind KerasTuner's ``hp`` (spaces.adapters), fit with the params' batch size."""
 
-        def __init__(self, space: Space, seed: int, deadline: float | None) -> None:
+        def __init__(self, space: Space, seed: int, deadline: float | None, span: ScheduleSpan | None = None) -> None:
             super().__init__(name=space.name)
             self.space, self.seed, self.deadline = space, seed, deadline
+            self.span = span  # a learning-rate schedule spans the study's max epochs (spaces/schedules.py)
             self.builds = 0
             self.last: FitRecord | None = None
 
@@ -235,11 +238,18 @@ def _keras_tuner_classes() -> tuple[type, type]:
             # One seed per model built, as the Optuna objective seeds trial n with seed + n.
             keras.utils.set_random_seed(self.seed + self.builds)
             self.builds += 1
-            return build_model(self.space.model, keras_tuner_params(self.space, hp))
+            return build_model(self.space.model, keras_tuner_params(self.space, hp), self.span)
 
         def fit(self, hp: Any, model: keras.Model, *args: Any, **kwargs: Any) -> Any:
             params = keras_tuner_params(self.space, hp)  # declared already: returns the trial's values
             record = FitRecord(param_count=model.count_params(), initial_epoch=int(kwargs.get("initial_epoch", 0)))
+            if self.span is not None:  # a continued trial's fresh optimizer goes on where its schedule was
+                resume_at_epoch(model, record.initial_epoch, self.span, params["batch_size"])
+            x, y = args
+            if "validation_data" in kwargs:
+                x_val, y_val = kwargs["validation_data"]
+                kwargs["validation_data"] = (x_val, targets(params, y_val))
+            args = (x, targets(params, y))  # one-hot rows when label smoothing is on
             self.last = record
             kwargs["callbacks"] = [
                 *kwargs.get("callbacks", []),
@@ -386,7 +396,7 @@ def _search(
             budget=budget,
             deadline=job.deadline,
             on_trial=on_trial,
-            hypermodel=hypermodel_class(settings.space, seed, job.deadline),
+            hypermodel=hypermodel_class(settings.space, seed, job.deadline, ScheduleSpan(settings.max_epochs, len(data.x_train))),
             objective=keras_tuner.Objective(OBJECTIVE, direction="max"),
             max_epochs=settings.max_epochs,
             factor=HYPERBAND_FACTOR,
