@@ -2,7 +2,10 @@
 
 Every model takes raw 0-255 uint8 pixels of shape (28, 28): rescaling is its first layer, so
 an exported model cannot be fed unscaled images. The output (10-way softmax) and the loss are
-fixed here, never by a space: a space cannot produce a model that cannot learn.
+fixed here, never by a space: a space cannot produce a model that cannot learn (the loss is
+cross-entropy, with label smoothing when the params ask for it: spaces/label_smoothing.py).
+Augmentation layers (spaces/augmentation.py) sit right after the rescaling and act only in
+training; a learning-rate schedule (spaces/schedules.py) needs the span it runs over.
 """
 
 from __future__ import annotations
@@ -12,22 +15,34 @@ from typing import Any, Mapping
 import keras
 
 from search.runtime.choice import compile_options
+from spaces import label_smoothing
+from spaces.augmentation import augmentation_layers
 from spaces.families import check_params
+from spaces.schedules import ScheduleSpan, learning_rate
 from spaces.shapes import IMAGE_SIDE, NUM_CLASSES, block_filters, dense_widths
 
 IMAGE_SHAPE = (IMAGE_SIDE, IMAGE_SIDE)
-LOSS = "sparse_categorical_crossentropy"
+LOSS = label_smoothing.SPARSE_LOSS
 
 # He initialisation suits the ReLU family, LeCun normal is what makes SELU self-normalising,
 # Glorot suits the saturating ones.
 _INITIALIZERS = {"selu": "lecun_normal", "tanh": "glorot_uniform", "sigmoid": "glorot_uniform"}
 
 
-def build_model(model: str, params: Mapping[str, Any]) -> keras.Model:
-    """Build and compile a ``dense`` or ``cnn`` model from a complete params dict."""
+def build_model(model: str, params: Mapping[str, Any], span: ScheduleSpan | None = None) -> keras.Model:
+    """Build and compile a ``dense`` or ``cnn`` model from a complete params dict.
+
+    ``span`` (epochs and training images) is what a learning-rate schedule runs over; a params
+    dict with ``lr_schedule = "constant"`` does not need it.
+    """
     check_params(model, params)
     inputs = keras.Input(shape=IMAGE_SHAPE, dtype="uint8", name="pixels")
     x = keras.layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
+    augmentation = augmentation_layers(params)
+    if augmentation or model == "cnn":
+        x = keras.layers.Reshape((*IMAGE_SHAPE, 1), name="channel")(x)
+    for layer in augmentation:
+        x = layer(x)
     if model == "dense":
         x = _dense_body(x, params)
     else:
@@ -35,23 +50,22 @@ def build_model(model: str, params: Mapping[str, Any]) -> keras.Model:
     # float32 whatever the dtype policy: a softmax in bfloat16 would round the probabilities.
     outputs = keras.layers.Dense(NUM_CLASSES, activation="softmax", name="output", dtype="float32")(x)
     net = keras.Model(inputs, outputs, name=model)
-    net.compile(
-        optimizer=make_optimizer(params["optimizer"], params["learning_rate"]), loss=LOSS, metrics=["accuracy"], **compile_options(model)
-    )
+    optimizer = make_optimizer(params["optimizer"], learning_rate(params, span))
+    net.compile(optimizer=optimizer, loss=label_smoothing.loss(params), metrics=["accuracy"], **compile_options(model))
     return net
 
 
-def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
-    """The optimizer of a params dict; SGD always gets Nesterov momentum 0.9."""
+def make_optimizer(name: str, rate: Any) -> keras.optimizers.Optimizer:
+    """The optimizer of a params dict (``rate``: a float or a schedule); SGD always gets Nesterov momentum 0.9."""
     if name == "sgd":
-        return keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9, nesterov=True)
+        return keras.optimizers.SGD(learning_rate=rate, momentum=0.9, nesterov=True)
     optimizers = {
         "adam": keras.optimizers.Adam,
         "adamw": keras.optimizers.AdamW,
         "rmsprop": keras.optimizers.RMSprop,
         "nadam": keras.optimizers.Nadam,
     }
-    return optimizers[name](learning_rate=learning_rate)
+    return optimizers[name](learning_rate=rate)
 
 
 def _layer_options(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -80,7 +94,6 @@ def _dense_body(x: Any, params: Mapping[str, Any]) -> Any:
 
 
 def _cnn_body(x: Any, params: Mapping[str, Any]) -> Any:
-    x = keras.layers.Reshape((*IMAGE_SHAPE, 1), name="channel")(x)
     for block, filters in enumerate(block_filters(params)):
         for i in range(params["convs_per_block"]):
             name = f"conv_{block}_{i}"
@@ -96,7 +109,10 @@ def _cnn_body(x: Any, params: Mapping[str, Any]) -> Any:
         x = keras.layers.MaxPooling2D(2, name=f"pool_{block}")(x)
         if params["dropout"] > 0:
             x = keras.layers.Dropout(params["dropout"], name=f"pool_{block}_dropout")(x)
-    x = keras.layers.Flatten(name="flatten")(x)
+    if params["head"] == "gap":
+        x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    else:
+        x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dense(params["dense_units"], use_bias=not params["batch_norm"], name="head", **_layer_options(params))(x)
     x = _activate(x, params, "head")
     if params["dropout"] > 0:

@@ -10,9 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from spaces.augmentation import MAX_CUTOUT, MAX_TRANSLATE
+from spaces.label_smoothing import MAX_LABEL_SMOOTHING
+from spaces.schedules import SCHEDULES
+
 ACTIVATIONS = ("relu", "elu", "selu", "gelu", "swish", "tanh", "sigmoid")
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "nadam")
 LAYER_SHAPES = ("constant", "funnel")
+CNN_HEADS = ("flatten", "gap")
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,13 @@ _TRAINING_KEYS: dict[str, Key] = {
     "optimizer": Key("category", "adam", values=OPTIMIZERS),
     "batch_size": Key("int", 128, 1, 8192),
     "l2": Key("float", 0.0, 0.0, 1.0),
+    # Training recipe (spaces/augmentation.py, spaces/schedules.py, spaces/label_smoothing.py):
+    # each default is "off", what every model was before these keys existed.
+    "translate": Key("int", 0, 0, MAX_TRANSLATE),
+    "flip": Key("bool", False),
+    "cutout": Key("int", 0, 0, MAX_CUTOUT),
+    "lr_schedule": Key("category", "constant", values=SCHEDULES),
+    "label_smoothing": Key("float", 0.0, 0.0, MAX_LABEL_SMOOTHING),
 }
 
 FAMILIES: dict[str, dict[str, Key]] = {
@@ -67,6 +79,10 @@ FAMILIES: dict[str, dict[str, Key]] = {
         "filters": Key("int", 32, 1, 1024),
         "kernel_size": Key("int", 3, 1, 7),
         "dense_units": Key("int", 128, 1, 8192),
+        # How the last feature map reaches the dense head: flattened (a weight per position and
+        # channel) or global-average-pooled (one value per channel: far fewer weights, and
+        # indifferent to where in the image a feature is).
+        "head": Key("category", "flatten", values=CNN_HEADS),
         **_TRAINING_KEYS,
         "dropout": Key("float", 0.25, 0.0, 0.9),
     },
@@ -76,6 +92,17 @@ FAMILIES: dict[str, dict[str, Key]] = {
 def defaults(family: str) -> dict[str, Any]:
     """The complete params dict of a family's default model."""
     return {name: key.default for name, key in FAMILIES[family].items()}
+
+
+# Keys added after studies were first stored. A trial, config or seed written before them lacks
+# them; it means their default, which changes nothing ("off", constant, 0, flatten).
+LATER_KEYS = ("translate", "flip", "cutout", "lr_schedule", "label_smoothing", "head")
+
+
+def with_later_keys(family: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """A params dict from before the later keys, completed with their defaults (others left as they are)."""
+    keys = FAMILIES[family]
+    return {**{name: keys[name].default for name in LATER_KEYS if name in keys}, **params}
 
 
 def check_params(family: str, params: Mapping[str, Any]) -> None:

@@ -13,16 +13,16 @@ from typing import Any, Mapping
 
 from spaces.families import defaults
 from spaces.params import Choice, Fixed, FloatParam, IntParam, Param, SpaceError
-from spaces.shapes import IMAGE_SIDE, NUM_CLASSES, block_filters, dense_widths, pooled_side
+from spaces.shapes import IMAGE_SIDE, NUM_CLASSES, block_filters, dense_widths, head_inputs
 from spaces.space import Space
 
 # 100 M float32 weights are 400 MB; with gradients and two Adam moments, 1.6 GB a worker before
 # any activation: far beyond what Fashion-MNIST needs (the seeds and the bests are below 1 M).
 DEFAULT_MAX_PARAMS = 100_000_000
-# The keys that change a model's size; the others (learning rate, dropout, ...) do not.
+# The keys that change a model's size; the others (learning rate, dropout, augmentation, ...) do not.
 SIZE_KEYS = {
     "dense": ("n_layers", "units", "layer_shape", "batch_norm"),
-    "cnn": ("conv_blocks", "convs_per_block", "filters", "kernel_size", "dense_units", "batch_norm"),
+    "cnn": ("conv_blocks", "convs_per_block", "filters", "kernel_size", "dense_units", "head", "batch_norm"),
 }
 # An int range with more values than this is tried at its ends only: the count grows with
 # units, filters and dense units whatever the other keys are.
@@ -51,7 +51,7 @@ def count_params(model: str, params: Mapping[str, Any]) -> int:
             for _ in range(params["convs_per_block"]):
                 total += linear(kernel * kernel * channels, filters)
                 channels = filters
-        total += linear(pooled_side(params["conv_blocks"]) ** 2 * channels, params["dense_units"])
+        total += linear(head_inputs(params), params["dense_units"])
         previous = params["dense_units"]
     return total + previous * NUM_CLASSES + NUM_CLASSES
 

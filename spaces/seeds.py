@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from spaces.families import ACTIVATIONS, FAMILIES, check_params
+from spaces.families import ACTIVATIONS, FAMILIES, check_params, with_later_keys
 from spaces.params import SpaceError
 from spaces.space import Space
 
@@ -194,7 +194,7 @@ def _seed_from_data(entry: Any) -> SeedModel:
     space_params = entry.get("space_params")
     if space_params is not None:
         try:
-            check_params(model, space_params)
+            check_params(model, with_later_keys(model, space_params))  # the seeds predate augmentation and schedules
         except ValueError as error:
             raise SpaceError(f"space_params: {error}") from error
     reported_test = entry.get("reported_test")

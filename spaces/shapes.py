@@ -34,3 +34,11 @@ def pooled_side(conv_blocks: int) -> int:
     for _ in range(conv_blocks):
         side //= POOL
     return side
+
+
+def head_inputs(params: Mapping[str, Any]) -> int:
+    """Values the CNN's dense head sees: the flattened last map, or one per channel after global average pooling."""
+    channels = block_filters(params)[-1]
+    if params.get("head", "flatten") == "gap":
+        return channels
+    return pooled_side(params["conv_blocks"]) ** 2 * channels

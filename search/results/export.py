@@ -32,7 +32,7 @@ import optuna
 from search.data import loader as fmnist_data
 from search.errors import ExportError
 from search.study.names import StudyNameError, check_study_name
-from spaces.families import FAMILIES, check_params
+from spaces.families import FAMILIES, check_params, with_later_keys
 
 CONFIG_FILE = "config.json"
 HISTORY_FILE = "history.json"
@@ -61,12 +61,16 @@ class ExportConfig:
     data_split: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     format_version: int = CONFIG_VERSION
+    # The epochs a learning-rate schedule spans: the study's maximum (--epochs), while ``epochs``
+    # is where the trial peaked, so the retrain repeats the first ``epochs`` epochs of the
+    # trial's own schedule (spaces/schedules.py). None: a config from before schedules (constant).
+    schedule_epochs: int | None = None
 
     def __post_init__(self) -> None:
         if self.model not in FAMILIES:
             raise ExportError(f"model must be one of {sorted(FAMILIES)}, but got {self.model!r}")
-        try:
-            check_params(self.model, self.params)
+        try:  # params written before the later keys existed lack them: they mean "off"
+            check_params(self.model, self.full_params)
         except ValueError as error:
             raise ExportError(f"params: {error}") from error
         for name in ("epochs", "batch_size"):
@@ -75,6 +79,10 @@ class ExportConfig:
                 raise ExportError(f"{name} must be a positive integer, but got {value!r}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             raise ExportError(f"seed must be an integer, but got {self.seed!r}")
+        if self.schedule_epochs is not None and (
+            not isinstance(self.schedule_epochs, int) or isinstance(self.schedule_epochs, bool) or self.schedule_epochs < self.epochs
+        ):
+            raise ExportError(f"schedule_epochs must be an integer of at least epochs={self.epochs}, but got {self.schedule_epochs!r}")
         if self.study is not None:
             try:  # the study's name becomes the export's folder name
                 check_study_name(self.study)
@@ -83,9 +91,25 @@ class ExportConfig:
         if self.trial_number is not None and (not isinstance(self.trial_number, int) or isinstance(self.trial_number, bool) or self.trial_number < 0):
             raise ExportError(f"trial_number must be a non-negative integer, but got {self.trial_number!r}")
 
+    @property
+    def full_params(self) -> dict[str, Any]:
+        """The params with the keys added since the config was written at their defaults ("off")."""
+        return with_later_keys(self.model, self.params)
+
+    @property
+    def schedule_span_epochs(self) -> int:
+        """The epochs the learning-rate schedule spans (``epochs`` for a config from before schedules)."""
+        return self.schedule_epochs if self.schedule_epochs is not None else self.epochs
+
     def to_data(self) -> dict[str, Any]:
-        """The config as plain JSON data, without its hash."""
-        return asdict(self)
+        """The config as plain JSON data, without its hash.
+
+        An unset ``schedule_epochs`` is left out, so a config written before it existed keeps its hash.
+        """
+        data = asdict(self)
+        if data["schedule_epochs"] is None:
+            del data["schedule_epochs"]
+        return data
 
     @property
     def config_hash(self) -> str:
@@ -172,6 +196,7 @@ def config_from_trial(study_name: str, settings: Any, trial: optuna.trial.Frozen
         model=settings.space.model,
         params=params,
         epochs=int(trial.user_attrs.get("best_epoch") or settings.max_epochs),
+        schedule_epochs=settings.max_epochs,
         batch_size=int(params["batch_size"]),
         seed=settings.seed + trial.number,  # the seed the trial's own weights were drawn with
         study=study_name,
@@ -202,17 +227,25 @@ def inside(parent: Path, name: str) -> Path:
 
 
 def train_model(config: ExportConfig, images: Any, labels: Any, repeat: int, listener: RetrainListener | None = None) -> Any:
-    """One retrained model (in memory): seed = config seed + repeat, ``config.epochs`` epochs on everything given."""
+    """One retrained model (in memory): seed = config seed + repeat, ``config.epochs`` epochs on everything given.
+
+    A learning-rate schedule spans ``config.schedule_epochs`` (the study's maximum) over these
+    images, and training stops after ``config.epochs`` of them: the trial's own schedule, cut
+    where its validation accuracy peaked (spaces/schedules.py says why).
+    """
     import keras
 
     from spaces.builders import build_model
+    from spaces.label_smoothing import targets
+    from spaces.schedules import ScheduleSpan
 
     keras.utils.set_random_seed(config.seed + repeat)
-    model = build_model(config.model, config.params)
+    params = config.full_params
+    model = build_model(config.model, params, ScheduleSpan(config.schedule_span_epochs, len(images)))
     callbacks = []
     if listener is not None:
         callbacks.append(keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: listener(repeat, epoch + 1)))
-    model.fit(images, labels, batch_size=config.batch_size, epochs=config.epochs, verbose=0, callbacks=callbacks)
+    model.fit(images, targets(params, labels), batch_size=config.batch_size, epochs=config.epochs, verbose=0, callbacks=callbacks)
     return model
 
 

@@ -103,6 +103,7 @@ def test_optuna_params_keep_only_searched_keys_with_their_distributions() -> Non
     space = load_space("dense")
     values = {"n_layers": 2, "units": 128, "layer_shape": "funnel", "activation": "relu", "dropout": 0.1,
               "batch_norm": True, "learning_rate": 1e-3, "optimizer": "adam", "batch_size": 64, "l2": 1e-5,
+              "translate": 2, "flip": True, "cutout": 8, "lr_schedule": "one_cycle", "label_smoothing": 0.1,
               "tuner/epochs": 3, "tuner/initial_epoch": 1}  # fmt: skip
     params, distributions = optuna_params(space, values)
     assert "tuner/epochs" not in params and set(params) == set(distributions) == set(space.searched)

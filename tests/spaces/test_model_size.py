@@ -24,6 +24,7 @@ dense_params = st.fixed_dictionaries({
 cnn_params = st.fixed_dictionaries({
     "conv_blocks": st.integers(1, 4), "convs_per_block": st.integers(1, 2), "filters": st.integers(1, 8),
     "kernel_size": st.integers(1, 5), "dense_units": st.integers(1, 32), "batch_norm": st.booleans(),
+    "head": st.sampled_from(["flatten", "gap"]),
 })  # fmt: skip
 
 
@@ -42,12 +43,13 @@ def test_largest_model_is_the_largest_of_every_combination() -> None:
     space = space_from_data({"model": "cnn", "params": {
         "conv_blocks": {"type": "int", "low": 1, "high": 4}, "convs_per_block": [1, 2], "filters": [8, 16],
         "kernel_size": [3, 5], "dense_units": {"type": "int", "low": 16, "high": 300, "step": 7}, "batch_norm": [False, True],
+        "head": ["flatten", "gap"],
     }}, "small")  # fmt: skip
     grid = {key: (list(range(16, 301, 7)) if key == "dense_units" else [1, 2, 3, 4] if key == "conv_blocks" else
                   list(space.params[key].choices)) for key in SIZE_KEYS["cnn"]}  # fmt: skip
     brute = max(count_params("cnn", {**defaults("cnn"), **dict(zip(grid, values))}) for values in itertools.product(*grid.values()))
     count, chosen = largest_model(space)
-    assert count == brute and chosen["conv_blocks"] == 1  # one block: the head sees a 14x14 map
+    assert count == brute and chosen["conv_blocks"] == 1 and chosen["head"] == "flatten"  # one block: the head sees a 14x14 map
 
 
 def test_built_in_spaces_fit_the_default_limit() -> None:

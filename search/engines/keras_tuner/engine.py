@@ -44,6 +44,7 @@ from search.runtime import interrupts
 from search.study.settings import StudySettings, open_study
 from search.ui.console import report_error
 from spaces.adapters import suggest
+from spaces.schedules import ScheduleSpan
 from spaces.space import Space
 from storage import open_storage
 from storage.artifacts import open_artifact_store
@@ -214,7 +215,7 @@ def _search(
             budget=budget,
             deadline=job.deadline,
             on_trial=on_trial,
-            hypermodel=hypermodel_class(settings.space, seed, job.deadline),
+            hypermodel=hypermodel_class(settings.space, seed, job.deadline, ScheduleSpan(settings.max_epochs, len(data.x_train))),
             objective=keras_tuner.Objective(OBJECTIVE, direction="max"),
             max_epochs=settings.max_epochs,
             factor=HYPERBAND_FACTOR,

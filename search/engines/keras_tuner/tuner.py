@@ -16,6 +16,8 @@ import optuna
 from search.engines.record import History, add_epoch, new_history
 from search.runtime import interrupts
 from spaces.adapters import keras_tuner_params
+from spaces.label_smoothing import targets
+from spaces.schedules import ScheduleSpan, resume_at_epoch
 from spaces.space import Space
 from storage.budget import Budget, TrialSlot
 from storage.optuna_store import fail_stale_trials
@@ -54,9 +56,10 @@ def keras_tuner_classes() -> tuple[type, type]:
     class SpaceHyperModel(keras_tuner.HyperModel):
         """The space's builder behind KerasTuner's ``hp`` (spaces.adapters), fit with the params' batch size."""
 
-        def __init__(self, space: Space, seed: int, deadline: float | None) -> None:
+        def __init__(self, space: Space, seed: int, deadline: float | None, span: ScheduleSpan | None = None) -> None:
             super().__init__(name=space.name)
             self.space, self.seed, self.deadline = space, seed, deadline
+            self.span = span  # a learning-rate schedule spans the study's max epochs (spaces/schedules.py)
             self.builds = 0
             self.last: FitRecord | None = None
 
@@ -66,11 +69,18 @@ def keras_tuner_classes() -> tuple[type, type]:
             # One seed per model built, as the Optuna objective seeds trial n with seed + n.
             keras.utils.set_random_seed(self.seed + self.builds)
             self.builds += 1
-            return build_model(self.space.model, keras_tuner_params(self.space, hp))
+            return build_model(self.space.model, keras_tuner_params(self.space, hp), self.span)
 
         def fit(self, hp: Any, model: keras.Model, *args: Any, **kwargs: Any) -> Any:
             params = keras_tuner_params(self.space, hp)  # declared already: returns the trial's values
             record = FitRecord(param_count=model.count_params(), initial_epoch=int(kwargs.get("initial_epoch", 0)))
+            if self.span is not None:  # a continued trial's fresh optimizer goes on where its schedule was
+                resume_at_epoch(model, record.initial_epoch, self.span, params["batch_size"])
+            x, y = args
+            if "validation_data" in kwargs:
+                x_val, y_val = kwargs["validation_data"]
+                kwargs["validation_data"] = (x_val, targets(params, y_val))
+            args = (x, targets(params, y))  # one-hot rows when label smoothing is on
             self.last = record
             kwargs["callbacks"] = [
                 *kwargs.get("callbacks", []),

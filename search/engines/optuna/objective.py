@@ -20,6 +20,8 @@ from search.engines.record import add_epoch, new_history, result_attrs, runner_a
 from search.engines.deadline import DeadlineReached
 from spaces.adapters import suggest
 from spaces.builders import build_model
+from spaces.label_smoothing import targets
+from spaces.schedules import ScheduleSpan
 from spaces.space import Space
 
 
@@ -68,18 +70,22 @@ class _ReportAndPrune(keras.callbacks.Callback):
 
 
 def _fit(space: Space, params: dict[str, Any], data: TrainValData, max_epochs: int, reporter: _ReportAndPrune) -> tuple[float, int]:
-    """Build and train the model; return (train seconds, parameter count). Nothing of it outlives the call."""
-    model = build_model(space.model, params)
+    """Build and train the model; return (train seconds, parameter count). Nothing of it outlives the call.
+
+    A learning-rate schedule spans ``max_epochs`` whatever epoch the pruner stops the trial at,
+    so a trial's first k epochs are the same whether or not it is promoted past k (spaces/schedules.py).
+    """
+    model = build_model(space.model, params, ScheduleSpan(max_epochs, len(data.x_train)))
     started = time.perf_counter()
     try:
         # Ctrl-C or SIGTERM ends the epoch after its current batch; the reporter then stops the trial.
         with interrupts.stopping_training(lambda: setattr(model, "stop_training", True)):
             model.fit(
                 data.x_train,
-                data.y_train,
+                targets(params, data.y_train),
                 batch_size=params["batch_size"],
                 epochs=max_epochs,
-                validation_data=(data.x_val, data.y_val),
+                validation_data=(data.x_val, targets(params, data.y_val)),
                 callbacks=[reporter, keras.callbacks.TerminateOnNaN()],
                 verbose=0,
             )
