@@ -111,7 +111,7 @@ def config_env(config: Config, worker: int = 0) -> dict[str, str]:
 # --- one configuration, in a child process ------------------------------------------------
 
 
-def _epoch_timer(keras: Any) -> Any:
+def epoch_timer(keras: Any) -> Any:
     class EpochTimer(keras.callbacks.Callback):
         """Wall time of each epoch (validation included) and of each epoch's validation pass."""
 
@@ -173,7 +173,7 @@ def train_families(
         keras.mixed_precision.set_global_policy(os.environ.get("FMNIST_BENCH_PRECISION", "float32"))
         model = build_model(family, params)
         results.setdefault("precision", {})[family] = model.dtype_policy.name
-        timer = _epoch_timer(keras)
+        timer = epoch_timer(keras)
         _wait_for_go(barrier, family, worker)
         load_before = os.getloadavg()[0]
         history = model.fit(

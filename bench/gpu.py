@@ -168,7 +168,7 @@ def _epoch_seconds(env: dict[str, str], family: str, subset: int | None, epochs:
     from search.runtime.quiet import import_keras
 
     keras = import_keras()
-    from bench.epoch_time import EpochTimer
+    from bench.epoch_time import epoch_timer
     from search.data.loader import load_train_val
     from search.runtime.devices import apply_backend_limits
     from spaces.builders import build_model
@@ -179,7 +179,7 @@ def _epoch_seconds(env: dict[str, str], family: str, subset: int | None, epochs:
     params = defaults(family)
     keras.utils.set_random_seed(0)
     model = build_model(family, params)
-    timer = EpochTimer()
+    timer = epoch_timer(keras)
     history = model.fit(data.x_train, data.y_train, batch_size=params["batch_size"], epochs=epochs,
                         validation_data=(data.x_val, data.y_val), callbacks=[timer], verbose=0)  # fmt: skip
     steady = sorted(timer.epoch_s[1:]) or timer.epoch_s

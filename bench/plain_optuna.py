@@ -2,7 +2,8 @@
 
 ``bench.anytime`` runs it beside ``fmnist-search start`` and KerasTuner. It shares with them only
 what makes the comparison fair: the space (its declaration, ``spaces.adapters.suggest``, and the
-model it describes, ``spaces.builders.build_model``) and the data (the same 55,000 / 5,000
+model and training recipe it describes: ``spaces.builders.build_model``, the schedule's span,
+label smoothing's targets) and the data (the same 55,000 / 5,000
 split). Everything a search tool adds is left out on purpose: no store of ours, no worker, no
 budget, no warm starts, no defaults of ours; one process, ``study.optimize`` until the time is
 up, the trials kept in a plain Optuna SQLite store that ``bench.anytime`` reads back.
@@ -25,6 +26,8 @@ import optuna
 from search.data.loader import load_train_val
 from spaces.adapters import suggest
 from spaces.builders import build_model
+from spaces.label_smoothing import targets
+from spaces.schedules import ScheduleSpan
 from spaces.space import load_space
 
 STUDY_NAME = "plain-optuna"
@@ -73,11 +76,12 @@ def main() -> None:
     def objective(trial: optuna.Trial) -> float:
         params = suggest(space, trial)
         keras.utils.set_random_seed(args.seed + trial.number)
-        model = build_model(space.model, params)
+        # The space's recipe: a schedule spans the most epochs; label smoothing takes one-hot targets.
+        model = build_model(space.model, params, ScheduleSpan(args.epochs, len(data.x_train)))
         report = _Report(trial, deadline)
         history = model.fit(
-            data.x_train, data.y_train, batch_size=params["batch_size"], epochs=args.epochs,
-            validation_data=(data.x_val, data.y_val), callbacks=[report], verbose=0,
+            data.x_train, targets(params, data.y_train), batch_size=params["batch_size"], epochs=args.epochs,
+            validation_data=(data.x_val, targets(params, data.y_val)), callbacks=[report], verbose=0,
         )  # fmt: skip
         keras.backend.clear_session()
         val = history.history.get("val_accuracy", [])
