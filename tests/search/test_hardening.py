@@ -64,7 +64,10 @@ def test_ctrl_c_while_starting_is_one_line(real_data_dir: Path, tmp_path: Path, 
     url = f"sqlite:///{tmp_path / 'cc.db'}"
     command = [sys.executable, "-m", "search", "start", "--space", "dense", "--study", "cc", "--workers", "2",
                "--trials", "4", "--epochs", "30", "--subset", "300", "--storage", url, "--data-dir", str(real_data_dir)]
-    parent = subprocess.Popen(command, cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # As in a terminal: Ctrl-C not ignored. A test run started in the background (`cmd &`, nohup)
+    # hands its children SIGINT ignored, and Python then takes no Ctrl-C until our handlers are set.
+    parent = subprocess.Popen(command, cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     time.sleep(delay)
     os.killpg(parent.pid, signal.SIGINT)
     _, stderr = parent.communicate(timeout=60)
