@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from spaces.families import defaults
-from spaces.params import Choice, FloatParam, IntParam
+from spaces.params import FloatParam, IntParam
 from spaces.space import Space
 
 
@@ -27,13 +27,10 @@ def default_point(space: Space) -> dict[str, Any]:
         if name not in family:
             continue
         value = family[name]
-        if isinstance(param, (IntParam, FloatParam)) and not isinstance(value, bool) and isinstance(value, (int, float)):
+        if isinstance(param, (IntParam, FloatParam)) and isinstance(value, (int, float)) and not isinstance(value, bool):
             value = min(max(value, param.low), param.high)
             if isinstance(param, IntParam):
-                value = param.low + round((int(value) - param.low) / param.step) * param.step
-                value = min(value, param.high)
-        if isinstance(param, Choice) and not param.contains(value):
-            continue
-        if param.contains(value):
+                value = min(param.low + round((int(value) - param.low) / param.step) * param.step, param.high)
+        if param.contains(value):  # a choice the space does not offer is left to the sampler
             point[name] = value
     return point

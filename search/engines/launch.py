@@ -90,11 +90,11 @@ def start_study(
         highlight=False,
         soft_wrap=True,  # one line in a log, whatever the width
     )
+    queue = optuna.load_study(study_name=study_name, storage=storage)
     if engine == "optuna" and warm_start != "none" and (not resumed or warm_start is not None):
-        first = default_point(settings.space)
-        optuna.load_study(study_name=study_name, storage=storage).enqueue_trial(first, user_attrs={"warm_start": "defaults"}, skip_if_exists=True)
+        queue.enqueue_trial(default_point(settings.space), user_attrs={"warm_start": "defaults"}, skip_if_exists=True)
     if warm_start == "seeds":
-        enqueued, skipped = enqueue_warm_start(optuna.load_study(study_name=study_name, storage=storage), settings.space)
+        enqueued, skipped = enqueue_warm_start(queue, settings.space)
         console.print(f"warm start: {len(enqueued)} seed model(s) first: {', '.join(enqueued) or 'none fits this space'}", highlight=False)
         for reason in skipped:
             console.print(f"  not enqueued: {reason}", style="dim", highlight=False)
