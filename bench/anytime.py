@@ -9,6 +9,10 @@ launched, so imports and data loading count, as they do for a user. Only trials 
 within the budget count. The order of the tools rotates with the seed, so that none always runs
 first on a machine whose load drifts.
 
+The results file is rewritten after every run, so a run cut short keeps what finished. The
+figures cover the seeds that every tool has run; ``--merge`` joins files of the same comparison
+(seeds, or a seed's remaining tools, run in another session) into one.
+
 Prints, per tool, the mean best-so-far validation accuracy over the seeds at each checkpoint, the
 final best, epochs trained and trials; and how long each tool took to reach each other's final
 best, as a ratio (below 1: sooner). Writes everything to JSON; ``--render`` prints the Markdown
@@ -16,6 +20,8 @@ for BENCHMARKS.md from such a file.
 
     python -m bench.anytime --family dense --minutes 15 --seeds 0 1 2     # the issue's run: 135 min
     python -m bench.anytime --family cnn --minutes 60 --epochs 15          # CNN: 9 hours on a CPU
+    python -m bench.anytime --family dense --seeds 2 --out bench/anytime-dense-s2.json   # later
+    python -m bench.anytime --merge bench/anytime-dense.json bench/anytime-dense-s2.json --out bench/anytime-dense-all.json
     python -m bench.anytime --render bench/anytime-dense.json
 """
 
@@ -100,42 +106,131 @@ def checkpoints(minutes: float) -> list[float]:
     return [*points, minutes * 60.0]
 
 
-def run_all(args: argparse.Namespace) -> dict[str, Any]:
-    runs: dict[str, list[SearchRun]] = {tool: [] for tool in args.tools}
-    epochs: dict[str, list[int]] = {tool: [] for tool in args.tools}
-    # The 1-minute load average before and after each run: other work on the machine shows here.
-    loads: dict[str, list[tuple[float, float]]] = {tool: [] for tool in args.tools}
+def run_all(args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    """Every tool for every seed, one after the other; ``out`` is rewritten after each run, so a
+    run cut short (a session ends, Ctrl-C) keeps the ones that finished (``--merge`` adds the rest)."""
+    meta = run_metadata(args)
+    entries: dict[str, list[dict[str, Any]]] = {tool: [] for tool in args.tools}
+    results = summarise(meta, entries)
     with tempfile.TemporaryDirectory(prefix="fmnist-anytime-") as folder:
         workdir = Path(args.keep or folder)
         workdir.mkdir(parents=True, exist_ok=True)
         total = len(args.seeds) * len(args.tools)
         done = 0
-        for index, seed in enumerate(args.seeds):
-            order = args.tools[index % len(args.tools) :] + args.tools[: index % len(args.tools)]
-            for tool in order:
+        for seed in args.seeds:
+            for tool in rotated(args.tools, seed):
                 done += 1
                 print(f"[{done}/{total}] {tool}, seed {seed}: {args.minutes:g} min (ends about {time.strftime('%H:%M', time.localtime(time.time() + args.minutes * 60))})", flush=True)
+                # The 1-minute load average before and after each run: other work on the machine shows here.
                 load_before = os.getloadavg()[0]
                 run, trained = run_one(tool, args.family, seed, args, workdir)
-                loads[tool].append((round(load_before, 2), round(os.getloadavg()[0], 2)))
+                entries[tool].append(run_entry(seed, run, trained, (load_before, os.getloadavg()[0])))
                 best = max((t.value for t in run.trials if t.value is not None), default=None)
                 print(f"        {len(run.trials)} trials, {trained} epochs, best {best if best is None else f'{best:.4f}'}", flush=True)
-                runs[tool].append(run)
-                epochs[tool].append(trained)
-    ordered = {tool: runs[tool] for tool in args.tools}
+                results = summarise(meta, entries)
+                out.write_text(json.dumps(results, indent=1))
+    return results
+
+
+def rotated(tools: list[str], seed: int) -> list[str]:
+    """The tools in the order they run for ``seed``: rotated by the seed, so that none always runs
+    first on a machine whose load drifts, and a seed runs in the same order in any invocation."""
+    shift = seed % len(tools)
+    return tools[shift:] + tools[:shift]
+
+
+def run_metadata(args: argparse.Namespace) -> dict[str, Any]:
+    """What must be equal for runs to be compared or merged, and the machine they ran on."""
     return {
         "family": args.family,
         "minutes": args.minutes,
         "max_epochs": args.epochs,
         "subset": args.subset,
-        "seeds": args.seeds,
         "cpu": platform.processor() or _cpu_model(),
         "cores": os.cpu_count(),
-        "load_average_before_after": loads,
-        "runs": {tool: [{"elapsed_s": run.elapsed_s, "trials": [asdict(t) for t in run.trials]} for run in tool_runs] for tool, tool_runs in ordered.items()},
-        "epochs": epochs,
-        "figures": anytime_figures(ordered, epochs, checkpoints(args.minutes)),
     }
+
+
+def run_entry(seed: int, run: SearchRun, epochs: int, load: tuple[float, float]) -> dict[str, Any]:
+    """One run as stored: its seed, duration, epochs trained, load average before and after, trials."""
+    return {
+        "seed": seed,
+        "elapsed_s": run.elapsed_s,
+        "epochs": epochs,
+        "load_before_after": [round(load[0], 2), round(load[1], 2)],
+        "trials": [asdict(t) for t in run.trials],
+    }
+
+
+def summarise(meta: dict[str, Any], entries: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """The results file: every run, and the figures over the seeds that every tool has run (a
+    mean over unequal sets of seeds would compare different draws)."""
+    by_seed = {tool: sorted(tool_entries, key=lambda e: e["seed"]) for tool, tool_entries in entries.items()}
+    seed_sets = [{e["seed"] for e in tool_entries} for tool_entries in by_seed.values()]
+    complete = sorted(set.intersection(*seed_sets)) if seed_sets else []
+    chosen = {tool: [e for e in tool_entries if e["seed"] in complete] for tool, tool_entries in by_seed.items()}
+    runs = {tool: [_search_run(tool, e) for e in tool_entries] for tool, tool_entries in chosen.items()}
+    return {
+        **meta,
+        "seeds": complete,
+        "load_average_before_after": {tool: [tuple(e["load_before_after"]) for e in tool_entries] for tool, tool_entries in chosen.items()},
+        "runs": by_seed,
+        "epochs": {tool: [e["epochs"] for e in tool_entries] for tool, tool_entries in chosen.items()},
+        "figures": anytime_figures(runs, {tool: [e["epochs"] for e in tool_entries] for tool, tool_entries in chosen.items()}, checkpoints(meta["minutes"])),
+    }
+
+
+def _search_run(tool: str, entry: dict[str, Any]) -> SearchRun:
+    return SearchRun(f"{tool}-{entry['seed']}", tuple(TrialRecord(**t) for t in entry["trials"]), entry["elapsed_s"])
+
+
+def entries_of(results: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """The runs of a results file as entries; a file written before entries carried their seed
+    lists its runs in the order of its ``seeds``, with epochs and loads in lists beside them."""
+    entries: dict[str, list[dict[str, Any]]] = {}
+    for tool, tool_runs in results["runs"].items():
+        entries[tool] = []
+        for i, run in enumerate(tool_runs):
+            if "seed" in run:
+                entries[tool].append(run)
+                continue
+            load = results.get("load_average_before_after", {}).get(tool, [])
+            entries[tool].append({
+                "seed": results["seeds"][i],
+                "elapsed_s": run["elapsed_s"],
+                "epochs": results["epochs"][tool][i],
+                "load_before_after": list(load[i]) if i < len(load) else [0.0, 0.0],
+                "trials": run["trials"],
+            })  # fmt: skip
+    return entries
+
+
+MERGE_KEYS = ("family", "minutes", "max_epochs", "subset")
+
+
+def merge_results(files: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several results files of the same comparison (e.g. seeds run in different sessions) as one.
+
+    ValueError in one line when they compare different things, or when a tool ran a seed twice
+    (which run would count is not for this function to guess)."""
+    if not files:
+        raise ValueError("nothing to merge")
+    first = files[0]
+    for other in files[1:]:
+        for key in MERGE_KEYS:
+            if other.get(key) != first.get(key):
+                raise ValueError(f"cannot merge runs with different {key}: {first.get(key)!r} and {other.get(key)!r}")
+    merged: dict[str, list[dict[str, Any]]] = {}
+    for results in files:
+        for tool, tool_entries in entries_of(results).items():
+            merged.setdefault(tool, [])
+            for entry in tool_entries:
+                if any(e["seed"] == entry["seed"] for e in merged[tool]):
+                    raise ValueError(f"{tool} ran seed {entry['seed']} in more than one file")
+                merged[tool].append(entry)
+    cpus = sorted({str(results.get("cpu")) for results in files})
+    meta = {**{key: first.get(key) for key in MERGE_KEYS}, "cpu": " / ".join(cpus), "cores": first.get("cores")}
+    return summarise(meta, merged)
 
 
 def _cpu_model() -> str:
@@ -149,11 +244,9 @@ def _cpu_model() -> str:
 
 
 def runs_from_json(results: dict[str, Any]) -> dict[str, list[SearchRun]]:
-    """The runs stored in a results file, to recompute figures from (e.g. after a change to them)."""
-    return {
-        tool: [SearchRun(f"{tool}-{i}", tuple(TrialRecord(**t) for t in run["trials"]), run["elapsed_s"]) for i, run in enumerate(tool_runs)]
-        for tool, tool_runs in results["runs"].items()
-    }
+    """The runs behind a results file's figures (the seeds every tool ran), to recompute them from."""
+    seeds = set(results["seeds"])
+    return {tool: [_search_run(tool, e) for e in tool_entries if e["seed"] in seeds] for tool, tool_entries in entries_of(results).items()}
 
 
 def _pct(value: float | None) -> str:
@@ -210,14 +303,22 @@ def main() -> None:
     parser.add_argument("--keep", metavar="DIR", default=None, help="keep each run's store and log in this folder")
     parser.add_argument("--out", default=None, help="results JSON (default bench/anytime-FAMILY.json)")
     parser.add_argument("--render", metavar="JSON", default=None, help="print the Markdown of a results file and exit")
+    parser.add_argument("--merge", metavar="JSON", nargs="+", default=None,
+                        help="combine results files of the same comparison (seeds run at different times) into --out")  # fmt: skip
     args = parser.parse_args()
     if args.render:
         print(render(json.loads(Path(args.render).read_text())))
         return
-    if args.minutes <= 0 or args.epochs < 1:
-        parser.error("--minutes must be positive and --epochs at least 1")
-    results = run_all(args)
     out = Path(args.out or f"bench/anytime-{Path(args.family).stem}.json")
+    if args.merge:
+        try:
+            results = merge_results([json.loads(Path(name).read_text()) for name in args.merge])
+        except (OSError, ValueError, KeyError) as error:
+            parser.exit(2, f"error: {error}\n")
+    else:
+        if args.minutes <= 0 or args.epochs < 1:
+            parser.error("--minutes must be positive and --epochs at least 1")
+        results = run_all(args, out)
     out.write_text(json.dumps(results, indent=1))
     print(render(results))
     print(f"\nwrote {out}")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.anytime import checkpoints, render, runs_from_json
+from bench.anytime import checkpoints, merge_results, render, rotated, run_entry, runs_from_json, summarise
 from bench.figures import anytime_figures, best_so_far, mean_or_none
 from bench.studies import SearchRun, TrialRecord
 
@@ -52,6 +52,53 @@ def test_checkpoints_stop_at_the_budget() -> None:
     assert checkpoints(3) == [60.0, 120.0, 180.0]
 
 
+META = {"family": "dense", "minutes": 2.0, "max_epochs": 20, "subset": None, "cpu": "test CPU", "cores": 2}
+
+
+def entry(seed: int, *trials: tuple[float | None, float]) -> dict:
+    return run_entry(seed, run(f"s{seed}", *trials), epochs=len(trials), load=(1.0, 2.0))
+
+
+def test_the_tools_rotate_with_the_seed_itself_so_a_seed_runs_in_the_same_order_in_any_invocation() -> None:
+    tools = ["a", "b", "c"]
+    assert [rotated(tools, seed)[0] for seed in (0, 1, 2, 3)] == ["a", "b", "c", "a"]
+    assert sorted(rotated(tools, 5)) == tools
+
+
+def test_figures_cover_only_the_seeds_that_every_tool_has_run() -> None:
+    results = summarise(META, {"x": [entry(0, (0.8, 10.0)), entry(1, (0.9, 10.0))], "y": [entry(0, (0.7, 10.0))]})
+    assert results["seeds"] == [0]
+    assert results["figures"]["tools"]["x"]["final_best"] == [0.8]  # seed 1 waits for y's run
+    assert [e["seed"] for e in results["runs"]["x"]] == [0, 1]  # but is kept in the file
+    assert results["epochs"] == {"x": [1], "y": [1]}
+
+
+def test_merging_runs_from_two_sessions_gives_the_figures_of_one_run_of_all_seeds() -> None:
+    first = summarise(META, {"x": [entry(0, (0.8, 10.0)), entry(1, (0.9, 10.0))], "y": [entry(0, (0.7, 10.0))]})
+    later = summarise(META, {"y": [entry(1, (0.95, 30.0))]})
+    merged = merge_results([first, later])
+    at_once = summarise(META, {"x": [entry(0, (0.8, 10.0)), entry(1, (0.9, 10.0))], "y": [entry(0, (0.7, 10.0)), entry(1, (0.95, 30.0))]})
+    assert merged["seeds"] == [0, 1]
+    assert merged["figures"] == at_once["figures"]
+
+
+def test_merging_refuses_different_comparisons_and_a_seed_run_twice() -> None:
+    one = summarise(META, {"x": [entry(0, (0.8, 10.0))]})
+    with pytest.raises(ValueError, match="different minutes"):
+        merge_results([one, summarise({**META, "minutes": 15.0}, {"x": [entry(1, (0.8, 10.0))]})])
+    with pytest.raises(ValueError, match="x ran seed 0 in more than one file"):
+        merge_results([one, one])
+
+
+def test_a_results_file_from_before_runs_carried_their_seed_still_reads_and_merges() -> None:
+    old = json.loads((ROOT / "bench" / "anytime-dense-10min.json").read_text())
+    assert "seed" not in old["runs"]["fmnist-search"][0]
+    assert json.loads(json.dumps(anytime_figures(runs_from_json(old), old["epochs"], checkpoints(old["minutes"])))) == old["figures"]
+    merged = merge_results([old])
+    assert merged["seeds"] == old["seeds"]
+    assert json.loads(json.dumps(merged["figures"])) == old["figures"]
+
+
 @pytest.mark.slow
 def test_all_three_tools_run_and_the_results_render(real_data_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "anytime.json"
@@ -64,5 +111,6 @@ def test_all_three_tools_run_and_the_results_render(real_data_dir: Path, tmp_pat
     for tool, tool_runs in results["runs"].items():
         assert tool_runs[0]["trials"], f"{tool} finished no trial"
         assert all(t["finished_s"] <= 0.4 * 60 + 240 for t in tool_runs[0]["trials"])
+    assert [e["seed"] for e in results["runs"]["keras-tuner"]] == [0]
     assert results["figures"] == json.loads(json.dumps(anytime_figures(runs_from_json(results), results["epochs"], checkpoints(0.4))))
     assert "| fmnist-search |" in render(results)
