@@ -64,6 +64,7 @@ CONFIGS: dict[str, Config] = {
     "tf-spe32": Config(steps_per_execution=32, note="32 steps per execution"),
     "tf-bf16": Config(precision="mixed_bfloat16", note="needs AVX-512 BF16 or AMX"),
     "tf-inter1": Config(intra_inter=(0, 1), note="intra-op all cores, inter-op 1"),
+    "tf-spe32-inter1": Config(steps_per_execution=32, intra_inter=(0, 1), note="32 steps per execution, inter-op 1"),
     "tf-2workers": Config(workers=2, steps_per_execution=None, note="2 processes of 1 core, as chosen: s per epoch of the pair"),
     "tf-b64": Config(batch_size=64, note="a hyperparameter: accuracy differs"),
     "tf-b256": Config(batch_size=256, note="a hyperparameter: accuracy differs"),

@@ -29,6 +29,7 @@ import optuna
 from rich.console import Console
 
 from search.runtime import interrupts
+from search.runtime.choice import process_backend
 from search.runtime.devices import worker_environment
 from search.engines.optuna.lifecycle import fail_trials_of_process, worker_process
 from search.ui.progress import StudySnapshot, take_snapshot
@@ -68,13 +69,14 @@ def run_study(
     cores = os.cpu_count() or 1
     first = job.worker_id  # 0 for `start`; a joining worker brings its own id
     run = next_run(job.storage_url, job.study_name)  # one number for all of this run's workers
-    jobs = [replace(job, worker_id=first + i, run=run, env=worker_environment(i, workers, gpus, cores)) for i in range(workers)]
+    jobs = [replace(job, worker_id=first + i, run=run, env={**job.env, **worker_environment(i, workers, gpus, cores)}) for i in range(workers)]
 
     # The live view on a terminal, else a log: a line per finished trial, a status line a minute.
     display = open_display(console, study, settings, started, job.deadline, workers, log_format, {j.worker_id for j in jobs})
     with interrupts.signals_as_interrupts(), display:
         try:
-            if workers == 1:
+            # A lone worker runs here, unless it needs another backend than this process has.
+            if workers == 1 and job.env.get("KERAS_BACKEND", process_backend()) == process_backend():
                 # Refresh on every epoch: the display reads the store, which the worker just wrote.
                 engine(engine_name)(jobs[0], listener=lambda *_: display.refresh(), after_trial=lambda _: display.refresh())
             else:

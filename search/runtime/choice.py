@@ -21,9 +21,13 @@ with AVX-512 BF16 and no AMX:
   benchmark where to try it).
 - **A GPU, and JAX or torch on a CPU: Keras' own defaults** ("auto": XLA on a GPU under
   TensorFlow, always under JAX; one step per execution), as nothing else was measured there.
-- **The backend stays the user's** (KERAS_BACKEND, TensorFlow by default): it is fixed per
-  process at import, so it cannot be chosen here. JAX ran dense epochs ~4x faster than
-  TensorFlow and CNN epochs ~10x slower on that CPU (BENCHMARKS.md §3b).
+- **The backend: JAX for dense networks on a CPU, TensorFlow otherwise** (``choose_backend``),
+  unless the user sets KERAS_BACKEND, which always wins. JAX ran dense epochs 4-8x faster than
+  TensorFlow on that CPU, accuracy kept, and CNN epochs ~10x slower (BENCHMARKS.md §3b). A
+  backend is fixed per process when Keras is imported, so the runner hands it to each worker
+  process in its environment (and runs a lone worker in a process of its own when it differs
+  from the CLI's). On a GPU TensorFlow stays (nothing else measured there), JAX where it is the
+  only backend installed (the GPU machines have no TensorFlow).
 
 ``FMNIST_JIT_COMPILE`` (auto, true, false) and ``FMNIST_STEPS_PER_EXECUTION`` (an integer >= 1)
 override the choice, e.g. to compare.
@@ -34,7 +38,10 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Mapping
+import sys
+from collections.abc import Collection
 from dataclasses import dataclass
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +67,42 @@ def choose_runtime(family: str, backend: str, has_gpu: bool) -> RuntimeChoice:
     if backend == "tensorflow":
         return RuntimeChoice(False, CPU_STEPS_PER_EXECUTION, f"CPU, TensorFlow, {family}: {CPU_STEPS_PER_EXECUTION} steps per execution")
     return RuntimeChoice("auto", 1, f"CPU, {backend}, {family}: Keras' defaults (nothing measured faster)")
+
+
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+@dataclass(frozen=True)
+class BackendChoice:
+    """The Keras backend a study's workers run, and why."""
+
+    name: str
+    reason: str
+
+
+def choose_backend(family: str, has_gpu: bool, installed: Collection[str], requested: str | None = None) -> BackendChoice:
+    """The backend for a ``family`` search (rules: module docstring); ``requested`` is KERAS_BACKEND, which wins."""
+    if requested:
+        return BackendChoice(requested, "KERAS_BACKEND")
+    if family == "dense" and not has_gpu and "jax" in installed:
+        return BackendChoice("jax", "dense on a CPU: JAX ran its epochs 4-8x faster than TensorFlow")
+    for name in BACKENDS:
+        if name in installed:
+            return BackendChoice(name, "the default" if name == "tensorflow" else "the only backend installed")
+    return BackendChoice("tensorflow", "the default")
+
+
+def installed_backends() -> frozenset[str]:
+    """The Keras backends this Python can import (found, not imported: importing one costs seconds)."""
+    return frozenset(name for name in BACKENDS if find_spec(name) is not None)
+
+
+def process_backend() -> str:
+    """The backend Keras has in this process, or will have when imported here."""
+    keras = sys.modules.get("keras")
+    if keras is not None and hasattr(keras, "backend"):
+        return str(keras.backend.backend())
+    return os.environ.get("KERAS_BACKEND") or "tensorflow"
 
 
 def with_overrides(choice: RuntimeChoice, env: Mapping[str, str]) -> RuntimeChoice:

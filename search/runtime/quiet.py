@@ -16,8 +16,11 @@ from typing import Iterator
 
 
 def configure_logging(verbose: bool = False) -> None:
-    """Silence TensorFlow/absl/Keras chatter unless ``verbose``; pick the default Keras backend."""
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    """Silence TensorFlow/absl/Keras chatter unless ``verbose``.
+
+    KERAS_BACKEND is left as the user set it (or not): the runner reads it to tell a backend the
+    user chose from none (search/runtime/choice.py); ``import_keras`` fills in the default.
+    """
     if verbose:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # C++: errors and below stay quiet too
@@ -58,6 +61,7 @@ def native_stderr_silenced() -> Iterator[None]:
 def import_keras(verbose: bool = False) -> ModuleType:
     """Import Keras (and its backend) once, quietly unless ``verbose``."""
     configure_logging(verbose)
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     if verbose or "keras" in sys.modules:
         import keras
 

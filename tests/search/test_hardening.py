@@ -71,6 +71,11 @@ def test_ctrl_c_while_starting_is_one_line(real_data_dir: Path, tmp_path: Path, 
     time.sleep(delay)
     os.killpg(parent.pid, signal.SIGINT)
     _, stderr = parent.communicate(timeout=60)
+    if "init_import_site" in stderr:
+        # On a loaded machine the interpreter can still be importing `site` (the venv's path
+        # hooks) at the shortest delays: Python's own start-up, before any code of ours runs,
+        # which no program can handle. Seen in CI under load; the other delays cover ours.
+        pytest.skip(f"the Ctrl-C at {delay} s came while Python itself was starting")
     assert "Traceback" not in stderr, stderr
     assert parent.returncode in (130, -signal.SIGINT), stderr
     lines = [line for line in stderr.splitlines() if line.strip()]

@@ -9,6 +9,7 @@ from search.runtime.choice import (
     JIT_ENV,
     STEPS_ENV,
     RuntimeChoice,
+    choose_backend,
     choose_runtime,
     cpu_flags,
     with_overrides,
@@ -66,3 +67,23 @@ def test_a_built_model_is_compiled_with_this_process_s_choice() -> None:
         model = build_model(family, defaults(family))
         assert model.steps_per_execution == current_runtime(family).steps_per_execution
         assert model.get_layer("output").dtype_policy.name == "float32"
+
+
+ALL = {"tensorflow", "jax", "torch"}
+
+
+def test_dense_on_a_cpu_runs_under_jax_when_installed_and_cnns_stay_on_tensorflow() -> None:
+    assert choose_backend("dense", has_gpu=False, installed=ALL).name == "jax"
+    assert choose_backend("cnn", has_gpu=False, installed=ALL).name == "tensorflow"
+    assert choose_backend("dense", has_gpu=False, installed={"tensorflow"}).name == "tensorflow"  # no jax: no change
+
+
+def test_a_gpu_keeps_tensorflow_and_a_machine_without_it_gets_what_it_has() -> None:
+    assert choose_backend("dense", has_gpu=True, installed=ALL).name == "tensorflow"
+    only_jax = choose_backend("cnn", has_gpu=True, installed={"jax", "torch"})
+    assert only_jax.name == "jax" and "only backend" in only_jax.reason
+
+
+def test_keras_backend_set_by_the_user_always_wins() -> None:
+    assert choose_backend("dense", has_gpu=False, installed=ALL, requested="tensorflow") == choose_backend("cnn", False, ALL, "tensorflow")
+    assert choose_backend("cnn", has_gpu=False, installed=ALL, requested="torch").name == "torch"
