@@ -22,6 +22,7 @@ for BENCHMARKS.md from such a file.
     python -m bench.anytime --family cnn --minutes 60 --epochs 15          # CNN: 9 hours on a CPU
     python -m bench.anytime --family dense --seeds 2 --out bench/anytime-dense-s2.json   # later
     python -m bench.anytime --merge bench/anytime-dense.json bench/anytime-dense-s2.json --out bench/anytime-dense-all.json
+    python -m bench.anytime --family dense --minutes 5 --seeds 0 --tools fmnist-search fmnist-search-tensorflow  # the backend choice
     python -m bench.anytime --render bench/anytime-dense.json
 """
 
@@ -37,6 +38,7 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,9 @@ from bench.figures import anytime_figures
 from bench.studies import SearchRun, TrialRecord, records_of
 
 TOOLS = ("fmnist-search", "keras-tuner", "plain-optuna")
+# Not run unless named in --tools: fmnist-search pinned to TensorFlow, to show what its choice of
+# backend (JAX for dense networks on a CPU, search/runtime/choice.py) is worth, side by side.
+EXTRA_TOOLS = ("fmnist-search-tensorflow",)
 CHECKPOINT_MINUTES = (1, 2, 5, 10, 15, 30, 60)
 # A tool stops at an epoch end once its time is up; this long after it, whatever runs is killed.
 GRACE_S = 240
@@ -61,6 +66,15 @@ def command(tool: str, family: str, seed: int, args: argparse.Namespace, url: st
         return [sys.executable, "-m", "bench.plain_optuna", "--space", family, "--minutes", str(args.minutes), *common, *data]
     engine = ["--engine", "keras-tuner"] if tool == "keras-tuner" else []
     return [sys.executable, "-m", "search", "start", "--space", family, "--study", STUDY, "--timeout", budget_s, *engine, *common, *data]
+
+
+def tool_env(tool: str, env: Mapping[str, str]) -> dict[str, str]:
+    """A run's environment: KerasTuner's and the plain loop's users get Keras' default backend
+    (TensorFlow); fmnist-search picks its own unless pinned; ``fmnist-search-tensorflow`` is pinned."""
+    env = {k: v for k, v in env.items() if k != "KERAS_BACKEND"}
+    if tool != "fmnist-search":
+        env["KERAS_BACKEND"] = "tensorflow"
+    return env
 
 
 def _epochs_trained(study: optuna.Study) -> int:
@@ -81,7 +95,9 @@ def run_one(tool: str, family: str, seed: int, args: argparse.Namespace, workdir
     log = workdir / f"{tool}-{seed}.log"
     started = time.time()
     with log.open("w") as out:
-        process = subprocess.Popen(command(tool, family, seed, args, url), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            command(tool, family, seed, args, url), stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=tool_env(tool, os.environ)
+        )
         try:
             process.wait(timeout=args.minutes * 60 + GRACE_S)
         except subprocess.TimeoutExpired:
@@ -297,7 +313,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=15.0, help="wall-clock budget of each run")
     parser.add_argument("--epochs", type=int, default=20, help="most epochs per trial, the same for every tool")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--tools", nargs="+", default=list(TOOLS), choices=TOOLS)
+    parser.add_argument("--tools", nargs="+", default=list(TOOLS), choices=TOOLS + EXTRA_TOOLS)
     parser.add_argument("--subset", type=int, default=None, help="train images (default: all 55,000)")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--keep", metavar="DIR", default=None, help="keep each run's store and log in this folder")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.anytime import checkpoints, merge_results, render, rotated, run_entry, runs_from_json, summarise
+from bench.anytime import checkpoints, command, merge_results, render, rotated, run_entry, runs_from_json, summarise, tool_env
 from bench.figures import anytime_figures, best_so_far, mean_or_none
 from bench.studies import SearchRun, TrialRecord
 
@@ -50,6 +50,16 @@ def test_time_to_reach_the_other_tool_is_a_ratio_per_seed_and_never_beyond_the_b
 def test_checkpoints_stop_at_the_budget() -> None:
     assert checkpoints(15) == [60.0, 120.0, 300.0, 600.0, 900.0]
     assert checkpoints(3) == [60.0, 120.0, 180.0]
+
+
+def test_only_fmnist_search_picks_its_backend_the_other_tools_run_keras_default() -> None:
+    user = {"KERAS_BACKEND": "jax", "PATH": "/bin"}
+    assert "KERAS_BACKEND" not in tool_env("fmnist-search", user) and tool_env("fmnist-search", user)["PATH"] == "/bin"
+    for tool in ("keras-tuner", "plain-optuna", "fmnist-search-tensorflow"):
+        assert tool_env(tool, user)["KERAS_BACKEND"] == "tensorflow"
+    args = type("Args", (), {"minutes": 1.0, "epochs": 2, "subset": None, "data_dir": None})()
+    pinned, ours = command("fmnist-search-tensorflow", "dense", 0, args, "sqlite://"), command("fmnist-search", "dense", 0, args, "sqlite://")
+    assert pinned == ours  # the same command; only the environment differs
 
 
 META = {"family": "dense", "minutes": 2.0, "max_epochs": 20, "subset": None, "cpu": "test CPU", "cores": 2}
