@@ -48,8 +48,8 @@ from bench.figures import anytime_figures
 from bench.studies import SearchRun, TrialRecord, records_of
 
 TOOLS = ("fmnist-search", "keras-tuner", "plain-optuna")
-# Not run unless named in --tools: fmnist-search pinned to TensorFlow, to show what its choice of
-# backend (JAX for dense networks on a CPU, search/runtime/choice.py) is worth, side by side.
+# Not run unless named in --tools: fmnist-search pinned to TensorFlow, to weigh a choice of
+# backend (search/runtime/choice.py) side by side: run with KERAS_BACKEND unset and the choice in force.
 EXTRA_TOOLS = ("fmnist-search-tensorflow",)
 CHECKPOINT_MINUTES = (1, 2, 5, 10, 15, 30, 60)
 # A tool stops at an epoch end once its time is up; this long after it, whatever runs is killed.

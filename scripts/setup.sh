@@ -11,7 +11,7 @@ fi
 if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
-# FMNIST_EXTRAS: the optional dependencies to install with it (jax is a base dependency; its extra is kept for old scripts).
+# FMNIST_EXTRAS: the optional dependencies to install with it (CI adds jax to test that backend too).
 extras="${FMNIST_EXTRAS:-dev}"
 stamp=".venv/.installed-$( (cat pyproject.toml; echo "$extras") | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then

@@ -89,8 +89,8 @@ def start(
 
     On a terminal a live view shows the counts, the best trial, each worker and an ETA; in a log
     (nohup, docker compose logs, CI) one line per finished trial and a status line every minute.
-    Workers train dense networks under JAX on a CPU (several times TensorFlow's speed there) and
-    CNNs under TensorFlow; KERAS_BACKEND=tensorflow|jax|torch pins the backend.
+    Workers train under TensorFlow where it is installed, else JAX; KERAS_BACKEND=tensorflow|jax|torch
+    pins the backend.
     Example: fmnist-search start --space cnn --trials 50 --workers 4
     """
     with user_errors(INTERRUPTED_STUDY, verbose):

@@ -21,13 +21,14 @@ with AVX-512 BF16 and no AMX:
   benchmark where to try it).
 - **A GPU, and JAX or torch on a CPU: Keras' own defaults** ("auto": XLA on a GPU under
   TensorFlow, always under JAX; one step per execution), as nothing else was measured there.
-- **The backend: JAX for dense networks on a CPU, TensorFlow otherwise** (``choose_backend``),
-  unless the user sets KERAS_BACKEND, which always wins. JAX ran dense epochs 4-8x faster than
-  TensorFlow on that CPU, accuracy kept, and CNN epochs ~10x slower (BENCHMARKS.md §3b). A
-  backend is fixed per process when Keras is imported, so the runner hands it to each worker
-  process in its environment (and runs a lone worker in a process of its own when it differs
-  from the CLI's). On a GPU TensorFlow stays (nothing else measured there), JAX where it is the
-  only backend installed (the GPU machines have no TensorFlow).
+- **The backend: TensorFlow wherever it is installed, else JAX, else torch** (``choose_backend``);
+  KERAS_BACKEND, when set, always wins. JAX ran the plain dense model's epochs 4-8x faster than
+  TensorFlow on that CPU, but a dense trial with random translation (the recipe's augmentation)
+  took 306 s for one epoch under JAX against 13 s under TensorFlow, and CNN epochs ~10x slower
+  (BENCHMARKS.md §3b, §9), so JAX is no default for a search whose space holds augmentation. A
+  backend is fixed per process when Keras is imported, so the runner hands the choice to each
+  worker process in its environment (and runs a lone worker in a process of its own when it
+  differs from the CLI's): the GPU machines without TensorFlow get JAX that way.
 
 ``FMNIST_JIT_COMPILE`` (auto, true, false) and ``FMNIST_STEPS_PER_EXECUTION`` (an integer >= 1)
 override the choice, e.g. to compare.
@@ -84,8 +85,8 @@ def choose_backend(family: str, has_gpu: bool, installed: Collection[str], reque
     """The backend for a ``family`` search (rules: module docstring); ``requested`` is KERAS_BACKEND, which wins."""
     if requested:
         return BackendChoice(requested, "KERAS_BACKEND")
-    if family == "dense" and not has_gpu and "jax" in installed:
-        return BackendChoice("jax", "dense on a CPU: JAX ran its epochs 4-8x faster than TensorFlow")
+    # family and has_gpu are the inputs of every rule measured so far; none of them depends on
+    # them yet (JAX for dense on a CPU lost to its augmentation layers, BENCHMARKS.md §9).
     for name in BACKENDS:
         if name in installed:
             return BackendChoice(name, "the default" if name == "tensorflow" else "the only backend installed")

@@ -69,24 +69,19 @@ def test_search_export_evaluate_and_baselines_run_under_jax(tiny_data_dir, tmp_p
     assert (tmp_path / "exports" / "baselines" / "s004-cnn" / "report.json").is_file()
 
 
-def test_a_dense_search_runs_under_jax_by_default_and_a_cnn_search_under_tensorflow(tiny_data_dir, tmp_path: Path) -> None:
-    """No KERAS_BACKEND: the runner picks JAX for dense networks on a CPU, so even a lone worker
-    (which would run in the CLI's TensorFlow-or-nothing process) trains in a process of its own."""
+def test_keras_backend_reaches_a_lone_worker_and_tensorflow_is_the_default(tiny_data_dir, tmp_path: Path) -> None:
+    """KERAS_BACKEND=jax: even a lone worker (which would otherwise run in the CLI's process)
+    trains under JAX, in a process of its own; without it, TensorFlow."""
     data = tiny_data_dir(n_train=600, n_test=60)
     url = f"sqlite:///{tmp_path / 'auto.db'}"
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"} | {"FMNIST_ARTIFACTS": str(tmp_path / "artifacts"), "COLUMNS": "200"}
     common = ("--trials", "1", "--epochs", "1", "--subset", "300", "--data-dir", str(data), "--storage", url, "--log-format", "text")
-    dense = _cli("start", "--space", "dense", *common, env=env)
-    assert "backend jax" in dense.stdout
+    default = _cli("start", "--space", "dense", *common, env=env)
+    assert "backend tensorflow (the default)" in default.stdout
     [trial] = optuna.load_study(study_name="dense", storage=open_storage(url)).trials
-    assert trial.state == State.COMPLETE and trial.user_attrs["device"] == "cpu (jax)"
+    assert trial.state == State.COMPLETE and trial.user_attrs["device"] == "cpu (tensorflow)"
 
-    cnn = _cli("start", "--space", "cnn", *common, env=env)
-    assert "backend tensorflow" in cnn.stdout
-    [trial] = optuna.load_study(study_name="cnn", storage=open_storage(url)).trials
-    assert trial.user_attrs["device"] == "cpu (tensorflow)"
-
-    pinned = _cli("start", "--space", "dense", "--study", "pinned", *common, env=env | {"KERAS_BACKEND": "tensorflow"})
-    assert "backend tensorflow (KERAS_BACKEND)" in pinned.stdout
+    pinned = _cli("start", "--space", "dense", "--study", "pinned", *common, env=env | {"KERAS_BACKEND": "jax"})
+    assert "backend jax (KERAS_BACKEND)" in pinned.stdout
     [trial] = optuna.load_study(study_name="pinned", storage=open_storage(url)).trials
-    assert trial.user_attrs["device"] == "cpu (tensorflow)"
+    assert trial.state == State.COMPLETE and trial.user_attrs["device"] == "cpu (jax)"
