@@ -37,8 +37,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict
 from collections.abc import Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -186,13 +186,14 @@ def summarise(meta: dict[str, Any], entries: dict[str, list[dict[str, Any]]]) ->
     complete = sorted(set.intersection(*seed_sets)) if seed_sets else []
     chosen = {tool: [e for e in tool_entries if e["seed"] in complete] for tool, tool_entries in by_seed.items()}
     runs = {tool: [_search_run(tool, e) for e in tool_entries] for tool, tool_entries in chosen.items()}
+    epochs = {tool: [e["epochs"] for e in tool_entries] for tool, tool_entries in chosen.items()}
     return {
         **meta,
         "seeds": complete,
         "load_average_before_after": {tool: [tuple(e["load_before_after"]) for e in tool_entries] for tool, tool_entries in chosen.items()},
         "runs": by_seed,
-        "epochs": {tool: [e["epochs"] for e in tool_entries] for tool, tool_entries in chosen.items()},
-        "figures": anytime_figures(runs, {tool: [e["epochs"] for e in tool_entries] for tool, tool_entries in chosen.items()}, checkpoints(meta["minutes"])),
+        "epochs": epochs,
+        "figures": anytime_figures(runs, epochs, checkpoints(meta["minutes"])),
     }
 
 

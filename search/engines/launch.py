@@ -84,9 +84,8 @@ def start_study(
         workers = _capped_workers(storage, study_name, settings, workers)
     verb = "resuming" if resumed else "starting"
     searcher = "KerasTuner Hyperband" if engine == "keras-tuner" else f"{settings.sampler} + {settings.pruner}"
-    gpus = gpus if gpus is not None else detect_gpus()
     # KerasTuner trains in this process, so under this process's backend; Optuna's workers get theirs.
-    backend = worker_backend(settings, bool(gpus)) if engine == "optuna" else None
+    backend = worker_backend() if engine == "optuna" else None
     console.print(
         f"[bold]{verb}[/] study [cyan]{study_name}[/]: space {settings.space.name!r} ({settings.space.model}), "
         f"{searcher}, up to {settings.max_epochs} epochs a trial, "
@@ -105,16 +104,16 @@ def start_study(
     deadline = time.time() + timeout if timeout else None
     env = {"KERAS_BACKEND": backend.name} if backend else {}
     job = WorkerJob(storage_url=url, study_name=study_name, deadline=deadline, data_dir=data_dir, verbose=verbose, env=env)
-    run_study(job, settings, workers, gpus, log, engine_name=engine, log_format=log_format)
+    run_study(job, settings, workers, gpus if gpus is not None else detect_gpus(), log, engine_name=engine, log_format=log_format)
     # The password stays out of the terminal (and nohup and container logs): the user has it already.
     storage_flag = f" --storage '{redact(url)}'" if storage_url else ""
     console.print(f"\nsee all trials: fmnist-search status --study {study_name}{storage_flag}", highlight=False, soft_wrap=True)
     return optuna.load_study(study_name=study_name, storage=storage)
 
 
-def worker_backend(settings: StudySettings, has_gpu: bool) -> BackendChoice:
-    """The Keras backend for this study's workers: KERAS_BACKEND if set, else the fastest measured for its family here."""
-    return choose_backend(settings.space.model, has_gpu, installed_backends(), os.environ.get("KERAS_BACKEND"))
+def worker_backend() -> BackendChoice:
+    """The Keras backend for the workers: KERAS_BACKEND if set, else TensorFlow where installed (search/runtime/choice.py)."""
+    return choose_backend(installed_backends(), os.environ.get("KERAS_BACKEND"))
 
 
 def _people(console: Console, log_format: str) -> Console:
@@ -152,7 +151,7 @@ def join_study(
     # Workers started by `start` are 0..N-1; a joining one needs its own id, hence its own sampler
     # seed, or it would draw the same random start-up trials as worker 0.
     worker_id = 1000 + zlib.crc32(f"{socket.gethostname()}:{os.getpid()}".encode()) % 1_000_000
-    backend = worker_backend(settings, bool(detect_gpus()))
+    backend = worker_backend()
     console.print(
         f"[bold]joining[/] study [cyan]{study_name}[/] at {redact(url)} as worker {worker_id}, backend {backend.name} ({backend.reason})",
         highlight=False,

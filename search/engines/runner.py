@@ -76,7 +76,8 @@ def run_study(
     with interrupts.signals_as_interrupts(), display:
         try:
             # A lone worker runs here, unless it needs another backend than this process has.
-            if workers == 1 and job.env.get("KERAS_BACKEND", process_backend()) == process_backend():
+            here = process_backend()
+            if workers == 1 and job.env.get("KERAS_BACKEND", here) == here:
                 # Refresh on every epoch: the display reads the store, which the worker just wrote.
                 engine(engine_name)(jobs[0], listener=lambda *_: display.refresh(), after_trial=lambda _: display.refresh())
             else:

@@ -38,9 +38,8 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping
 import sys
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
@@ -81,12 +80,14 @@ class BackendChoice:
     reason: str
 
 
-def choose_backend(family: str, has_gpu: bool, installed: Collection[str], requested: str | None = None) -> BackendChoice:
-    """The backend for a ``family`` search (rules: module docstring); ``requested`` is KERAS_BACKEND, which wins."""
+def choose_backend(installed: Collection[str], requested: str | None = None) -> BackendChoice:
+    """The backend for a search's workers (rules: module docstring); ``requested`` is KERAS_BACKEND, which wins.
+
+    No rule depends on the model family or the device yet: JAX for dense on a CPU lost to its
+    augmentation layers (BENCHMARKS.md §9).
+    """
     if requested:
         return BackendChoice(requested, "KERAS_BACKEND")
-    # family and has_gpu are the inputs of every rule measured so far; none of them depends on
-    # them yet (JAX for dense on a CPU lost to its augmentation layers, BENCHMARKS.md §9).
     for name in BACKENDS:
         if name in installed:
             return BackendChoice(name, "the default" if name == "tensorflow" else "the only backend installed")

@@ -8,6 +8,7 @@ from search.runtime.choice import (
     CPU_STEPS_PER_EXECUTION,
     JIT_ENV,
     STEPS_ENV,
+    BackendChoice,
     RuntimeChoice,
     choose_backend,
     choose_runtime,
@@ -74,17 +75,15 @@ ALL = {"tensorflow", "jax", "torch"}
 
 def test_tensorflow_is_the_backend_wherever_it_is_installed() -> None:
     # JAX's dense epochs were 4-8x faster, but its augmentation layers 23x slower (BENCHMARKS.md §9).
-    for family in ("dense", "cnn"):
-        for has_gpu in (False, True):
-            assert choose_backend(family, has_gpu, installed=ALL).name == "tensorflow"
+    assert choose_backend(installed=ALL).name == "tensorflow"
 
 
 def test_a_machine_without_tensorflow_gets_what_it_has() -> None:
-    only_jax = choose_backend("cnn", has_gpu=True, installed={"jax", "torch"})
+    only_jax = choose_backend(installed={"jax", "torch"})
     assert only_jax.name == "jax" and "only backend" in only_jax.reason
-    assert choose_backend("dense", has_gpu=False, installed={"torch"}).name == "torch"
+    assert choose_backend(installed={"torch"}).name == "torch"
 
 
 def test_keras_backend_set_by_the_user_always_wins() -> None:
-    assert choose_backend("dense", has_gpu=False, installed=ALL, requested="tensorflow") == choose_backend("cnn", False, ALL, "tensorflow")
-    assert choose_backend("cnn", has_gpu=False, installed=ALL, requested="torch").name == "torch"
+    assert choose_backend(installed=ALL, requested="tensorflow") == BackendChoice("tensorflow", "KERAS_BACKEND")
+    assert choose_backend(installed=ALL, requested="torch").name == "torch"
