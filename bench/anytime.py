@@ -1,13 +1,19 @@
-"""Anytime performance: the best model found after 1, 2, 5, 10 and 15 minutes, three ways.
+"""Anytime performance: the best model found after 1, 2, 5, 10 and 15 minutes, four ways.
 
-One after the other on this machine, each for the same wall-clock budget, on the same space and
-data: fmnist-search's default ``start`` (as a user types it), KerasTuner's Hyperband on that space
-through the project's adapter (``start --engine keras-tuner``, factor 3), and a plain Optuna loop
-(TPE + HyperbandPruner, ``bench/plain_optuna.py``: no worker, store, budget or defaults of ours).
-Each runs as its own process in a fresh SQLite store; its clock starts when the process is
-launched, so imports and data loading count, as they do for a user. Only trials that ended
-within the budget count. The order of the tools rotates with the seed, so that none always runs
-first on a machine whose load drifts.
+Each for the same wall-clock budget, on the same space and data: fmnist-search's default
+``start`` (as a user types it); ``default-only``, the family default point trained again and
+again with fresh seeds (what a user gets without any search: the bar every search must clear);
+KerasTuner's Hyperband on that space through the project's adapter (``start --engine
+keras-tuner``, factor 3); and a plain Optuna loop (TPE + HyperbandPruner, ``bench/plain_optuna.py``:
+no worker, store, budget or defaults of ours). Each runs as its own process in a fresh SQLite
+store; its clock starts when the process is launched, so imports and data loading count, as they
+do for a user. Only trials that ended within the budget count. The order of the tools rotates
+with the seed, so that none always runs first on a machine whose load drifts.
+
+``--parallel N`` runs N tools at a time, each pinned to a core of its own (CPU affinity, and one
+intra-op thread for every tool alike), so that the four tools over three seeds fit in about an
+hour of a 2-core machine; the pairs change with the seed, as the order does. Runs at different
+``--parallel`` do not compare (one core each against all of them) and do not merge.
 
 The results file is rewritten after every run, so a run cut short keeps what finished. The
 figures cover the seeds that every tool has run; ``--merge`` joins files of the same comparison
@@ -18,7 +24,7 @@ final best, epochs trained and trials; and how long each tool took to reach each
 best, as a ratio (below 1: sooner). Writes everything to JSON; ``--render`` prints the Markdown
 for BENCHMARKS.md from such a file.
 
-    python -m bench.anytime --family dense --minutes 15 --seeds 0 1 2     # the issue's run: 135 min
+    python -m bench.anytime --family dense --minutes 10 --parallel 2     # 4 tools x 3 seeds: about an hour
     python -m bench.anytime --family cnn --minutes 60 --epochs 15          # CNN: 9 hours on a CPU
     python -m bench.anytime --family dense --seeds 2 --out bench/anytime-dense-s2.json   # later
     python -m bench.anytime --merge bench/anytime-dense.json bench/anytime-dense-s2.json --out bench/anytime-dense-all.json
@@ -47,10 +53,20 @@ import optuna
 from bench.figures import anytime_figures
 from bench.studies import SearchRun, TrialRecord, records_of
 
-TOOLS = ("fmnist-search", "keras-tuner", "plain-optuna")
+TOOLS = ("fmnist-search", "default-only", "keras-tuner", "plain-optuna")
 # Not run unless named in --tools: fmnist-search pinned to TensorFlow, to weigh a choice of
-# backend (search/runtime/choice.py) side by side: run with KERAS_BACKEND unset and the choice in force.
-EXTRA_TOOLS = ("fmnist-search-tensorflow",)
+# backend (search/runtime/choice.py) side by side: run with KERAS_BACKEND unset and the choice in force;
+# fmnist-search with plain TPE (--sampler tpe), to weigh the prior-guided sampler against it.
+EXTRA_TOOLS = ("fmnist-search-tensorflow", "fmnist-search-tpe")
+# The plain loops of bench/plain_optuna.py, and the Optuna study each one writes.
+PLAIN_STUDIES = {"plain-optuna": "plain-optuna", "default-only": "default-only"}
+# One core each under --parallel: every thread pool a tool's backend sizes from the environment.
+ONE_THREAD = {
+    "OMP_NUM_THREADS": "1",
+    "TF_NUM_INTRAOP_THREADS": "1",
+    "TF_NUM_INTEROP_THREADS": "1",
+    "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
+}
 CHECKPOINT_MINUTES = (1, 2, 5, 10, 15, 30, 60)
 # A tool stops at an epoch end once its time is up; this long after it, whatever runs is killed.
 GRACE_S = 240
@@ -62,19 +78,22 @@ def command(tool: str, family: str, seed: int, args: argparse.Namespace, url: st
     budget_s = str(round(args.minutes * 60))
     common = ["--epochs", str(args.epochs), "--seed", str(seed), "--storage", url]
     data = (["--subset", str(args.subset)] if args.subset else []) + (["--data-dir", args.data_dir] if args.data_dir else [])
-    if tool == "plain-optuna":
-        return [sys.executable, "-m", "bench.plain_optuna", "--space", family, "--minutes", str(args.minutes), *common, *data]
+    if tool in PLAIN_STUDIES:
+        default_only = ["--default-only"] if tool == "default-only" else []
+        return [sys.executable, "-m", "bench.plain_optuna", "--space", family, "--minutes", str(args.minutes), *default_only, *common, *data]
     engine = ["--engine", "keras-tuner"] if tool == "keras-tuner" else []
-    return [sys.executable, "-m", "search", "start", "--space", family, "--study", STUDY, "--timeout", budget_s, *engine, *common, *data]
+    sampler = ["--sampler", "tpe"] if tool == "fmnist-search-tpe" else []
+    return [sys.executable, "-m", "search", "start", "--space", family, "--study", STUDY, "--timeout", budget_s, *engine, *sampler, *common, *data]
 
 
-def tool_env(tool: str, env: Mapping[str, str]) -> dict[str, str]:
-    """A run's environment: KerasTuner's and the plain loop's users get Keras' default backend
-    (TensorFlow); fmnist-search picks its own unless pinned; ``fmnist-search-tensorflow`` is pinned."""
+def tool_env(tool: str, env: Mapping[str, str], one_core: bool = False) -> dict[str, str]:
+    """A run's environment: KerasTuner's, the plain loops' and default-only's users get Keras'
+    default backend (TensorFlow); fmnist-search picks its own unless pinned
+    (``fmnist-search-tensorflow``); ``one_core``: every backend's thread pools sized to one core."""
     env = {k: v for k, v in env.items() if k != "KERAS_BACKEND"}
-    if tool != "fmnist-search":
+    if tool not in ("fmnist-search", "fmnist-search-tpe"):
         env["KERAS_BACKEND"] = "tensorflow"
-    return env
+    return {**env, **ONE_THREAD} if one_core else env
 
 
 def _epochs_trained(study: optuna.Study) -> int:
@@ -86,34 +105,57 @@ def _epochs_trained(study: optuna.Study) -> int:
     return total
 
 
+def launch(tool: str, family: str, seed: int, args: argparse.Namespace, workdir: Path, core: int | None) -> subprocess.Popen[bytes]:
+    """Start one tool's run in a fresh store, its output to a log in ``workdir``; ``core``: pinned to it."""
+    url = f"sqlite:///{workdir / f'{tool}-{seed}.db'}"
+    log = (workdir / f"{tool}-{seed}.log").open("w")
+    # taskset sets the affinity, then execs the tool: every process it starts (its workers too) inherits it.
+    pinned = [] if core is None else ["taskset", "--cpu-list", str(core)]
+    try:
+        return subprocess.Popen(
+            [*pinned, *command(tool, family, seed, args, url)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=tool_env(tool, os.environ, one_core=core is not None),
+        )
+    finally:
+        log.close()  # the child holds its own copy
+
+
+def collect(tool: str, seed: int, workdir: Path, started: float) -> tuple[SearchRun, int]:
+    """A finished run's trials and epochs trained, read back from its store."""
+    url = f"sqlite:///{workdir / f'{tool}-{seed}.db'}"
+    elapsed = time.time() - started
+    try:
+        study = optuna.load_study(study_name=PLAIN_STUDIES.get(tool, STUDY), storage=url)
+    except KeyError:  # it never got as far as creating its study
+        tail = (workdir / f"{tool}-{seed}.log").read_text().strip().splitlines()[-3:]
+        raise SystemExit(f"error: {tool} (seed {seed}) created no study; its log ends: {' | '.join(tail)}") from None
+    return SearchRun(f"{tool}-{seed}", records_of(study, started), elapsed), _epochs_trained(study)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Kill a run's whole process group (its workers too) if it is still there."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
 def run_one(tool: str, family: str, seed: int, args: argparse.Namespace, workdir: Path) -> tuple[SearchRun, int]:
-    """Run one tool for the budget in a fresh store; return its finished trials and epochs trained.
+    """Run one tool for the budget in a fresh store, on every core; return its finished trials and epochs trained.
 
     The store and the tool's log stay in ``workdir`` (``--keep`` keeps them after the run).
     """
-    url = f"sqlite:///{workdir / f'{tool}-{seed}.db'}"
-    log = workdir / f"{tool}-{seed}.log"
     started = time.time()
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            command(tool, family, seed, args, url), stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=tool_env(tool, os.environ)
-        )
-        try:
-            process.wait(timeout=args.minutes * 60 + GRACE_S)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        finally:
-            if process.poll() is None:  # Ctrl-C here: take the run down with us
-                os.killpg(process.pid, signal.SIGKILL)
-    elapsed = time.time() - started
-    name = "plain-optuna" if tool == "plain-optuna" else STUDY
+    process = launch(tool, family, seed, args, workdir, core=None)
     try:
-        study = optuna.load_study(study_name=name, storage=url)
-    except KeyError:  # it never got as far as creating its study
-        tail = log.read_text().strip().splitlines()[-3:]
-        raise SystemExit(f"error: {tool} (seed {seed}) created no study; its log ends: {' | '.join(tail)}") from None
-    return SearchRun(f"{tool}-{seed}", records_of(study, started), elapsed), _epochs_trained(study)
+        process.wait(timeout=args.minutes * 60 + GRACE_S)
+    except subprocess.TimeoutExpired:
+        pass
+    finally:
+        stop(process)  # past the grace period, or Ctrl-C here: take the run down with us
+    return collect(tool, seed, workdir, started)
 
 
 def checkpoints(minutes: float) -> list[float]:
@@ -123,29 +165,73 @@ def checkpoints(minutes: float) -> list[float]:
 
 
 def run_all(args: argparse.Namespace, out: Path) -> dict[str, Any]:
-    """Every tool for every seed, one after the other; ``out`` is rewritten after each run, so a
+    """Every tool for every seed, ``args.parallel`` at a time; ``out`` is rewritten after each run, so a
     run cut short (a session ends, Ctrl-C) keeps the ones that finished (``--merge`` adds the rest)."""
     meta = run_metadata(args)
     entries: dict[str, list[dict[str, Any]]] = {tool: [] for tool in args.tools}
     results = summarise(meta, entries)
+    jobs = schedule(args.tools, args.seeds)
     with tempfile.TemporaryDirectory(prefix="fmnist-anytime-") as folder:
         workdir = Path(args.keep or folder)
         workdir.mkdir(parents=True, exist_ok=True)
-        total = len(args.seeds) * len(args.tools)
-        done = 0
-        for seed in args.seeds:
-            for tool in rotated(args.tools, seed):
-                done += 1
-                print(f"[{done}/{total}] {tool}, seed {seed}: {args.minutes:g} min (ends about {time.strftime('%H:%M', time.localtime(time.time() + args.minutes * 60))})", flush=True)
+
+        def finished(tool: str, seed: int, run: SearchRun, trained: int, load: tuple[float, float]) -> None:
+            nonlocal results
+            entries[tool].append(run_entry(seed, run, trained, load))
+            best = max((t.value for t in run.trials if t.value is not None), default=None)
+            print(f"        {tool}, seed {seed}: {len(run.trials)} trials, {trained} epochs, best {best if best is None else f'{best:.4f}'}", flush=True)
+            results = summarise(meta, entries)
+            out.write_text(json.dumps(results, indent=1))
+
+        if args.parallel == 1:
+            for done, (tool, seed) in enumerate(jobs, 1):
+                announce(done, len(jobs), tool, seed, args.minutes, None)
                 # The 1-minute load average before and after each run: other work on the machine shows here.
                 load_before = os.getloadavg()[0]
                 run, trained = run_one(tool, args.family, seed, args, workdir)
-                entries[tool].append(run_entry(seed, run, trained, (load_before, os.getloadavg()[0])))
-                best = max((t.value for t in run.trials if t.value is not None), default=None)
-                print(f"        {len(run.trials)} trials, {trained} epochs, best {best if best is None else f'{best:.4f}'}", flush=True)
-                results = summarise(meta, entries)
-                out.write_text(json.dumps(results, indent=1))
+                finished(tool, seed, run, trained, (load_before, os.getloadavg()[0]))
+        else:
+            run_pinned(jobs, args, workdir, finished)
     return results
+
+
+def schedule(tools: list[str], seeds: list[int]) -> list[tuple[str, int]]:
+    """The (tool, seed) runs in the order they start: seed by seed, the tools rotated by the seed."""
+    return [(tool, seed) for seed in seeds for tool in rotated(tools, seed)]
+
+
+def announce(done: int, total: int, tool: str, seed: int, minutes: float, core: int | None) -> None:
+    ends = time.strftime("%H:%M", time.localtime(time.time() + minutes * 60))
+    where = "" if core is None else f" on core {core}"
+    print(f"[{done}/{total}] {tool}, seed {seed}{where}: {minutes:g} min (ends about {ends})", flush=True)
+
+
+def run_pinned(jobs: list[tuple[str, int]], args: argparse.Namespace, workdir: Path, finished: Any) -> None:
+    """Run ``args.parallel`` jobs at a time, each pinned to a core of its own; a freed core takes the next job."""
+    pending = list(jobs)
+    running: dict[int, tuple[str, int, subprocess.Popen[bytes], float, float]] = {}
+    started_count = 0
+    try:
+        while pending or running:
+            for core in range(args.parallel):
+                if core not in running and pending:
+                    tool, seed = pending.pop(0)
+                    started_count += 1
+                    announce(started_count, len(jobs), tool, seed, args.minutes, core)
+                    process = launch(tool, args.family, seed, args, workdir, core)
+                    running[core] = (tool, seed, process, time.time(), os.getloadavg()[0])
+            time.sleep(1.0)
+            for core, (tool, seed, process, started, load_before) in list(running.items()):
+                overdue = time.time() > started + args.minutes * 60 + GRACE_S
+                if process.poll() is None and not overdue:
+                    continue
+                stop(process)
+                del running[core]
+                run, trained = collect(tool, seed, workdir, started)
+                finished(tool, seed, run, trained, (load_before, os.getloadavg()[0]))
+    finally:
+        for _, _, process, _, _ in running.values():  # Ctrl-C: take every run down with us
+            stop(process)
 
 
 def rotated(tools: list[str], seed: int) -> list[str]:
@@ -162,6 +248,7 @@ def run_metadata(args: argparse.Namespace) -> dict[str, Any]:
         "minutes": args.minutes,
         "max_epochs": args.epochs,
         "subset": args.subset,
+        "parallel": args.parallel,
         "cpu": platform.processor() or _cpu_model(),
         "cores": os.cpu_count(),
     }
@@ -222,7 +309,9 @@ def entries_of(results: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     return entries
 
 
-MERGE_KEYS = ("family", "minutes", "max_epochs", "subset")
+MERGE_KEYS = ("family", "minutes", "max_epochs", "subset", "parallel")
+# A results file from before --parallel existed ran one tool at a time.
+MERGE_DEFAULTS = {"parallel": 1}
 
 
 def merge_results(files: list[dict[str, Any]]) -> dict[str, Any]:
@@ -235,8 +324,8 @@ def merge_results(files: list[dict[str, Any]]) -> dict[str, Any]:
     first = files[0]
     for other in files[1:]:
         for key in MERGE_KEYS:
-            if other.get(key) != first.get(key):
-                raise ValueError(f"cannot merge runs with different {key}: {first.get(key)!r} and {other.get(key)!r}")
+            if _meta(other, key) != _meta(first, key):
+                raise ValueError(f"cannot merge runs with different {key}: {_meta(first, key)!r} and {_meta(other, key)!r}")
     merged: dict[str, list[dict[str, Any]]] = {}
     for results in files:
         for tool, tool_entries in entries_of(results).items():
@@ -246,8 +335,12 @@ def merge_results(files: list[dict[str, Any]]) -> dict[str, Any]:
                     raise ValueError(f"{tool} ran seed {entry['seed']} in more than one file")
                 merged[tool].append(entry)
     cpus = sorted({str(results.get("cpu")) for results in files})
-    meta = {**{key: first.get(key) for key in MERGE_KEYS}, "cpu": " / ".join(cpus), "cores": first.get("cores")}
+    meta = {**{key: _meta(first, key) for key in MERGE_KEYS}, "cpu": " / ".join(cpus), "cores": first.get("cores")}
     return summarise(meta, merged)
+
+
+def _meta(results: dict[str, Any], key: str) -> Any:
+    return results.get(key, MERGE_DEFAULTS.get(key))
 
 
 def _cpu_model() -> str:
@@ -275,10 +368,12 @@ def render(results: dict[str, Any]) -> str:
     figures = results["figures"]
     minutes = [f"{s / 60:g} min" for s in figures["checkpoints_s"]]
     data = f"{results['subset']} images" if results.get("subset") else "full data"
+    parallel = _meta(results, "parallel")
+    at_once = "one run at a time" if parallel == 1 else f"{parallel} runs at a time, one core each"
     lines = [
         f"{results['family']}, {results['minutes']:g} min per run, max {results['max_epochs']} epochs, "
         f"{data}, seeds {', '.join(map(str, results['seeds']))}; "
-        f"{results['cpu']}, {results['cores']} cores",
+        f"{results['cpu']}, {results['cores']} cores, {at_once}",
         "",
         f"| tool (mean best val acc %) | {' | '.join(minutes)} | epochs trained (per seed) | trials |",
         f"|---|{'---|' * len(minutes)}---|---|",
@@ -316,6 +411,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--tools", nargs="+", default=list(TOOLS), choices=TOOLS + EXTRA_TOOLS)
     parser.add_argument("--subset", type=int, default=None, help="train images (default: all 55,000)")
+    parser.add_argument("--parallel", type=int, default=1, help="runs at a time, each pinned to a core of its own")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--keep", metavar="DIR", default=None, help="keep each run's store and log in this folder")
     parser.add_argument("--out", default=None, help="results JSON (default bench/anytime-FAMILY.json)")
@@ -335,6 +431,8 @@ def main() -> None:
     else:
         if args.minutes <= 0 or args.epochs < 1:
             parser.error("--minutes must be positive and --epochs at least 1")
+        if not 1 <= args.parallel <= len(os.sched_getaffinity(0)):
+            parser.error(f"--parallel must lie in [1, {len(os.sched_getaffinity(0))}] (a core each), but got {args.parallel}")
         results = run_all(args, out)
     out.write_text(json.dumps(results, indent=1))
     print(render(results))

@@ -8,7 +8,12 @@ split). Everything a search tool adds is left out on purpose: no store of ours, 
 budget, no warm starts, no defaults of ours; one process, ``study.optimize`` until the time is
 up, the trials kept in a plain Optuna SQLite store that ``bench.anytime`` reads back.
 
+With ``--default-only`` it is what a user gets without any search: the family default point
+(the same point fmnist-search trains first, ``spaces.first_trial.default_point``) trained to the
+last epoch, one model after another with a fresh seed each, until the time is up.
+
     python -m bench.plain_optuna --space dense --minutes 15 --epochs 20 --seed 0 --storage sqlite:///plain.db
+    python -m bench.plain_optuna --default-only --space dense --minutes 10 --seed 0 --storage sqlite:///default.db
 """
 
 from __future__ import annotations
@@ -26,11 +31,13 @@ import optuna
 from search.data.loader import load_train_val
 from spaces.adapters import suggest
 from spaces.builders import build_model
+from spaces.first_trial import default_point
 from spaces.label_smoothing import targets
 from spaces.schedules import ScheduleSpan
 from spaces.space import load_space
 
 STUDY_NAME = "plain-optuna"
+DEFAULT_ONLY_STUDY = "default-only"
 
 
 class _Report(keras.callbacks.Callback):
@@ -58,6 +65,7 @@ def main() -> None:
     parser.add_argument("--subset", type=int, default=None)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--storage", required=True, help="an SQLAlchemy URL for Optuna's own store")
+    parser.add_argument("--default-only", action="store_true", help="train the family default again and again: no search")
     args = parser.parse_args()
 
     started = time.time()
@@ -65,12 +73,13 @@ def main() -> None:
     space = load_space(args.space)
     data = load_train_val(args.data_dir, subset=args.subset)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    pruner = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=args.epochs, reduction_factor=3)
     study = optuna.create_study(
         storage=args.storage,
-        study_name=STUDY_NAME,
+        study_name=DEFAULT_ONLY_STUDY if args.default_only else STUDY_NAME,
         direction="maximize",
         sampler=optuna.samplers.TPESampler(seed=args.seed),
-        pruner=optuna.pruners.HyperbandPruner(min_resource=1, max_resource=args.epochs, reduction_factor=3),
+        pruner=optuna.pruners.NopPruner() if args.default_only else pruner,
     )
 
     def objective(trial: optuna.Trial) -> float:
@@ -91,7 +100,12 @@ def main() -> None:
             raise TimeoutError("the time ran out mid-trial")
         return max(val)
 
-    study.optimize(objective, timeout=max(1.0, deadline - time.time()), catch=(TimeoutError,))
+    if not args.default_only:
+        study.optimize(objective, timeout=max(1.0, deadline - time.time()), catch=(TimeoutError,))
+        return
+    while time.time() < deadline:  # the default point again and again; each trial's seed is new
+        study.enqueue_trial(default_point(space))
+        study.optimize(objective, n_trials=1, catch=(TimeoutError,))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The first trial of a new study: the family's defaults, moved into the space.
+"""The first trials of a new study: the family's defaults moved into the space, then the space's known-good points.
 
 Why a fixed first trial: with Hyperband, Optuna promotes the first trial of each bracket to the
 last epoch (it has nothing to compare it with yet), so whatever the sampler draws first trains in
@@ -6,6 +6,10 @@ full. Drawn at random, that can be the costliest corner of the space (batch 32, 
 minutes an epoch on a CPU) while nothing else runs. The family defaults (spaces/families.py) are
 cheap and known to be good, so the first full-length trial gives a sound result within a minute or
 two and a bar for the pruner to measure the next ones against.
+
+A space may also name known-good points (``[[known_good]]`` in its file): partial assignments,
+such as the defaults with a cosine schedule, that the family defaults complete. They are what a
+practitioner would try second, and they train next.
 """
 
 from __future__ import annotations
@@ -34,3 +38,9 @@ def default_point(space: Space) -> dict[str, Any]:
         if param.contains(value):  # a choice the space does not offer is left to the sampler
             point[name] = value
     return point
+
+
+def known_good_points(space: Space) -> list[dict[str, Any]]:
+    """The space's known-good points, each completed with the default point: the trials after the first."""
+    first = default_point(space)
+    return [{**first, **point} for point in space.known_good]

@@ -18,7 +18,7 @@ from spaces.params import Choice, Fixed, FloatParam, IntParam, Param, SpaceError
 
 BUILTIN_DIR = Path(__file__).parent
 BUILTIN_SPACES = ("dense", "cnn")
-_TOP_LEVEL_KEYS = {"name", "model", "description", "params"}
+_TOP_LEVEL_KEYS = {"name", "model", "description", "params", "known_good"}
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,10 @@ class Space:
     model: str
     params: Mapping[str, Param]
     description: str = ""
+    # Points known to train well, each a partial assignment of searched params (the family
+    # defaults fill the rest): a new study trains them right after the defaults, and the
+    # prior-guided sampler draws its start-up trials near them (search/study/sampler.py).
+    known_good: tuple[Mapping[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         if self.model not in FAMILIES:
@@ -38,6 +42,8 @@ class Space:
             if name not in keys:
                 raise SpaceError(f"params.{name}: unknown key for a {self.model} model; known keys: {', '.join(keys)}")
             _check_param_fits_key(self.model, name, param)
+        for index, point in enumerate(self.known_good):
+            _check_known_good(self.searched, point, f"known_good[{index}]")
 
     @property
     def searched(self) -> dict[str, Param]:
@@ -51,12 +57,13 @@ class Space:
 
     def to_data(self) -> dict[str, Any]:
         """A plain dict in the file format; ``space_from_data(s.to_data()) == s``."""
-        return {
+        data = {
             "name": self.name,
             "model": self.model,
             "description": self.description,
             "params": {n: param_to_data(p) for n, p in self.params.items()},
         }
+        return {**data, "known_good": [dict(point) for point in self.known_good]} if self.known_good else data
 
 
 def _check_param_fits_key(model: str, name: str, param: Param) -> None:
@@ -82,6 +89,17 @@ def _check_param_fits_key(model: str, name: str, param: Param) -> None:
             raise SpaceError(f"{where}: {problem}")
 
 
+def _check_known_good(searched: Mapping[str, Param], point: Any, where: str) -> None:
+    """A known-good point names only searched params, each with a value the space can take."""
+    if not isinstance(point, Mapping) or not point:
+        raise SpaceError(f"{where}: expected a table of searched params and values, but got {point!r}")
+    for name, value in point.items():
+        if name not in searched:
+            raise SpaceError(f"{where}.{name}: not a searched param of this space")
+        if not searched[name].contains(value):
+            raise SpaceError(f"{where}.{name}: {value!r} lies outside the space")
+
+
 def space_from_data(data: Any, default_name: str) -> Space:
     """Build a Space from the parsed contents of a space file."""
     if not isinstance(data, dict):
@@ -103,7 +121,16 @@ def space_from_data(data: Any, default_name: str) -> Space:
     name = data.get("name", default_name)
     if not isinstance(name, str) or not name:
         raise SpaceError(f"name: must be a non-empty string, but got {name!r}")
-    return Space(name=name, model=data["model"], params=parsed, description=str(data.get("description", "")))
+    known_good = data.get("known_good", [])
+    if not isinstance(known_good, list):
+        raise SpaceError(f"known_good: expected a list of tables ([[known_good]]), but got {known_good!r}")
+    return Space(
+        name=name,
+        model=data["model"],
+        params=parsed,
+        description=str(data.get("description", "")),
+        known_good=tuple(dict(point) if isinstance(point, dict) else point for point in known_good),
+    )
 
 
 def _parse_file(path: Path) -> Any:

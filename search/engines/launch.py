@@ -24,7 +24,7 @@ from search.study.names import check_study_name
 from search.study.settings import WARM_STARTS, StudySettings, count_finished, enqueue_warm_start, open_study, start_or_resume
 from search.ui.console import report_error
 from search.ui.display import LOG_FORMATS
-from spaces.first_trial import default_point
+from spaces.first_trial import default_point, known_good_points
 from spaces.model_size import DEFAULT_MAX_PARAMS, check_model_size, largest_model
 from spaces.space import load_space
 from storage import open_storage, redact, resolve_url
@@ -96,6 +96,8 @@ def start_study(
     queue = optuna.load_study(study_name=study_name, storage=storage)
     if engine == "optuna" and warm_start != "none" and (not resumed or warm_start is not None):
         queue.enqueue_trial(default_point(settings.space), user_attrs={"warm_start": "defaults"}, skip_if_exists=True)
+        for point in known_good_points(settings.space):
+            queue.enqueue_trial(point, user_attrs={"warm_start": "known-good"}, skip_if_exists=True)
     if warm_start == "seeds":
         enqueued, skipped = enqueue_warm_start(queue, settings.space)
         console.print(f"warm start: {len(enqueued)} seed model(s) first: {', '.join(enqueued) or 'none fits this space'}", highlight=False)

@@ -16,16 +16,20 @@ import optuna
 
 from search.errors import StudyError, StudyNotFound
 from search.study.names import check_study_name
+from search.study.pruner import KnownGoodToTheEnd
+from search.study.sampler import PriorGuidedSampler
+from spaces.first_trial import default_point, known_good_points
 from spaces.space import Space, load_space, space_from_data
 from storage.optuna_store import fail_stale_trials
 from storage.budget import Budget
 from storage.engine import storage_errors
 from storage.runs import sampler_seed
 
-SAMPLERS = ("tpe", "random", "gp")
+# "prior": search/study/sampler.py (start-up near known-good points, steps from the incumbent, TPE).
+SAMPLERS = ("prior", "tpe", "random", "gp")
 PRUNERS = ("hyperband", "median", "sha", "none")
 DEFAULT_EPOCHS = 15
-DEFAULT_SAMPLER = "tpe"
+DEFAULT_SAMPLER = "prior"
 DEFAULT_PRUNER = "hyperband"
 DEFAULT_SEED = 0
 # Worker i samples with seed + i (a joining worker's id is up to ~1e6) and trial n's weights use
@@ -74,8 +78,13 @@ _FIXED_ON_RESUME = ("space", "max_epochs", "pruner", "subset")
 _FLAGS = {"space": "--space", "max_epochs": "--epochs", "pruner": "--pruner", "subset": "--subset"}
 
 
-def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
-    """TPE is multivariate with the constant liar, so parallel workers do not all try the same point."""
+def make_sampler(name: str, seed: int, space: Space | None = None) -> optuna.samplers.BaseSampler:
+    """TPE is multivariate with the constant liar, so parallel workers do not all try the same point;
+    the prior-guided sampler draws its start-up near the family defaults of ``space``."""
+    if name == "prior":
+        if space is None:
+            raise StudyError("the prior sampler needs the study's space")
+        return PriorGuidedSampler(space, [default_point(space), *known_good_points(space)], seed=seed)
     if name == "tpe":
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True)
     if name == "random":
@@ -88,13 +97,14 @@ def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
 
 
 def make_pruner(name: str, max_epochs: int) -> optuna.pruners.BasePruner:
-    """Pruners whose resource is the epoch: a trial's step n is its n-th finished epoch."""
+    """Pruners whose resource is the epoch: a trial's step n is its n-th finished epoch. The
+    enqueued default and known-good trials train to the end whatever the pruner (search/study/pruner.py)."""
     if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs, reduction_factor=3)
+        return KnownGoodToTheEnd(optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs, reduction_factor=3))
     if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+        return KnownGoodToTheEnd(optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1))
     if name == "sha":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
+        return KnownGoodToTheEnd(optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3))
     return optuna.pruners.NopPruner()
 
 
@@ -106,7 +116,7 @@ def open_study(
     study = optuna.load_study(
         study_name=name,
         storage=storage,
-        sampler=make_sampler(settings.sampler, sampler_seed(settings.seed, run, worker_id)),
+        sampler=make_sampler(settings.sampler, sampler_seed(settings.seed, run, worker_id), settings.space),
         pruner=make_pruner(settings.pruner, settings.max_epochs),
     )
     return study, settings
@@ -170,7 +180,7 @@ def start_or_resume(
         if "space" not in given:
             raise StudyError(f"study {name!r} does not exist yet; say which space to search with --space")
         settings = StudySettings(**given)
-        make_sampler(settings.sampler, settings.seed)  # fails now, not in every worker, if it cannot be built
+        make_sampler(settings.sampler, settings.seed, settings.space)  # fails now, not in every worker, if it cannot be built
         with storage_errors(str(getattr(storage, "url", "storage"))):
             study = optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True)
             study.set_user_attr(SETTINGS_ATTR, settings.to_attrs())
@@ -205,7 +215,8 @@ def _reset_budget(storage: optuna.storages.BaseStorage, name: str, settings: Stu
 
 
 def _comparable(value: Any) -> Any:
-    return value.to_data() if isinstance(value, Space) else value
+    # Known-good points only order the first trials; they do not change what a trial's value means.
+    return {k: v for k, v in value.to_data().items() if k != "known_good"} if isinstance(value, Space) else value
 
 
 def _describe(value: Any) -> str:

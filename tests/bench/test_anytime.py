@@ -9,7 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from bench.anytime import checkpoints, command, merge_results, render, rotated, run_entry, runs_from_json, summarise, tool_env
+from bench.anytime import (
+    ONE_THREAD,
+    checkpoints,
+    command,
+    merge_results,
+    render,
+    rotated,
+    run_entry,
+    runs_from_json,
+    schedule,
+    summarise,
+    tool_env,
+)
 from bench.figures import anytime_figures, best_so_far, mean_or_none
 from bench.studies import SearchRun, TrialRecord
 
@@ -55,11 +67,26 @@ def test_checkpoints_stop_at_the_budget() -> None:
 def test_only_fmnist_search_picks_its_backend_the_other_tools_run_keras_default() -> None:
     user = {"KERAS_BACKEND": "jax", "PATH": "/bin"}
     assert "KERAS_BACKEND" not in tool_env("fmnist-search", user) and tool_env("fmnist-search", user)["PATH"] == "/bin"
-    for tool in ("keras-tuner", "plain-optuna", "fmnist-search-tensorflow"):
+    for tool in ("keras-tuner", "plain-optuna", "default-only", "fmnist-search-tensorflow"):
         assert tool_env(tool, user)["KERAS_BACKEND"] == "tensorflow"
+    assert "KERAS_BACKEND" not in tool_env("fmnist-search-tpe", user)
     args = type("Args", (), {"minutes": 1.0, "epochs": 2, "subset": None, "data_dir": None})()
     pinned, ours = command("fmnist-search-tensorflow", "dense", 0, args, "sqlite://"), command("fmnist-search", "dense", 0, args, "sqlite://")
     assert pinned == ours  # the same command; only the environment differs
+    assert "--default-only" in command("default-only", "dense", 0, args, "sqlite://")
+    assert command("fmnist-search-tpe", "dense", 0, args, "sqlite://") == [*ours[:-6], "--sampler", "tpe", *ours[-6:]]
+
+
+def test_under_parallel_every_tool_gets_one_thread_and_the_pairs_change_with_the_seed() -> None:
+    for tool in ("fmnist-search", "default-only", "keras-tuner", "plain-optuna"):
+        env = tool_env(tool, {"PATH": "/bin", "OMP_NUM_THREADS": "8"}, one_core=True)
+        assert {k: env[k] for k in ONE_THREAD} == ONE_THREAD
+        assert tool_env(tool, {"OMP_NUM_THREADS": "8"})["OMP_NUM_THREADS"] == "8"  # one at a time: untouched
+    tools = ["a", "b", "c", "d"]
+    jobs = schedule(tools, [0, 1, 2])
+    pairs = [frozenset(t for t, _ in jobs[i : i + 2]) for i in range(0, len(jobs), 2)]
+    assert len(set(pairs)) > 2  # not always the same two tools side by side
+    assert sorted(jobs) == sorted((t, s) for t in tools for s in (0, 1, 2))
 
 
 META = {"family": "dense", "minutes": 2.0, "max_epochs": 20, "subset": None, "cpu": "test CPU", "cores": 2}
@@ -98,6 +125,8 @@ def test_merging_refuses_different_comparisons_and_a_seed_run_twice() -> None:
         merge_results([one, summarise({**META, "minutes": 15.0}, {"x": [entry(1, (0.8, 10.0))]})])
     with pytest.raises(ValueError, match="x ran seed 0 in more than one file"):
         merge_results([one, one])
+    with pytest.raises(ValueError, match="different parallel"):
+        merge_results([one, summarise({**META, "parallel": 2}, {"x": [entry(1, (0.8, 10.0))]})])
 
 
 def test_a_results_file_from_before_runs_carried_their_seed_still_reads_and_merges() -> None:
@@ -110,14 +139,18 @@ def test_a_results_file_from_before_runs_carried_their_seed_still_reads_and_merg
 
 
 @pytest.mark.slow
-def test_all_three_tools_run_and_the_results_render(real_data_dir: Path, tmp_path: Path) -> None:
+def test_all_four_tools_run_two_at_a_time_and_the_results_render(real_data_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "anytime.json"
     command = [sys.executable, "-m", "bench.anytime", "--minutes", "0.4", "--epochs", "2", "--subset", "300",
-               "--seeds", "0", "--data-dir", str(real_data_dir), "--out", str(out)]  # fmt: skip
+               "--seeds", "0", "--parallel", "2", "--data-dir", str(real_data_dir), "--out", str(out)]  # fmt: skip
     finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert finished.returncode == 0, finished.stderr[-2000:]
+    assert "on core 1" in finished.stdout
     results = json.loads(out.read_text())
-    assert set(results["runs"]) == {"fmnist-search", "keras-tuner", "plain-optuna"}
+    assert results["parallel"] == 2
+    assert set(results["runs"]) == {"fmnist-search", "default-only", "keras-tuner", "plain-optuna"}
+    defaults = [t for t in results["runs"]["default-only"][0]["trials"]]
+    assert defaults and all(t["state"] == "COMPLETE" and t["epochs"] == 2 for t in defaults)
     for tool, tool_runs in results["runs"].items():
         assert tool_runs[0]["trials"], f"{tool} finished no trial"
         assert all(t["finished_s"] <= 0.4 * 60 + 240 for t in tool_runs[0]["trials"])

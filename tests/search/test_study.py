@@ -41,11 +41,11 @@ def test_a_study_not_made_by_fmnist_search_is_refused(tmp_path: Path) -> None:
 
 
 def test_pruners_use_epochs_as_resource() -> None:
-    hyperband = make_pruner("hyperband", 27)
+    hyperband = make_pruner("hyperband", 27).wrapped
     assert isinstance(hyperband, optuna.pruners.HyperbandPruner)
     assert hyperband._max_resource == 27 and hyperband._min_resource == 1  # noqa: SLF001
     assert isinstance(make_pruner("none", 5), optuna.pruners.NopPruner)
-    assert isinstance(make_pruner("sha", 5), optuna.pruners.SuccessiveHalvingPruner)
+    assert isinstance(make_pruner("sha", 5).wrapped, optuna.pruners.SuccessiveHalvingPruner)
     tpe = make_sampler("tpe", 1)
     assert tpe._multivariate and tpe._constant_liar  # noqa: SLF001
 
@@ -91,3 +91,18 @@ def test_a_worker_that_only_fails_stops_with_the_reason(real_data_dir: Path, tmp
     assert count_finished(study) == 0
     warnings = capsys.readouterr().err
     assert "trial 0 failed: RuntimeError: out of paper" in warnings and "Traceback" not in warnings
+
+
+def test_known_good_points_do_not_make_a_resumed_space_different(tmp_path: Path) -> None:
+    """A study stored before its space named known-good points resumes with the space that names them."""
+    body = 'model = "dense"\n[params]\nlr_schedule = ["constant", "cosine"]\n'
+    before, after = tmp_path / "s.toml", tmp_path / "later" / "s.toml"
+    after.parent.mkdir()
+    before.write_text(body)
+    after.write_text(body + '[[known_good]]\nlr_schedule = "cosine"\n')
+    url = f"sqlite:///{tmp_path / 'kg.db'}"
+    start_or_resume(open_storage(url), "kg", space=str(before))
+    settings, resumed = start_or_resume(open_storage(url), "kg", space=str(after))
+    assert resumed
+    with pytest.raises(StudyError, match="different --space"):
+        start_or_resume(open_storage(url), "kg", space="dense")

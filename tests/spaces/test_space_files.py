@@ -58,6 +58,9 @@ def test_user_toml_and_yaml_files_mean_the_same(tmp_path: Path) -> None:
         ('model = "dense"\ncolour = "red"', ("colour", "unknown")),
         ('model = "dense"\n[params]\nunits = { low = 1, high = 2 }', ("units", "type")),
         ('model = "dense"\n[params]\nunits = { type = "int", high = 2 }', ("units", "low")),
+        ('model = "dense"\n[params]\nunits = [64, 128]\n[[known_good]]\nunits = 256', ("known_good[0].units", "outside")),
+        ('model = "dense"\n[params]\nunits = [64, 128]\n[[known_good]]\ndropout = 0.3', ("known_good[0].dropout", "not a searched")),
+        ('model = "dense"\nknown_good = "cosine"', ("known_good", "list")),
     ],
 )
 def test_bad_space_file_gets_one_line_naming_the_key(tmp_path: Path, body: str, names: tuple[str, str]) -> None:
@@ -110,3 +113,18 @@ def test_example_space_files_load_and_stay_inside_the_builtin_space(path: Path) 
                 assert param.value in wide.choices, name
             else:
                 assert isinstance(wide, (IntParam, FloatParam)) and wide.low <= param.value <= wide.high, name
+
+
+def test_known_good_points_round_trip_and_complete_the_default_point(tmp_path: Path) -> None:
+    from spaces.first_trial import default_point, known_good_points
+    from spaces.space import space_from_data
+
+    path = tmp_path / "mine.toml"
+    path.write_text(
+        'model = "dense"\n[params]\nunits = { type = "int", low = 64, high = 1024, log = true }\n'
+        'lr_schedule = ["constant", "cosine"]\n[[known_good]]\nlr_schedule = "cosine"\n'
+    )
+    space = load_space(str(path))
+    assert space_from_data(space.to_data(), default_name="x") == space
+    assert known_good_points(space) == [{**default_point(space), "lr_schedule": "cosine"}]
+    assert "known_good" not in load_space("cnn").to_data()  # a space without points stores as before
