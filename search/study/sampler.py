@@ -37,7 +37,7 @@ N_STARTUP = 8  # trials drawn near the known-good points before TPE and local st
 LOCAL_FRACTION = 0.5  # after the start-up: the share of trials that step from the incumbent
 STARTUP_SPREAD = 0.12  # standard deviation of a start-up draw, as a fraction of a number's range
 LOCAL_SPREAD = 0.08  # the same for a step from the incumbent
-KEEP_CHOICE = 0.7  # start-up: the chance that a choice keeps the known-good point's value
+KEEP_CHOICE = 0.85  # start-up: the chance that a choice keeps the known-good point's value
 STEP_CHANGES = 2.0  # a step from the incumbent changes this many parameters on average (at least one)
 _DRAWS = 20  # attempts at a point no trial has tried yet before taking a repeat
 

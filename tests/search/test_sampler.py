@@ -12,7 +12,6 @@ from search.study.sampler import LOCAL, PRIOR, TPE, PriorGuidedSampler, draw_nea
 from search.study.settings import make_sampler
 from spaces.adapters import suggest
 from spaces.first_trial import default_point
-from spaces.params import Choice, FloatParam, IntParam
 from spaces.space import load_space
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -48,7 +47,7 @@ def test_start_up_draws_stay_near_the_known_good_point_and_inside_the_space() ->
     far = sum(abs(math.log10(d["learning_rate"] / 1e-3)) > math.log10(4) for d in draws) / len(draws)
     assert far < 0.35
     kept = sum(d["activation"] == "relu" for d in draws) / len(draws)
-    assert 0.6 < kept < 0.8  # the point's choice most of the time, the others still tried
+    assert 0.75 < kept < 0.95  # the point's choice most of the time, the others still tried
 
 
 def test_a_step_from_the_incumbent_changes_at_least_one_parameter_and_keeps_most() -> None:
@@ -93,8 +92,10 @@ def test_the_search_finds_a_better_point_than_uniform_start_up_in_few_trials() -
     assert np.mean(ours) > np.mean(tpe)
 
 
-def test_a_space_of_choices_only_still_samples_and_a_fixed_space_gives_a_clear_error() -> None:
-    choices = load_space("spaces/examples/quickstart.toml")
-    study = run(make_sampler("prior", 0, choices), 10, lambda t: float(suggest(choices, t)["dropout"]))
-    assert len(study.trials) == 10
-    assert all(isinstance(choices.searched[n], (Choice, IntParam, FloatParam)) for n in study.best_params)
+def test_a_narrow_example_space_is_sampled_only_inside_itself() -> None:
+    quick = load_space("spaces/examples/quickstart.toml")
+    study = run(make_sampler("prior", 0, quick), 20, lambda t: float(suggest(quick, t)["dropout"]))
+    assert len({tuple(sorted(p.items())) for p in params_of(study)}) == 20
+    for params in params_of(study):
+        assert set(params) == set(quick.searched)
+        assert all(quick.searched[name].contains(value) for name, value in params.items())
