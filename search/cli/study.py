@@ -19,16 +19,12 @@ from search.cli.app import (
     user_errors,
 )
 from search.runtime.quiet import configure_logging
-from search.ui.console import console
 
-# The choices of search/study/settings.py and spaces/model_size.py, repeated here because importing
-# those modules imports Optuna and SQLAlchemy (a second) before --help or --version could answer;
-# tests/search/test_cli_output.py keeps the two equal.
-SAMPLERS = ("tpe", "random", "gp")
-PRUNERS = ("hyperband", "median", "sha", "none")
-WARM_STARTS = ("defaults", "seeds", "none")
-MAX_SEED = 2**31 - 1
-DEFAULT_MAX_PARAMS = 100_000_000
+# Plain constants: search.study.settings would import Optuna and SQLAlchemy (a second) before
+# --help or --version could answer.
+from search.study.options import MAX_SEED, PRUNERS, SAMPLERS, WARM_STARTS
+from search.ui.console import console
+from spaces.model_size import DEFAULT_MAX_PARAMS
 
 SamplerName = Enum("SamplerName", {name: name for name in SAMPLERS}, type=str)  # type: ignore[misc]
 PrunerName = Enum("PrunerName", {name: name for name in PRUNERS}, type=str)  # type: ignore[misc]

@@ -228,20 +228,6 @@ def test_version_and_help_import_no_heavy_module(args: list[str]) -> None:
     assert done.stdout.splitlines()[-1] == "HEAVY []", done.stdout
 
 
-def test_the_clis_choices_are_those_of_the_settings() -> None:
-    from search.cli import study as cli
-    from search.study import settings
-    from spaces.model_size import DEFAULT_MAX_PARAMS
-
-    assert (cli.SAMPLERS, cli.PRUNERS, cli.WARM_STARTS, cli.MAX_SEED) == (
-        settings.SAMPLERS,
-        settings.PRUNERS,
-        settings.WARM_STARTS,
-        settings.MAX_SEED,
-    )
-    assert cli.DEFAULT_MAX_PARAMS == DEFAULT_MAX_PARAMS
-
-
 def test_the_top_level_help_has_an_example() -> None:
     result: Any = invoke("--help")
     assert result.exit_code == 0 and "Example: fmnist-search start" in result.output
