@@ -13,9 +13,7 @@ from typer.core import TyperGroup
 
 from search.errors import FmnistSearchError
 from search.runtime.interrupts import wrapped_interrupt
-from search.runtime.quiet import configure_logging
-from search.ui.console import console, report_error
-from search.ui.display import LOG_FORMATS
+from search.ui.console import LOG_FORMATS, report_error
 
 
 class _OneLineUsageErrors(TyperGroup):
@@ -51,7 +49,8 @@ app = typer.Typer(
     cls=_OneLineUsageErrors,
     name="fmnist-search",
     help="Hyperparameter search for Keras models on Fashion-MNIST: parallel Optuna workers, "
-    "pruning, and every trial in a SQL store.",
+    "pruning, and every trial in a SQL store.\n\n"
+    "Example: fmnist-search start --space dense --trials 20, then fmnist-search status",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     # --install-completion / --show-completion: Typer's own, for bash, zsh, fish and PowerShell.
@@ -155,7 +154,7 @@ def _main(
         bool, typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit.")
     ] = False,
 ) -> None:
-    """Hyperparameter search for Keras models on Fashion-MNIST: parallel Optuna workers, pruning, and every trial in a SQL store."""
+    """The options of fmnist-search itself; its help is the Typer's (above)."""
 
 
 def main() -> None:

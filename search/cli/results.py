@@ -78,7 +78,10 @@ def evaluate(
 
 @app.command()
 def data(data_dir: DataDirOption = None) -> None:
-    """Find (or download), check and cache Fashion-MNIST; print where it came from and how long loading took."""
+    """Find (or download), check and cache Fashion-MNIST; print where it came from and how long loading took.
+
+    Example: fmnist-search data --data-dir /usr/share/datasets/fashion-mnist
+    """
     with user_errors():
         from search.data.prepare import prepare_data
 
@@ -105,6 +108,8 @@ def baselines(
     Each model is trained with its report's own optimizer, batch size, epochs and early stopping,
     saved as a one-model export folder and evaluated by the same final evaluation as an exported
     best, so `fmnist-search leaderboard` compares like with like.
+
+    Example: fmnist-search baselines --only s000-dense --max-epochs 2
     """
     with user_errors(verbose=verbose):
         configure_logging(verbose)
@@ -120,7 +125,12 @@ def leaderboard(
     markdown: Annotated[bool, typer.Option("--markdown", help="Print a Markdown table (as in the README) instead.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Seed baselines and searched bests side by side: validation and test accuracy, parameters, train time."""
+    """Seed baselines and searched bests side by side: validation and test accuracy (in %), parameters, train time.
+
+    A table that does not fit the width lists its notes under it. --json keeps accuracies as fractions.
+
+    Example: fmnist-search leaderboard --markdown > LEADERBOARD.md
+    """
     with user_errors():
         configure_logging(False)
         from search.results.leaderboard import show_leaderboard

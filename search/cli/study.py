@@ -19,7 +19,10 @@ from search.cli.app import (
     user_errors,
 )
 from search.runtime.quiet import configure_logging
-from search.study.settings import MAX_SEED, PRUNERS, SAMPLERS, WARM_STARTS
+
+# Plain constants: search.study.settings would import Optuna and SQLAlchemy (a second) before
+# --help or --version could answer.
+from search.study.options import MAX_SEED, PRUNERS, SAMPLERS, WARM_STARTS
 from search.ui.console import console
 from spaces.model_size import DEFAULT_MAX_PARAMS
 
@@ -149,19 +152,24 @@ def worker(
 
 @app.command()
 def status(
-    study: Annotated[Optional[str], typer.Option(help="Show this study's best trials; default: one line per study in the store.", show_default=False)] = None,
+    study: Annotated[Optional[str], typer.Option(help="Show this study's trials; default: one line per study in the store.", show_default=False)] = None,
+    show_all: Annotated[bool, typer.Option("--all", help="With --study: list every trial, not only the best 10 finished ones.")] = False,
     storage: StorageOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Summarise what the store holds: each study's trials by state and its best validation accuracy.
+    """Summarise what the store holds: each study's trials by state and its best validation accuracy (in %).
 
-    --json prints {"studies": [...]}, or with --study that study's summary and every finished trial.
+    With --study: its best finished trials, then every trial running or waiting to run (again).
+    --json prints {"studies": [...]}, or with --study that study's summary and every finished trial;
+    accuracies there are fractions (0.8766), as stored.
+
+    Example: fmnist-search status --study cnn --all
     """
     with user_errors():
         configure_logging()
         from search.ui.status import show_status
 
-        show_status(console, study, storage, as_json=as_json)
+        show_status(console, study, storage, as_json=as_json, show_all=show_all)
 
 
 @app.command()

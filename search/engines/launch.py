@@ -21,7 +21,8 @@ from search.errors import StudyError
 from search.runtime.choice import BackendChoice, choose_backend, installed_backends
 from search.runtime.devices import detect_gpus
 from search.study.names import check_study_name
-from search.study.settings import WARM_STARTS, StudySettings, count_finished, enqueue_warm_start, open_study, start_or_resume
+from search.study.options import WARM_STARTS
+from search.study.settings import StudySettings, count_finished, enqueue_warm_start, open_study, start_or_resume
 from search.ui.console import report_error
 from search.ui.display import LOG_FORMATS
 from spaces.first_trial import default_point, known_good_points

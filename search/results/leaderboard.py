@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from search.results.export import read_json_object
-from search.ui.console import print_json
+from search.ui.console import percent, print_json
+from search.ui.tables import Column, print_table
 from spaces.seeds import SeedModel
 from storage import redact, resolve_url
 from storage.exports import ExportLog
@@ -20,6 +21,19 @@ from storage.schema import require_store
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+
+# Accuracies in percent, as everywhere a person reads them; the notes go under a table too wide for the console.
+LEADERBOARD_COLUMNS = (
+    Column("model"),
+    Column("name"),
+    Column("test acc %", numeric=True),
+    Column("train", numeric=True),
+    Column("val acc %", numeric=True),
+    Column("params", numeric=True),
+    Column("notes", long=True),
+    Column("reported", long=True),  # what the seed's report claimed
+)
 
 
 @dataclass(frozen=True)
@@ -181,8 +195,6 @@ def show_leaderboard(console: Console, *, storage_url: str | None, markdown: boo
     Every row is a final model: test accuracy and the time to train one such model (a 60k
     retrain, or a seed's own run); seeds not run yet are named in one line with their command.
     """
-    from rich.table import Table
-
     from spaces.seeds import load_seeds
 
     url = resolve_url(storage_url, must_exist=True)
@@ -204,21 +216,24 @@ def show_leaderboard(console: Console, *, storage_url: str | None, markdown: boo
     if markdown:
         print(markdown_table(rows, line), end="")
         return
-    wide = console.width >= 140  # the family only where it fits; --markdown always has it
-    table = Table(title="final models: searched bests retrained on 60k, seed baselines (accuracy in %)")
-    for heading in (("model",) if wide else ()) + ("name", "test acc", "train", "val acc", "params"):
-        table.add_column(heading, no_wrap=True)
-    table.add_column("notes", overflow="fold", ratio=1)
-    table.add_column("reported", overflow="fold", ratio=1)  # what the seed's report claimed
-    for row in rows:
-        cells = [
+    cells = [
+        [
+            row.model,
             f"{row.kind} {row.name}",
             format_test(row, with_models=False).removesuffix(" %"),
             format_seconds(row.train_seconds),
-            "—" if row.validation_accuracy is None else f"{100 * row.validation_accuracy:.2f}",
-            "—" if row.param_count is None else f"{row.param_count:,}",
+            percent(row.validation_accuracy),
+            _count(row.param_count),
+            row.note,
+            row.reported or "—",
         ]
-        table.add_row(*([row.model] if wide else []), *cells, row.note, row.reported or "—")
-    console.print(table)
+        for row in rows
+    ]
+    if rows:
+        title = "final models: searched bests retrained on 60k, seed baselines"
+        print_table(console, title, LEADERBOARD_COLUMNS, cells, key=1)
+    else:
+        message = "no final model yet: export a study's best (fmnist-search export) or train the seeds' models"
+        console.print(message, highlight=False, soft_wrap=True)
     if line:
         console.print(line, highlight=False, soft_wrap=True)

@@ -16,6 +16,16 @@ import optuna
 
 from search.errors import StudyError, StudyNotFound
 from search.study.names import check_study_name
+from search.study.options import (
+    DEFAULT_EPOCHS,
+    DEFAULT_PRUNER,
+    DEFAULT_SAMPLER,
+    DEFAULT_SEED,
+    MAX_SEED,
+    PRUNERS,
+    SAMPLERS,
+    WARM_STARTS,
+)
 from search.study.pruner import KnownGoodToTheEnd
 from search.study.sampler import PriorGuidedSampler
 from spaces.first_trial import default_point, known_good_points
@@ -25,16 +35,6 @@ from storage.budget import Budget
 from storage.engine import storage_errors
 from storage.runs import sampler_seed
 
-# "prior": search/study/sampler.py (start-up near known-good points, steps from the incumbent, TPE).
-SAMPLERS = ("prior", "tpe", "random", "gp")
-PRUNERS = ("hyperband", "median", "sha", "none")
-DEFAULT_EPOCHS = 15
-DEFAULT_SAMPLER = "prior"
-DEFAULT_PRUNER = "hyperband"
-DEFAULT_SEED = 0
-# Worker i samples with seed + i (a joining worker's id is up to ~1e6) and trial n's weights use
-# seed + n; NumPy takes seeds below 2**32, so the study's seed stops at 2**31 - 1 to leave room.
-MAX_SEED = 2**31 - 1
 SETTINGS_ATTR = "fmnist_search"
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
@@ -228,9 +228,6 @@ def count_finished(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=FINISHED))
 
 
-# --warm-start: "defaults" (what a new study does unless told "none"): the family defaults first
-# (spaces/first_trial.py says why); "seeds": the seed reports' models that fit the space next.
-WARM_STARTS = ("defaults", "seeds", "none")
 
 
 def enqueue_warm_start(study: optuna.Study, space: Space) -> tuple[list[str], list[str]]:

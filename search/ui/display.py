@@ -21,10 +21,10 @@ import optuna
 from rich.console import Console
 from rich.live import Live
 
-from search.ui.progress import StudySnapshot, eta_seconds, format_duration, format_params, render_live, take_snapshot
 from search.study.settings import StudySettings
+from search.ui.console import LOG_FORMATS, percent
+from search.ui.progress import StudySnapshot, eta_seconds, format_duration, format_params, render_live, take_snapshot
 
-LOG_FORMATS = ("auto", "text", "json")
 STATUS_SECONDS = 60.0
 STATUS_INTERVAL_ENV = "FMNIST_STATUS_INTERVAL"  # seconds between status lines in a log; default 60
 FINISHED_STATES = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
@@ -211,15 +211,15 @@ def status_event(event: str, snapshot: StudySnapshot, elapsed: float, eta: float
 def format_line(event: dict[str, Any]) -> str:
     """An event as one line of text for people reading a log."""
     if event["event"] == "trial":
-        value = "-" if event["val_accuracy"] is None else f"{event['val_accuracy']:.4f}"
+        value = "-" if event["val_accuracy"] is None else f"{percent(event['val_accuracy'])} %"
         seconds = "-" if event["seconds"] is None else f"{event['seconds']:.1f} s"
         worker = "?" if event["worker"] is None else event["worker"]
         return (
-            f"{event['time']} trial {event['number']} {event['state']}  val_accuracy {value}  "
+            f"{event['time']} trial {event['number']} {event['state']}  val acc {value}  "
             f"epochs {event['epochs']}/{event['max_epochs']}  {seconds}  worker {worker}  {format_params(event['params'])}"
         )
     budget = f"/{event['budget']}" if event["budget"] else ""
-    best = "-" if event["best_val_accuracy"] is None else f"{event['best_val_accuracy']:.4f} (trial {event['best_trial']})"
+    best = "-" if event["best_val_accuracy"] is None else f"{percent(event['best_val_accuracy'])} % (trial {event['best_trial']})"
     eta = "-" if event["eta_seconds"] is None else format_duration(event["eta_seconds"])
     return (
         f"{event['time']} {event['event']}  finished {event['finished']}{budget} (complete {event['complete']}, "

@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from search.study.settings import StudySettings
+from search.ui.console import percent
 
 State = optuna.trial.TrialState
 
@@ -143,8 +144,8 @@ def render_live(snapshot: StudySnapshot, started: float, deadline: float | None,
         best = Text("best: no complete trial yet", style="dim")
     else:
         best = Text.assemble(
-            ("best val accuracy ", "bold"),
-            (f"{snapshot.best_value:.4f}", "bold green"),
+            ("best val acc ", "bold"),
+            (f"{percent(snapshot.best_value)} %", "bold green"),
             f" (trial {snapshot.best_number})  ",
             (format_params(snapshot.best_params), "dim"),
         )
@@ -162,63 +163,6 @@ def render_live(snapshot: StudySnapshot, started: float, deadline: float | None,
             )
         parts.append(workers)
     return Group(*parts)
-
-
-def trials_table(study: optuna.Study, limit: int = 10) -> Table:
-    """The best ``limit`` finished trials of a study, best first."""
-    trials = [t for t in study.get_trials(deepcopy=False) if t.state in (State.COMPLETE, State.PRUNED)]
-    trials.sort(key=lambda t: (t.state != State.COMPLETE, -(t.value or 0.0)))
-    table = Table(title=f"best trials of {study.study_name!r}", header_style="bold")
-    for column in ("trial", "state", "val acc", "epochs", "best", "weights", "seconds", "device"):
-        table.add_column(column, justify="left" if column in ("state", "device") else "right", no_wrap=True)
-    for trial in trials[:limit]:
-        attrs = trial.user_attrs
-        table.add_row(
-            str(trial.number),
-            trial.state.name.lower(),
-            f"{trial.value:.4f}" if trial.value is not None else "-",
-            str(attrs.get("epochs_run", len(trial.intermediate_values))),
-            str(attrs.get("best_epoch", "-")),
-            _compact(attrs["param_count"]) if "param_count" in attrs else "-",
-            f"{attrs['train_seconds']:.1f}" if "train_seconds" in attrs else "-",
-            str(attrs.get("device", "-")).split(" (")[0],  # "gpu 0 (jax)": the backend is the same for every row
-        )
-    return table
-
-
-def _compact(count: int) -> str:
-    return f"{count / 1e6:.1f}M" if count >= 1e6 else f"{count / 1e3:.0f}k" if count >= 1e3 else str(count)
-
-
-def params_table(title: str, params: dict[str, Any]) -> Table:
-    table = Table(title=title, header_style="bold")
-    table.add_column("param")
-    table.add_column("value", justify="right")
-    for key, value in params.items():
-        table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
-    return table
-
-
-def studies_table(rows: list[tuple[str, StudySnapshot | None]]) -> Table:
-    """One line per study in a store; a None snapshot is a study fmnist-search did not make."""
-    table = Table(title="studies", header_style="bold")
-    for column in ("study", "space", "complete", "pruned", "failed", "running", "best val acc", "budget"):
-        table.add_column(column, justify="left" if column in ("study", "space") else "right")
-    for name, snap in rows:
-        if snap is None:
-            table.add_row(name, "(not fmnist-search)", *["-"] * 6)
-            continue
-        table.add_row(
-            name,
-            snap.settings.space.name,
-            str(snap.complete),
-            str(snap.pruned),
-            str(snap.failed),
-            str(len(snap.running)),
-            f"{snap.best_value:.4f}" if snap.best_value is not None else "-",
-            str(snap.settings.n_trials or "-"),
-        )
-    return table
 
 
 def study_summary(name: str, snapshot: StudySnapshot | None) -> dict[str, Any]:
@@ -248,7 +192,7 @@ def study_summary(name: str, snapshot: StudySnapshot | None) -> dict[str, Any]:
 
 
 def finished_trials(study: optuna.Study) -> list[dict[str, Any]]:
-    """Every complete and pruned trial as plain data, best first (as in ``trials_table``)."""
+    """Every complete and pruned trial as plain data, best first (as ``status --study`` lists them)."""
     trials = [t for t in study.get_trials(deepcopy=False) if t.state in (State.COMPLETE, State.PRUNED)]
     trials.sort(key=lambda t: (t.state != State.COMPLETE, -(t.value or 0.0)))
     attrs = ("epochs_run", "best_epoch", "param_count", "train_seconds", "worker_id", "device")

@@ -61,11 +61,11 @@ def test_off_a_terminal_each_finished_trial_is_one_line_and_older_trials_are_not
         log.refresh()  # nothing new: nothing written
     lines = out.getvalue().splitlines()
     assert len(lines) == 3, lines
-    assert "trial 1 complete" in lines[0] and "val_accuracy 0.8100" in lines[0] and "epochs 2/3" in lines[0]
+    assert "trial 1 complete" in lines[0] and "val acc 81.00 %" in lines[0] and "epochs 2/3" in lines[0]
     assert "4.2 s" in lines[0] or "4.3 s" in lines[0]
     assert "worker 0" in lines[0] and "units=64" in lines[0]
-    assert "trial 2 pruned" in lines[1] and "val_accuracy 0.7000" in lines[1] and "worker 1" in lines[1]
-    assert " end " in lines[2] and "finished 3/4 (complete 2, pruned 1, failed 0)" in lines[2] and "best 0.8100 (trial 1)" in lines[2]
+    assert "trial 2 pruned" in lines[1] and "val acc 70.00 %" in lines[1] and "worker 1" in lines[1]
+    assert " end " in lines[2] and "finished 3/4 (complete 2, pruned 1, failed 0)" in lines[2] and "best 81.00 % (trial 1)" in lines[2]
 
 
 def test_json_lines_parse_and_carry_the_trial_and_the_study() -> None:
@@ -129,6 +129,7 @@ def test_eta_is_the_trials_left_times_the_mean_trial_time_shared_by_the_workers(
     console = Console(file=io.StringIO(), width=200)
     console.print(render_live(snapshot, time.time(), None, workers=1))
     assert "eta 0:00:15" in console.file.getvalue()  # type: ignore[attr-defined]
+    assert "best val acc 80.00 %" in console.file.getvalue()  # type: ignore[attr-defined]  # percent, as in every table
 
 
 def test_start_off_a_terminal_logs_every_trial(tiny_data_dir, tmp_path: Path, monkeypatch) -> None:
@@ -136,7 +137,7 @@ def test_start_off_a_terminal_logs_every_trial(tiny_data_dir, tmp_path: Path, mo
     url = f"sqlite:///{tmp_path / 's.db'}"
     result = invoke("start", "--space", "dense", "--trials", "3", "--epochs", "1", "--data-dir", str(tiny_data_dir()), "--storage", url)
     assert result.exit_code == 0, result.output
-    assert sum(" complete  val_accuracy " in line or " pruned  val_accuracy " in line for line in result.output.splitlines()) == 3
+    assert sum(" complete  val acc " in line or " pruned  val acc " in line for line in result.output.splitlines()) == 3
     assert "finished 3/3" in result.output
 
 
