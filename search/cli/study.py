@@ -56,7 +56,7 @@ def start(
     seed: Annotated[Optional[int], typer.Option(min=0, max=MAX_SEED, help="Seed for sampling and weight initialisation, 0 to 2**31 - 1; one worker with the same seed repeats a study. New studies: 0.", show_default=False)] = None,
     sampler: Annotated[
         Optional[SamplerName],
-        typer.Option(help="How to pick the next params. New studies: tpe (multivariate, constant liar). gp needs PyTorch.", show_default=False),
+        typer.Option(help="How to pick the next params. New studies: prior (start-up near the defaults and known-good points, steps from the best, TPE). gp needs PyTorch.", show_default=False),
     ] = None,
     pruner: Annotated[
         Optional[PrunerName],

@@ -97,7 +97,9 @@ def start_study(
     queue = optuna.load_study(study_name=study_name, storage=storage)
     if engine == "optuna" and warm_start != "none" and (not resumed or warm_start is not None):
         queue.enqueue_trial(default_point(settings.space), user_attrs={"warm_start": "defaults"}, skip_if_exists=True)
-        for point in known_good_points(settings.space):
+        # The known-good points next, as many as the trial budget leaves room for beside the defaults.
+        room = None if settings.n_trials is None else max(0, settings.n_trials - count_finished(queue) - 1)
+        for point in known_good_points(settings.space)[:room]:
             queue.enqueue_trial(point, user_attrs={"warm_start": "known-good"}, skip_if_exists=True)
     if warm_start == "seeds":
         enqueued, skipped = enqueue_warm_start(queue, settings.space)

@@ -92,7 +92,7 @@ def test_warm_start_enqueues_the_fitting_seeds_first_and_only_once(tiny_data_dir
 
 @pytest.mark.parametrize("warm_start", [None, "none"])
 def test_a_new_study_tries_the_family_defaults_first_unless_told_none(tiny_data_dir, tmp_path: Path, warm_start: str | None) -> None:
-    from spaces.first_trial import default_point
+    from spaces.first_trial import default_point, known_good_points
     from spaces.space import load_space
 
     url, data = f"sqlite:///{tmp_path / 'x.db'}", str(tiny_data_dir())
@@ -104,9 +104,11 @@ def test_a_new_study_tries_the_family_defaults_first_unless_told_none(tiny_data_
     marked = [t.user_attrs.get("warm_start") for t in trials]
     if warm_start == "none":
         assert marked == [None, None, None]
-    else:  # once, first; a resume does not queue it again
-        assert marked == ["defaults", None, None]
+    else:  # once, first, then the space's known-good points (as many as --trials leaves room for); a resume adds none
+        assert marked == ["defaults", "known-good", None]
         assert trials[0].params == default_point(load_space("dense"))
+        assert trials[1].params == known_good_points(load_space("dense"))[0]
+        assert not [t for t in trials if t.state == optuna.trial.TrialState.WAITING]
 
 
 def test_a_seed_row_carries_the_test_accuracy_its_report_claimed() -> None:

@@ -12,6 +12,7 @@ from search.study.sampler import LOCAL, PRIOR, TPE, PriorGuidedSampler, draw_nea
 from search.study.settings import make_sampler
 from spaces.adapters import suggest
 from spaces.first_trial import default_point
+from spaces.params import FloatParam, IntParam
 from spaces.space import load_space
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -47,7 +48,7 @@ def test_start_up_draws_stay_near_the_known_good_point_and_inside_the_space() ->
     far = sum(abs(math.log10(d["learning_rate"] / 1e-3)) > math.log10(4) for d in draws) / len(draws)
     assert far < 0.35
     kept = sum(d["activation"] == "relu" for d in draws) / len(draws)
-    assert 0.75 < kept < 0.95  # the point's choice most of the time, the others still tried
+    assert 0.6 < kept < 0.8  # the point's choice most of the time, the others still tried
 
 
 def test_a_step_from_the_incumbent_changes_at_least_one_parameter_and_keeps_most() -> None:

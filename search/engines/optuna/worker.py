@@ -215,4 +215,6 @@ def _run_one_trial(
 def _requeue(study: optuna.Study, trial: optuna.Trial | None) -> None:
     """An unfinished trial (interrupted, out of time): queue its params to run again."""
     if trial is not None:
-        study.enqueue_trial(trial.params, user_attrs={REQUEUED_FROM: trial.number})
+        # A known-good first trial stays one (search/study/pruner.py lets it train to the end).
+        kept = {key: trial.user_attrs[key] for key in ("warm_start",) if key in trial.user_attrs}
+        study.enqueue_trial(trial.params, user_attrs={**kept, REQUEUED_FROM: trial.number})
