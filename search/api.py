@@ -53,8 +53,8 @@ def run_study(
 
     ``space``: "dense", "cnn" or a space file; ``study`` defaults to the space's name, and an
     existing name resumes that study (same space, epochs, pruner and subset, or it is refused).
-    ``epochs``, ``seed``, ``sampler`` (default: None, i.e. "prior" for a new study) and ``pruner`` set to None keep a resumed study's own values
-    (or take the defaults shown for a new one). ``trials`` counts finished trials of the whole
+    ``epochs``, ``seed``, ``sampler`` and ``pruner`` set to None keep a resumed study's own values
+    (or take the defaults shown for a new one; the sampler's is "prior"). ``trials`` counts finished trials of the whole
     study. ``storage``: a SQLAlchemy URL; default the SQLite file in $FMNIST_SEARCH_HOME.
     Progress goes to ``console`` (default: stdout), as the live view or log lines (``log_format``).
 

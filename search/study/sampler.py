@@ -179,9 +179,9 @@ class PriorGuidedSampler(optuna.samplers.BaseSampler):
         """Params for a prior or local trial, avoiding points already tried when the space allows."""
         if mode == LOCAL:
             incumbent = study.best_trial.params
-            draw = lambda: step_from(self._params, incumbent, self._rng)  # noqa: E731
+            draw = lambda: step_from(self._params, incumbent, self._rng)
         else:
-            draw = lambda: draw_near(self._params, self._centre(study), self._rng, STARTUP_SPREAD, KEEP_CHOICE)  # noqa: E731
+            draw = lambda: draw_near(self._params, self._centre(study), self._rng, STARTUP_SPREAD, KEEP_CHOICE)
         params = draw()
         for _ in range(_DRAWS):
             if _key(params) not in tried:

@@ -24,15 +24,14 @@ from search.study.options import (
     MAX_SEED,
     PRUNERS,
     SAMPLERS,
-    WARM_STARTS,
 )
 from search.study.pruner import KnownGoodToTheEnd
 from search.study.sampler import PriorGuidedSampler
 from spaces.first_trial import default_point, known_good_points
 from spaces.space import Space, load_space, space_from_data
-from storage.optuna_store import fail_stale_trials
 from storage.budget import Budget
 from storage.engine import storage_errors
+from storage.optuna_store import fail_stale_trials
 from storage.runs import sampler_seed
 
 SETTINGS_ATTR = "fmnist_search"
