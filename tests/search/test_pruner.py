@@ -27,7 +27,8 @@ def test_a_weak_known_good_trial_is_not_pruned_where_the_same_sampled_trial_is()
 
 
 def test_hyperband_still_prunes_the_sampled_trials_of_a_bracket() -> None:
-    study = optuna.create_study(direction="maximize", pruner=make_pruner("hyperband", 27))
+    # A fixed name: Hyperband places trials in brackets by a checksum of the study name and trial number.
+    study = optuna.create_study(study_name="brackets", direction="maximize", pruner=make_pruner("hyperband", 27))
     pruned = 0
     for number in range(30):
         trial = trial_with(study, [0.9 - 0.01 * number])
