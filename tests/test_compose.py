@@ -1,4 +1,4 @@
-"""docker-compose.yml, Dockerfile, .dockerignore and .env.example: valid, and what the README section "Scaling out" promises.
+"""docker-compose.yml, Dockerfile, .dockerignore and .env.example: valid, and what docs/scaling-out.md promises.
 
 There is no Docker engine in CI, so the compose file is checked with `docker-compose config`
 (Debian's v1 binary, which validates against the Compose specification and substitutes the
