@@ -56,6 +56,17 @@ class _Report(keras.callbacks.Callback):
             self.model.stop_training = True  # a trial cut by the deadline ends unfinished (FAIL)
 
 
+# default-only's k-th model of run seed s: s * STRIDE + k. Its first model is then the same as
+# fmnist-search's first trial for seed 0, and runs of different seeds share no model (with s + k,
+# the runs of seeds 0, 1 and 2 would train nearly the same models, and their mean be one draw).
+DEFAULT_ONLY_SEED_STRIDE = 10_000
+
+
+def model_seed(seed: int, number: int, default_only: bool) -> int:
+    """The weights' seed of trial ``number``: the plain loop seeds as fmnist-search does (seed + number)."""
+    return seed * DEFAULT_ONLY_SEED_STRIDE + number if default_only else seed + number
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--space", default="dense")
@@ -84,7 +95,7 @@ def main() -> None:
 
     def objective(trial: optuna.Trial) -> float:
         params = suggest(space, trial)
-        keras.utils.set_random_seed(args.seed + trial.number)
+        keras.utils.set_random_seed(model_seed(args.seed, trial.number, args.default_only))
         # The space's recipe: a schedule spans the most epochs; label smoothing takes one-hot targets.
         model = build_model(space.model, params, ScheduleSpan(args.epochs, len(data.x_train)))
         report = _Report(trial, deadline)

@@ -157,3 +157,12 @@ def test_all_four_tools_run_two_at_a_time_and_the_results_render(real_data_dir: 
     assert [e["seed"] for e in results["runs"]["keras-tuner"]] == [0]
     assert results["figures"] == json.loads(json.dumps(anytime_figures(runs_from_json(results), results["epochs"], checkpoints(0.4))))
     assert "| fmnist-search |" in render(results)
+
+
+def test_default_only_runs_of_different_seeds_share_no_model() -> None:
+    from bench.plain_optuna import model_seed
+
+    runs = [{model_seed(seed, k, default_only=True) for k in range(200)} for seed in (0, 1, 2)]
+    assert not (runs[0] & runs[1]) and not (runs[1] & runs[2])
+    assert model_seed(0, 0, default_only=True) == 0  # seed 0's first model is fmnist-search's first trial's
+    assert model_seed(1, 3, default_only=False) == 4  # the plain loop seeds as fmnist-search does
