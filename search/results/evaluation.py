@@ -5,6 +5,12 @@ and fed the raw uint8 test pixels. Into the folder go ``report.json`` (test accu
 fraction, mean and std over the repeats; per-class precision, recall and F1 and the confusion
 matrix, both over all repeats' predictions together), ``confusion_matrix.png``,
 ``learning_curves.png`` (when the export has the best trial's history) and ``summary.md``.
+
+An export's report carries its ``config_hash``, so its models must be the ones that config
+produced: each model file's sha256 must match the one the export recorded in ``retrain.json``
+beside the same config hash, or nothing is evaluated. Exports made before the hashes were
+recorded are refused with how to re-export them; a lone model or a baseline (no ``config.json``)
+claims no config and is evaluated as it is.
 """
 
 from __future__ import annotations
@@ -18,9 +24,17 @@ from typing import Any
 import numpy as np
 
 from search.data import loader as fmnist_data
-from search.results.baselines import BASELINE_FILE
 from search.errors import ExportError
-from search.results.export import CONFIG_FILE, HISTORY_FILE, RETRAIN_FILE, read_config, read_json_object
+from search.results.baselines import BASELINE_FILE
+from search.results.export import (
+    CONFIG_FILE,
+    HISTORY_FILE,
+    RETRAIN_FILE,
+    ExportConfig,
+    file_sha256,
+    read_config,
+    read_json_object,
+)
 
 REPORT_FILE = "report.json"
 CONFUSION_FILE = "confusion_matrix.png"
@@ -54,6 +68,45 @@ def find_models(path: Path) -> tuple[Path, list[Path]]:
     if not path.exists():
         raise ExportError(f"{path} does not exist")
     raise ExportError(f"{path} is not an export: give an export folder or a .keras file")
+
+
+def check_models(folder: Path, config: ExportConfig, models: list[Path], whole_folder: bool) -> dict[str, str]:
+    """Each model's recorded sha256; refuses a model the export did not write, or one changed since.
+
+    ``whole_folder``: the folder was given, so every model the export wrote must be there too.
+    """
+    manifest = read_json_object(folder / RETRAIN_FILE) or {}
+    recorded = manifest.get("model_sha256")
+    redo = f"re-export it: fmnist-search export --from-config {folder / CONFIG_FILE}"
+    if not isinstance(recorded, dict) or not recorded:
+        raise ExportError(f"{folder}: no sha256 of its models recorded, so they cannot be tied to config.json; {redo}")
+    if manifest.get("config_hash") != config.config_hash:
+        raise ExportError(f"{folder / RETRAIN_FILE}: config_hash is not config.json's: another export's models; {redo}")
+    for model in models:
+        if model.name not in recorded:
+            raise ExportError(f"{model}: not one of the models this export wrote ({', '.join(sorted(recorded))})")
+        if _sha256(model) != recorded[model.name]:
+            raise ExportError(f"{model}: its sha256 is not the one the export recorded (replaced or changed); {redo}")
+    missing = sorted(set(recorded) - {model.name for model in models}) if whole_folder else []
+    if missing:
+        raise ExportError(f"{folder / missing[0]}: missing, but the export wrote it; {redo}")
+    return {model.name: recorded[model.name] for model in models}
+
+
+def _sha256(model: Path) -> str:
+    try:
+        return file_sha256(model)
+    except OSError as error:
+        raise ExportError(f"{model}: cannot read the model ({error.strerror or error})") from error
+
+
+def checked_export(path: Path) -> tuple[Path, list[Path], ExportConfig | None, dict[str, str] | None]:
+    """(folder, models, config, the models' sha256): what ``evaluate`` may read, checked before Keras loads it."""
+    folder, models = find_models(path)
+    if not (folder / CONFIG_FILE).is_file():
+        return folder, models, None, None
+    config = read_config(folder / CONFIG_FILE)
+    return folder, models, config, check_models(folder, config, models, whole_folder=path.is_dir())
 
 
 def _repeat_index(path: Path) -> int:
@@ -202,8 +255,7 @@ def summary_markdown(report: dict[str, Any], config: dict[str, Any] | None) -> s
 
 def evaluate(path: Path, data_dir: str | None = None) -> Evaluation:
     """Evaluate every model of an export on the test set and write the report files into its folder."""
-    folder, models = find_models(path)
-    config = read_config(folder / CONFIG_FILE) if (folder / CONFIG_FILE).is_file() else None
+    folder, models, config, hashes = checked_export(path)
     loaded = [load_model(m) for m in models]  # all of them first: a damaged file fails before the test set is read
     images, labels = fmnist_data.load_test(data_dir)
     predictions = [predict_classes(model, images) for model in loaded]
@@ -211,6 +263,7 @@ def evaluate(path: Path, data_dir: str | None = None) -> Evaluation:
     report["trained_on"] = trained_on(folder, config)
     if config is not None:
         report["config_hash"] = config.config_hash
+        report["model_sha256"] = hashes
     (folder / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     render_confusion_matrix(np.array(report["confusion_matrix"]), folder / CONFUSION_FILE, len(models))
     _render_curves(folder, report["trained_on"])

@@ -8,18 +8,27 @@ test accuracy over repeats says how much of it is luck of the initialisation.
 
 An export folder holds ``config.json``, ``model-{i}.keras`` (raw uint8 pixels in, class
 probabilities out; loadable with ``safe_mode=True``) and, when the study had it, the best
-trial's per-epoch ``history.json`` for the learning curves. It is written whole or not at all:
-everything goes into ``<folder>.partial`` first, which replaces the folder only when the last
-model is saved, so an interrupted export leaves the previous export (or nothing) in place.
+trial's per-epoch ``history.json`` for the learning curves; ``retrain.json`` records what the
+models were trained on and each model file's sha256 with the config's hash, so ``evaluate`` can
+refuse model files that are not the ones this config produced.
+
+An export is written whole or not at all, by one run only: everything goes into a staging folder
+of this run's own (``<folder>.partial-<host>-<pid>-<random>``), which is renamed into place once
+the last model is saved. A failure or Ctrl-C part-way leaves the previous export (or nothing) in
+place; of two runs exporting into one folder at once, each places a whole folder or fails in one line.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import platform
+import re
+import secrets
 import shutil
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -37,7 +46,7 @@ from spaces.families import FAMILIES, check_params, with_later_keys
 CONFIG_FILE = "config.json"
 HISTORY_FILE = "history.json"
 RETRAIN_FILE = "retrain.json"  # what each model was trained on, and how long it took
-PARTIAL_SUFFIX = ".partial"
+PARTIAL_SUFFIX = ".partial"  # staging folders: <folder>.partial-<host>-<pid>-<random>
 CONFIG_VERSION = 1
 _VERSIONED_PACKAGES = ("fmnist-search", "keras", "numpy", "optuna")  # and the Keras backend's
 
@@ -259,40 +268,164 @@ def write_export(
 ) -> list[str]:
     """Write the config (and history), retrain ``repeats`` models on all 60,000 images; return the file names.
 
-    The files go into a staging folder that replaces ``folder`` only once every model is saved:
-    a failure or Ctrl-C part-way leaves ``folder`` as it was (a kill leaves only the staging folder,
-    which the next export of the same trial clears).
+    The files go into this run's own staging folder, renamed to ``folder`` only once every model is
+    saved: a failure or Ctrl-C part-way leaves ``folder`` as it was (a kill leaves only the staging
+    folder, which the next export of the same trial clears). A full disk or any other I/O failure is
+    an ExportError, with nothing half-written left behind.
     """
     if repeats < 1:
         raise ExportError(f"repeats must be at least 1, but got {repeats}")
     images, labels = fmnist_data.load_part("train", data_dir)  # all 60,000: the search's split is over
-    staging = folder.with_name(folder.name + PARTIAL_SUFFIX)
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
     try:
-        (staging / CONFIG_FILE).write_text(config.to_json(), encoding="utf-8")
-        files = [CONFIG_FILE]
-        if history:
-            (staging / HISTORY_FILE).write_text(json.dumps(history, indent=1) + "\n", encoding="utf-8")
-            files.append(HISTORY_FILE)
-        seconds = []
-        for repeat in range(repeats):
-            started = time.perf_counter()
-            model = train_model(config, images, labels, repeat, listener)
-            seconds.append(round(time.perf_counter() - started, 2))
-            name = f"model-{repeat}.keras"
-            model.save(staging / name)
-            files.append(name)
-        retrain = {"train_images": len(images), "epochs": config.epochs, "seconds_per_model": seconds}
-        (staging / RETRAIN_FILE).write_text(json.dumps(retrain, indent=2) + "\n", encoding="utf-8")
-        files.append(RETRAIN_FILE)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    # A previous export here (its models, its evaluation of those models) is replaced as a whole.
-    shutil.rmtree(folder, ignore_errors=True)
-    staging.rename(folder)
+        staging = make_staging(folder)
+    except OSError as error:
+        raise _write_failed(folder, error) from error
+    try:
+        files = _write_files(config, staging, repeats, images, labels, history, listener)
+        put_in_place(staging, folder)
+    except OSError as error:
+        raise _write_failed(folder, error) from error
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # already gone when it was put in place
     return files
+
+
+def _write_files(
+    config: ExportConfig,
+    staging: Path,
+    repeats: int,
+    images: Any,
+    labels: Any,
+    history: dict[str, Any] | None,
+    listener: RetrainListener | None,
+) -> list[str]:
+    """Every file of the export, into ``staging``; the models' sha256 go into retrain.json, last."""
+    (staging / CONFIG_FILE).write_text(config.to_json(), encoding="utf-8")
+    files = [CONFIG_FILE]
+    if history:
+        (staging / HISTORY_FILE).write_text(json.dumps(history, indent=1) + "\n", encoding="utf-8")
+        files.append(HISTORY_FILE)
+    seconds = []
+    models = []
+    for repeat in range(repeats):
+        started = time.perf_counter()
+        model = train_model(config, images, labels, repeat, listener)
+        seconds.append(round(time.perf_counter() - started, 2))
+        models.append(f"model-{repeat}.keras")
+        model.save(staging / models[-1])
+    retrain = {
+        "train_images": len(images),
+        "epochs": config.epochs,
+        "seconds_per_model": seconds,
+        # What ties the models to config.json: `evaluate` refuses a model file whose hash is not here.
+        "config_hash": config.config_hash,
+        "model_sha256": {name: file_sha256(staging / name) for name in models},
+    }
+    (staging / RETRAIN_FILE).write_text(json.dumps(retrain, indent=2) + "\n", encoding="utf-8")
+    return [*files, *models, RETRAIN_FILE]
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes, read in chunks (a CNN's model file is tens of megabytes)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def make_staging(folder: Path) -> Path:
+    """A new empty folder beside ``folder`` that only this run writes into; killed runs' leftovers are cleared first."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    clear_stale_staging(folder)
+    staging = folder.with_name(_run_prefix(folder) + secrets.token_hex(4))
+    staging.mkdir()  # not tempfile.mkdtemp: its 0700 would become the export's own permissions
+    return staging
+
+
+def put_in_place(staging: Path, folder: Path) -> None:
+    """Rename the finished ``staging`` to ``folder``, replacing a previous export there only once this one is in.
+
+    A rename onto a folder that holds files fails, so when another run has put its folder there
+    since this one set the previous export aside, that run's export stays and this one is dropped.
+    """
+    previous = set_aside(folder)
+    try:
+        staging.rename(folder)
+    except OSError as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        if previous is not None:
+            _restore(previous, folder)
+        if error.errno in (errno.ENOTEMPTY, errno.EEXIST):
+            lost = f"another export into {folder} finished while this one was writing; kept that one"
+            raise ExportError(lost) from error
+        raise
+    if previous is not None:
+        shutil.rmtree(previous, ignore_errors=True)
+
+
+def set_aside(folder: Path) -> Path | None:
+    """Move a previous export out of the way under this run's staging prefix (cleared like staging if the run dies)."""
+    aside = folder.with_name(f"{_run_prefix(folder)}{secrets.token_hex(4)}.previous")
+    try:
+        folder.rename(aside)
+    except FileNotFoundError:
+        return None
+    return aside
+
+
+def _restore(previous: Path, folder: Path) -> None:
+    """Put the previous export back; if another run's export is there now, that one is newer and stays."""
+    try:
+        previous.rename(folder)
+    except OSError:
+        shutil.rmtree(previous, ignore_errors=True)
+
+
+def clear_stale_staging(folder: Path) -> None:
+    """Remove staging folders of ``folder`` left by killed runs on this host (and the shared one of earlier versions).
+
+    A folder whose run is still alive is left alone: it may be a concurrent export of the same trial.
+    A previous export that a killed run had set aside, with nothing put in its place, is put back.
+    """
+    shutil.rmtree(folder.with_name(folder.name + PARTIAL_SUFFIX), ignore_errors=True)
+    prefix = f"{folder.name}{PARTIAL_SUFFIX}-"
+    for path in folder.parent.iterdir():
+        if not path.name.startswith(prefix):
+            continue
+        owner = path.name[len(prefix) :].rsplit("-", 2)
+        if len(owner) != 3 or owner[0] != _host() or not owner[1].isdigit() or _alive(int(owner[1])):
+            continue
+        if path.name.endswith(".previous") and not folder.exists():
+            _restore(path, folder)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _run_prefix(folder: Path) -> str:
+    return f"{folder.name}{PARTIAL_SUFFIX}-{_host()}-{os.getpid()}-"
+
+
+def _host() -> str:
+    """This machine's name, in the characters a staging folder's name may hold (no dashes: they separate its parts)."""
+    return re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname()) or "host"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, but belongs to someone else
+    return True
+
+
+def _write_failed(folder: Path, error: OSError) -> ExportError:
+    reason = error.strerror or _first_line(error)
+    where = f" (writing {Path(error.filename).name})" if isinstance(error.filename, str | Path) else ""
+    kept = "nothing was written, any earlier export is unchanged"
+    return ExportError(f"cannot write the export {folder}: {reason}{where}; {kept}")
 
 
 def history_beside(config_path: Path) -> dict[str, Any] | None:

@@ -89,7 +89,7 @@ def evaluate_export(console: Console, *, path: str, storage_url: str | None, dat
     from search.runtime.quiet import import_keras
 
     url = resolve_url(storage_url)
-    evaluate.find_models(Path(path))  # not an export: fail before importing Keras
+    evaluate.checked_export(Path(path))  # not an export, or models it did not write: fail before importing Keras
     import_keras(verbose)
     result = evaluate.evaluate(Path(path), data_dir)
     accuracy = result.report["test_accuracy"]

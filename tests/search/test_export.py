@@ -11,7 +11,7 @@ import pytest
 from optuna_dashboard._note import get_note_from_system_attrs
 
 from search.data import loader as fmnist_data
-from search.results.export import ExportConfig, read_config, train_model
+from search.results.export import ExportConfig, file_sha256, read_config, train_model
 from storage.exports import ExportLog
 from tests.search.cli_helpers import assert_one_line_error, invoke
 
@@ -131,6 +131,10 @@ def test_corrupt_model_and_config_are_one_line_errors(tiny_data_dir, tmp_path: P
     export_dir.mkdir()
     (export_dir / "config.json").write_text(tiny_config().to_json())
     (export_dir / "model-0.keras").write_bytes(b"PK\x03\x04 not a zip at all")
+    # Recorded as the export's own model, so it gets past the hash check to the loading.
+    recorded = {"model-0.keras": file_sha256(export_dir / "model-0.keras")}
+    manifest = {"config_hash": tiny_config().config_hash, "model_sha256": recorded}
+    (export_dir / "retrain.json").write_text(json.dumps(manifest))
     assert_one_line_error(invoke("evaluate", str(export_dir), "--data-dir", str(folder), "--storage", url), "model-0.keras", "cannot load")
 
     (export_dir / "config.json").write_text('{"model": "dense", "params": ')
