@@ -99,7 +99,8 @@ def start_study(
         queue.enqueue_trial(default_point(settings.space), user_attrs={"warm_start": "defaults"}, skip_if_exists=True)
         # The known-good points next, as many as the trial budget leaves room for beside the defaults.
         room = None if settings.n_trials is None else max(0, settings.n_trials - count_finished(queue) - 1)
-        for point in known_good_points(settings.space)[:room]:
+        # --warm-start seeds asks for the seed models next: they take the known-good points' place.
+        for point in ([] if warm_start == "seeds" else known_good_points(settings.space)[:room]):
             queue.enqueue_trial(point, user_attrs={"warm_start": "known-good"}, skip_if_exists=True)
     if warm_start == "seeds":
         enqueued, skipped = enqueue_warm_start(queue, settings.space)
