@@ -22,6 +22,7 @@ from search.runtime.choice import BackendChoice, choose_backend, installed_backe
 from search.runtime.devices import detect_gpus
 from search.study.names import check_study_name
 from search.study.options import WARM_STARTS
+from search.study.pruner import DEFAULTS, KNOWN_GOOD
 from search.study.settings import StudySettings, count_finished, enqueue_warm_start, open_study, start_or_resume
 from search.ui.console import report_error
 from search.ui.display import LOG_FORMATS
@@ -96,12 +97,12 @@ def start_study(
     )
     queue = optuna.load_study(study_name=study_name, storage=storage)
     if engine == "optuna" and warm_start != "none" and (not resumed or warm_start is not None):
-        queue.enqueue_trial(default_point(settings.space), user_attrs={"warm_start": "defaults"}, skip_if_exists=True)
+        queue.enqueue_trial(default_point(settings.space), user_attrs={"warm_start": DEFAULTS}, skip_if_exists=True)
         # The known-good points next, as many as the trial budget leaves room for beside the defaults.
         room = None if settings.n_trials is None else max(0, settings.n_trials - count_finished(queue) - 1)
         # --warm-start seeds asks for the seed models next: they take the known-good points' place.
         for point in ([] if warm_start == "seeds" else known_good_points(settings.space)[:room]):
-            queue.enqueue_trial(point, user_attrs={"warm_start": "known-good"}, skip_if_exists=True)
+            queue.enqueue_trial(point, user_attrs={"warm_start": KNOWN_GOOD}, skip_if_exists=True)
     if warm_start == "seeds":
         enqueued, skipped = enqueue_warm_start(queue, settings.space)
         console.print(f"warm start: {len(enqueued)} seed model(s) first: {', '.join(enqueued) or 'none fits this space'}", highlight=False)

@@ -17,7 +17,8 @@ from __future__ import annotations
 import optuna
 
 # The warm_start user attribute of the trials that launch enqueues first (search/engines/launch.py).
-TRAIN_TO_THE_END = ("defaults", "known-good")
+DEFAULTS, KNOWN_GOOD = "defaults", "known-good"
+TRAIN_TO_THE_END = (DEFAULTS, KNOWN_GOOD)
 
 
 class KnownGoodToTheEnd(optuna.pruners.BasePruner):

@@ -7,7 +7,7 @@ sampler follows the idea of πBO and PriorBand (a prior over good configurations
 around the incumbent) through Optuna's public sampler API:
 
 1. **Start-up:** the first trials are drawn near the known-good points (the family defaults
-   moved into the space, and the best trials of earlier studies when asked to warm-start):
+   moved into the space, and the space's ``[[known_good]]`` points):
    a number from a normal around the point's value (in the log or linear unit of its range),
    a choice kept with probability ``KEEP_CHOICE`` and otherwise drawn among the others.
 2. **Then,** each trial is either a small step from the incumbent (the best complete trial:
@@ -134,23 +134,29 @@ class PriorGuidedSampler(optuna.samplers.BaseSampler):
         self._rng.seed()
         self._tpe.reseed_rng()
 
-    def mode(self, study: optuna.Study, trial: FrozenTrial) -> str:
-        """How this trial is drawn: near a known-good point, a step from the incumbent, or TPE."""
-        others = [t for t in study.get_trials(deepcopy=False) if t.number != trial.number and t.state != TrialState.WAITING]
+    def mode(self, trials: Sequence[FrozenTrial], trial: FrozenTrial) -> str:
+        """How ``trial`` is drawn, given the study's trials: near a known-good point, a step from the best, or TPE."""
+        others = [t for t in trials if t.number != trial.number and t.state != TrialState.WAITING]
         if len(others) < self._n_startup:
             return PRIOR
-        complete = [t for t in others if t.state == TrialState.COMPLETE and t.value is not None]
-        if complete and self._rng.random_sample() < self._local_fraction:
+        if _complete(others) and self._rng.random_sample() < self._local_fraction:
             return LOCAL
         return TPE
 
     def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
-        mode = self.mode(study, trial)
+        trials = study.get_trials(deepcopy=False)  # read once: every choice below is made from it
+        mode = self.mode(trials, trial)
         if mode == TPE:
             self._planned.pop(trial.number, None)
             return self._tpe.infer_relative_search_space(study, trial)
-        tried = {_key(t.params) for t in study.get_trials(deepcopy=False) if t.params}
-        self._planned[trial.number] = self._plan(study, mode, tried)
+        if mode == LOCAL:
+            better = max if study.direction == optuna.study.StudyDirection.MAXIMIZE else min
+            incumbent = better(_complete(trials), key=lambda t: t.value).params
+            draw = lambda: step_from(self._params, incumbent, self._rng)
+        else:  # the known-good points take turns as the centre of the start-up draws
+            centre = self._known_good[len(trials) % len(self._known_good)]
+            draw = lambda: draw_near(self._params, centre, self._rng, STARTUP_SPREAD, KEEP_CHOICE)
+        self._planned[trial.number] = _untried(draw, {_key(t.params) for t in trials if t.params})
         return dict(self._distributions)
 
     def sample_relative(
@@ -175,24 +181,6 @@ class PriorGuidedSampler(optuna.samplers.BaseSampler):
     ) -> None:
         self._tpe.after_trial(study, trial, state, values)
 
-    def _plan(self, study: optuna.Study, mode: str, tried: set[tuple[Any, ...]]) -> dict[str, Any]:
-        """Params for a prior or local trial, avoiding points already tried when the space allows."""
-        if mode == LOCAL:
-            incumbent = study.best_trial.params
-            draw = lambda: step_from(self._params, incumbent, self._rng)
-        else:
-            draw = lambda: draw_near(self._params, self._centre(study), self._rng, STARTUP_SPREAD, KEEP_CHOICE)
-        params = draw()
-        for _ in range(_DRAWS):
-            if _key(params) not in tried:
-                break
-            params = draw()
-        return params
-
-    def _centre(self, study: optuna.Study) -> dict[str, Any]:
-        """The known-good points take turns as the centre of the start-up draws."""
-        return self._known_good[len(study.get_trials(deepcopy=False)) % len(self._known_good)]
-
 
 def _nudge(param: IntParam | FloatParam, value: float) -> float | int:
     """A different value one spread (or one step) from ``value``, towards the middle of the range."""
@@ -202,6 +190,20 @@ def _nudge(param: IntParam | FloatParam, value: float) -> float | int:
     if moved == value and isinstance(param, IntParam):
         moved = min(max(value + int(inward) * param.step, param.low), param.high)
     return moved
+
+
+def _complete(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
+    return [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+
+
+def _untried(draw: Any, tried: set[tuple[Any, ...]]) -> dict[str, Any]:
+    """A draw no trial has tried yet, or after ``_DRAWS`` attempts the last one (a small space may be used up)."""
+    params = draw()
+    for _ in range(_DRAWS):
+        if _key(params) not in tried:
+            break
+        params = draw()
+    return params
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -66,7 +66,8 @@ def test_the_first_trials_are_drawn_near_the_defaults_then_local_steps_and_tpe_m
     modes: list[str] = []
 
     def objective(trial: optuna.Trial) -> float:
-        modes.append(sampler.mode(trial.study, trial.study.get_trials(deepcopy=False)[-1]))
+        trials = trial.study.get_trials(deepcopy=False)
+        modes.append(sampler.mode(trials, trials[-1]))
         return suggest(DENSE, trial)["dropout"]
 
     run(sampler, 30, objective)
