@@ -15,29 +15,26 @@ still read. The folder is:
 from __future__ import annotations
 
 import os
-from pathlib import Path
-
 import re
 import shutil
+from pathlib import Path
 from typing import BinaryIO
 
 from optuna.artifacts.exceptions import ArtifactNotFound
 from sqlalchemy.engine import make_url
 
-from storage.engine import home_dir
-
-ARTIFACTS_ENV = "FMNIST_ARTIFACTS"
+from storage.config import store_settings
 
 
 def artifact_dir(storage_url: str, explicit: str | None = None) -> Path:
     """The folder that holds the trial files of the store at ``storage_url``."""
-    chosen = explicit or os.environ.get(ARTIFACTS_ENV)
+    chosen = explicit or store_settings().artifacts
     if chosen:
         return Path(chosen)
     parsed = make_url(storage_url)
     if parsed.get_backend_name() == "sqlite" and parsed.database:
         return Path(parsed.database).parent / "artifacts"
-    return home_dir() / "artifacts"
+    return store_settings().search_home / "artifacts"
 
 
 def open_artifact_store(storage_url: str, explicit: str | None = None) -> NamedArtifactStore:

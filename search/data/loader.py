@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from search.errors import DataError
+from search.settings import settings
 
 FILES = {
     "train_images": "train-images-idx3-ubyte",
@@ -88,7 +89,7 @@ def _has_all(directory: Path, part: str) -> bool:
 
 def locate(part: str, data_dir: str | os.PathLike[str] | None = None, download: bool = True) -> Path:
     """The directory holding the ``train`` or ``test`` files, searched in the documented order."""
-    explicit = data_dir or os.environ.get("FMNIST_DATA_DIR")
+    explicit = data_dir or settings().data_dir
     if explicit:
         directory = Path(explicit)
         if not _has_all(directory, part):

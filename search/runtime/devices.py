@@ -11,6 +11,8 @@ import shutil
 import subprocess
 from collections import Counter
 
+from search.settings import WorkerShare, worker_share
+
 GPU_MEMORY_SHARE = 0.9  # of a GPU's memory, split between the workers that share it
 
 
@@ -58,7 +60,7 @@ def worker_environment(worker_id: int, n_workers: int, gpus: list[str], cpu_coun
     are split as evenly as possible, each worker's backend limited to its share (one worker
     alone keeps every core).
     """
-    env = {"FMNIST_WORKER_ID": str(worker_id)}
+    env = WorkerShare(worker_id, None, frozenset(), None).environ()
     if gpus:
         gpu = gpus[worker_id % len(gpus)]
         sharing = Counter(gpus[i % len(gpus)] for i in range(n_workers))[gpu]
@@ -69,8 +71,8 @@ def worker_environment(worker_id: int, n_workers: int, gpus: list[str], cpu_coun
             # JAX: with preallocation off, the fraction is the cap its allocator grows up to.
             XLA_PYTHON_CLIENT_PREALLOCATE="false",
             XLA_PYTHON_CLIENT_MEM_FRACTION=share,
-            FMNIST_GPU_MEMORY_FRACTION=share,  # torch: applied by apply_backend_limits
         )
+        env.update(WorkerShare(worker_id, None, frozenset(), float(share)).environ())  # torch: apply_backend_limits
         return env
     if n_workers <= 1:
         return env
@@ -82,9 +84,8 @@ def worker_environment(worker_id: int, n_workers: int, gpus: list[str], cpu_coun
         TF_NUM_INTRAOP_THREADS=str(threads),
         TF_NUM_INTEROP_THREADS="1",
         XLA_FLAGS=f"--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={threads}",
-        FMNIST_CPU_THREADS=str(threads),
-        FMNIST_CPU_CORES=",".join(map(str, cores)),  # JAX: applied by apply_backend_limits
     )
+    env.update(WorkerShare(worker_id, threads, frozenset(cores), None).environ())  # JAX: apply_backend_limits
     return env
 
 
@@ -105,17 +106,17 @@ def apply_backend_limits() -> None:
     """
     import keras
 
-    backend = keras.backend.backend()
-    if backend == "jax" and os.environ.get("FMNIST_CPU_CORES"):
-        os.sched_setaffinity(0, {int(core) for core in os.environ["FMNIST_CPU_CORES"].split(",")})
+    backend, share = keras.backend.backend(), worker_share()
+    if backend == "jax" and share.cpu_cores:
+        os.sched_setaffinity(0, share.cpu_cores)
     if backend != "torch":
         return
     import torch
 
-    if os.environ.get("FMNIST_CPU_THREADS"):
-        torch.set_num_threads(int(os.environ["FMNIST_CPU_THREADS"]))
-    if os.environ.get("FMNIST_GPU_MEMORY_FRACTION") and torch.cuda.is_available():
-        torch.cuda.set_per_process_memory_fraction(float(os.environ["FMNIST_GPU_MEMORY_FRACTION"]))
+    if share.cpu_threads:
+        torch.set_num_threads(share.cpu_threads)
+    if share.gpu_memory_fraction and torch.cuda.is_available():
+        torch.cuda.set_per_process_memory_fraction(share.gpu_memory_fraction)
 
 
 def device_label(backend: str, gpu: str | None, threads: str | None = None) -> str:
@@ -144,4 +145,5 @@ def describe_device() -> str:
 
         has_gpu = torch.cuda.is_available()
     gpu = (os.environ.get("CUDA_VISIBLE_DEVICES") or "0") if has_gpu else None
-    return device_label(backend, gpu, os.environ.get("FMNIST_CPU_THREADS"))
+    threads = worker_share().cpu_threads
+    return device_label(backend, gpu, str(threads) if threads else None)
