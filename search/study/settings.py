@@ -8,6 +8,7 @@ needs nothing but the study name and the storage URL.
 from __future__ import annotations
 
 import dataclasses
+import time
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -130,8 +131,35 @@ def read_settings(storage: optuna.storages.BaseStorage, name: str) -> StudySetti
             raise StudyNotFound(f"no study named {name!r} in this store (studies there: {known})")
         attrs = storage.get_study_user_attrs(storage.get_study_id_from_name(name))
     if SETTINGS_ATTR not in attrs:
-        raise StudyError(f"study {name!r} was not created by fmnist-search (it has no saved settings)")
+        raise StudyWithoutSettings(f"study {name!r} was not created by fmnist-search (it has no saved settings)")
     return StudySettings.from_attrs(attrs[SETTINGS_ATTR])
+
+
+class StudyWithoutSettings(StudyError):
+    """A study with no fmnist-search settings: not ours, or being created by another start right now."""
+
+
+# How long a start waits for the settings of a study that another start has just created.
+SETTINGS_WAIT_SECONDS = 15.0
+
+
+def _settings_or_none(storage: optuna.storages.BaseStorage, name: str) -> StudySettings | None:
+    """The stored settings; None when there is no such study.
+
+    A study without settings and without trials is most likely being created by a concurrent
+    start (Optuna creates the study, then we save its settings): wait a moment for them.
+    """
+    deadline = time.monotonic() + SETTINGS_WAIT_SECONDS
+    while True:
+        try:
+            return read_settings(storage, name)
+        except StudyNotFound:
+            return None
+        except StudyWithoutSettings:
+            study_id = storage.get_study_id_from_name(name)
+            if storage.get_all_trials(study_id, deepcopy=False) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 METRIC_NAME = "val_accuracy"
@@ -171,21 +199,27 @@ def start_or_resume(
         "n_trials": n_trials,
     }
     given = {key: value for key, value in given.items() if value is not None}
-    try:
-        stored = read_settings(storage, name)
-    except StudyNotFound:
-        stored = None
+    stored = _settings_or_none(storage, name)
     if stored is None:
         if "space" not in given:
             raise StudyError(f"study {name!r} does not exist yet; say which space to search with --space")
         settings = StudySettings(**given)
         make_sampler(settings.sampler, settings.seed, settings.space)  # fails now, not in every worker, if it cannot be built
         with storage_errors(str(getattr(storage, "url", "storage"))):
-            study = optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True)
-            study.set_user_attr(SETTINGS_ATTR, settings.to_attrs())
-            name_the_metric(study)
-        _reset_budget(storage, name, settings)
-        return settings, False
+            try:
+                study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
+            except optuna.exceptions.DuplicatedStudyError:  # another start created it a moment ago
+                study = None
+            if study is not None:
+                study.set_user_attr(SETTINGS_ATTR, settings.to_attrs())
+                name_the_metric(study)
+        if study is not None:
+            _reset_budget(storage, name, settings)
+            return settings, False
+        # Resume what the other start created, checking the options against its settings.
+        stored = _settings_or_none(storage, name)
+        if stored is None:
+            raise StudyError(f"study {name!r} was created and deleted again while this start began; start again")
     for key in _FIXED_ON_RESUME:
         if key in given and _comparable(given[key]) != _comparable(getattr(stored, key)):
             raise StudyError(
