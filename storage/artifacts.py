@@ -1,15 +1,14 @@
-"""Where trial files (learning curves, confusion matrices) are kept: an Optuna artifact store on disk.
+"""Where trial files (learning curves, notes' pictures) are kept: an Optuna artifact store.
 
-Optuna's store holds only each file's id; the bytes live in a folder, each file as
-``<id>/<its own name>`` (e.g. ``0b1c…/learning_curve.png``), so the folder can be browsed and
-each file opened with its extension. Files written before that layout (``<id>`` alone) are
-still read. The folder is:
+- A folder, when one is named: ``FMNIST_ARTIFACTS`` (or ``--artifacts DIR``).
+- Else, for a SQLite store ``.../studies.db``, the folder ``.../artifacts`` beside it: one
+  machine, and files that can be browsed.
+- Else (a database server, e.g. PostgreSQL, which several machines share) the database itself
+  (storage/db_artifacts.py): every machine's workers and the dashboard see the same files with
+  nothing else to share or mount.
 
-- ``FMNIST_ARTIFACTS`` (or the dashboard's ``--artifacts DIR``) when set;
-- for a SQLite store ``.../studies.db``, the folder ``.../artifacts`` beside it;
-- for any other store (PostgreSQL), ``$FMNIST_SEARCH_HOME/artifacts``. Workers on other
-  machines then need ``FMNIST_ARTIFACTS`` pointing at a folder they all share (NFS, a mounted
-  bucket), or each machine keeps its own trials' files and the dashboard shows only those.
+In a folder each file is ``<id>/<its own name>`` (e.g. ``0b1c…/learning_curve.png``), so it can
+be opened with its extension; files written before that layout (``<id>`` alone) are still read.
 """
 
 from __future__ import annotations
@@ -24,22 +23,31 @@ from optuna.artifacts.exceptions import ArtifactNotFound
 from sqlalchemy.engine import make_url
 
 from storage.config import store_settings
+from storage.db_artifacts import DatabaseArtifactStore
 
 
-def artifact_dir(storage_url: str, explicit: str | None = None) -> Path:
-    """The folder that holds the trial files of the store at ``storage_url``."""
+def artifact_dir(storage_url: str, explicit: str | None = None) -> Path | None:
+    """The folder that holds the trial files of the store at ``storage_url``; None: the database holds them."""
     chosen = explicit or store_settings().artifacts
     if chosen:
         return Path(chosen)
     parsed = make_url(storage_url)
     if parsed.get_backend_name() == "sqlite" and parsed.database:
         return Path(parsed.database).parent / "artifacts"
-    return store_settings().search_home / "artifacts"
+    return None
 
 
-def open_artifact_store(storage_url: str, explicit: str | None = None) -> NamedArtifactStore:
-    """The artifact store beside ``storage_url``; its folder is created on first use."""
+def describe_artifact_store(storage_url: str, explicit: str | None = None) -> str:
+    """Where the trial files are, for people: the folder, or "the store's database"."""
+    folder = artifact_dir(storage_url, explicit)
+    return str(folder) if folder is not None else "the store's database"
+
+
+def open_artifact_store(storage_url: str, explicit: str | None = None) -> NamedArtifactStore | DatabaseArtifactStore:
+    """The artifact store of ``storage_url``: its folder (created on first use), or its database."""
     path = artifact_dir(storage_url, explicit)
+    if path is None:
+        return DatabaseArtifactStore(storage_url)
     path.mkdir(parents=True, exist_ok=True)
     return NamedArtifactStore(path)
 

@@ -19,7 +19,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from search.errors import DashboardError
 from search.ui.console import report_error
 from storage import open_storage, redact, resolve_url
-from storage.artifacts import artifact_dir, open_artifact_store
+from storage.artifacts import describe_artifact_store, open_artifact_store
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -75,7 +75,7 @@ def serve_dashboard(storage_url: str | None, host: str, port: int, artifacts: st
     try:
         served_port = server.server_port
         url_here = f"http://{_display_host(host)}:{served_port}/dashboard"
-        on_ready(Dashboard(url_here, url, str(artifact_dir(url, artifacts)), exposure_warning(host, served_port)))
+        on_ready(Dashboard(url_here, url, describe_artifact_store(url, artifacts), exposure_warning(host, served_port)))
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
         pass
