@@ -244,13 +244,15 @@ def train_model(config: ExportConfig, images: Any, labels: Any, repeat: int, lis
     """
     import keras
 
+    from search.runtime.choice import compile_options
     from spaces.builders import build_model
     from spaces.label_smoothing import targets
     from spaces.schedules import ScheduleSpan
 
     keras.utils.set_random_seed(config.seed + repeat)
     params = config.full_params
-    model = build_model(config.model, params, ScheduleSpan(config.schedule_span_epochs, len(images)))
+    span = ScheduleSpan(config.schedule_span_epochs, len(images))
+    model = build_model(config.model, params, span, compile_options(config.model))
     callbacks = []
     if listener is not None:
         callbacks.append(keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: listener(repeat, epoch + 1)))
