@@ -62,12 +62,16 @@ def run_study(
     ``study.trials_dataframe()`` and the rest of Optuna's API work on it.
     """
     from search.engines.launch import start_study
-    from search.ui.console import console as default_console
     from search.runtime.quiet import configure_logging
+    from search.ui.console import console as default_console
+    from search.ui.console import show_notices
+    from search.ui.run_view import ConsoleRunView
 
+    view = ConsoleRunView(console or default_console, log_format)
     configure_logging(verbose)
+    show_notices(replace=False)
     return start_study(
-        console or default_console,
+        view,
         space=None if space is None else os.fspath(space),
         study_name=study,
         workers=workers,
@@ -85,7 +89,6 @@ def run_study(
         warm_start=warm_start,
         engine=engine,
         max_params=max_params,
-        log_format=log_format,
     )
 
 

@@ -13,7 +13,7 @@ from typer.core import TyperGroup
 
 from search import errors
 from search.runtime.interrupts import wrapped_interrupt
-from search.ui.console import LOG_FORMATS, report_error
+from search.ui.console import LOG_FORMATS, report_error, show_notices
 
 
 class _OneLineUsageErrors(TyperGroup):
@@ -156,6 +156,7 @@ def _main(
     ] = False,
 ) -> None:
     """The options of fmnist-search itself; its help is the Typer's (above)."""
+    show_notices()  # the core's warnings, as one coloured line each on stderr
 
 
 def main() -> None:

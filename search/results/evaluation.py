@@ -273,7 +273,7 @@ def evaluate(path: Path, data_dir: str | None = None) -> Evaluation:
 
 def _render_curves(folder: Path, trained: dict[str, Any]) -> None:
     """The best trial's learning curves, drawn by the same code as the dashboard's."""
-    from search.ui.trial_report import render_learning_curve
+    from search.engines.trial_files import render_learning_curve
 
     source = folder / HISTORY_FILE
     if not source.is_file():

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from search.data import loader as fmnist_data
-from search.errors import ExportError, StorageError, StudyError
+from search.errors import ExportError
 from search.results import baselines
 from search.study.settings import open_study
 from search.ui.console import epoch_progress
@@ -86,6 +86,7 @@ def export_best(
 def evaluate_export(console: Console, *, path: str, storage_url: str | None, data_dir: str | None, verbose: bool) -> Evaluation:
     """Evaluate an export on the sealed test set and write its report files; show them with its trial in the dashboard."""
     from search.results import evaluation as evaluate
+    from search.results.trial_evaluation import attach_to_trial
     from search.runtime.quiet import import_keras
 
     url = resolve_url(storage_url)
@@ -93,7 +94,7 @@ def evaluate_export(console: Console, *, path: str, storage_url: str | None, dat
     import_keras(verbose)
     result = evaluate.evaluate(Path(path), data_dir)
     accuracy = result.report["test_accuracy"]
-    trial_label = _attach_to_trial(url, result)
+    trial_label = attach_to_trial(url, result)
     if trial_label:
         console.print(f"attached the confusion matrix and the summary to {trial_label} (see it in `fmnist-search dashboard`)", highlight=False)
     console.print(
@@ -102,37 +103,6 @@ def evaluate_export(console: Console, *, path: str, storage_url: str | None, dat
         highlight=False,
     )
     return result
-
-
-def _attach_to_trial(url: str, result: Evaluation) -> str | None:
-    """Put an evaluation on its exported trial in the dashboard; None when that trial is not in this store."""
-
-    from search.results import evaluation as evaluate
-    from search.results.export import CONFIG_FILE, read_config
-    from search.ui.trial_report import attach_evaluation
-    from storage.artifacts import open_artifact_store
-
-    config_path = result.folder / CONFIG_FILE
-    if not config_path.is_file():
-        return None
-    config = read_config(config_path)
-    if config.study is None or config.trial_number is None:
-        return None
-    try:
-        storage = open_storage(url, must_exist=True)  # reading only: a store without studies gets none
-    except StorageError:
-        return None
-    try:
-        study, settings = open_study(storage, config.study)
-        trial = study.get_trials(deepcopy=False)[config.trial_number]
-    except (StudyError, IndexError):
-        return None  # exported from another store, or the study was deleted since
-    if settings.space.complete(trial.params) != config.params or trial.value != config.validation_accuracy:
-        return None  # a study of the same name, but not the one this export came from
-    files = [result.folder / name for name in (evaluate.CONFUSION_FILE, evaluate.SUMMARY_FILE) if (result.folder / name).is_file()]
-    summary = (result.folder / evaluate.SUMMARY_FILE).read_text(encoding="utf-8")
-    attach_evaluation(study, trial, settings.max_epochs, open_artifact_store(url), Path(result.folder).resolve(), files, summary, config.config_hash)
-    return f"trial {trial.number} of study {config.study!r}"
 
 
 def _record(url: str, write: Callable[[ExportLog], None]) -> None:
