@@ -109,15 +109,16 @@ def export_best(
     ``storage`` defaults to the study's own store (a study object) or the default SQLite file.
     """
     from search.results.final import export_best as export_command
-    from search.ui.console import console as default_console
     from search.runtime.quiet import configure_logging
+    from search.ui.console import console as default_console
+    from search.ui.results_view import ConsoleResultsView
 
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1, but got {repeats=}")
     configure_logging(verbose)
     name = study if isinstance(study, str) else study.study_name
     return export_command(
-        console or default_console,
+        ConsoleResultsView(console or default_console),
         study_name=name,
         space=None,
         from_config=None,
@@ -145,12 +146,13 @@ def evaluate(
     (everything in report.json), ``.folder``.
     """
     from search.results.final import evaluate_export
-    from search.ui.console import console as default_console
     from search.runtime.quiet import configure_logging
+    from search.ui.console import console as default_console
+    from search.ui.results_view import ConsoleResultsView
 
     configure_logging(verbose)
     return evaluate_export(
-        console or default_console,
+        ConsoleResultsView(console or default_console),
         path=os.fspath(path),
         storage_url=storage,
         data_dir=None if data_dir is None else os.fspath(data_dir),
