@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from spaces.errors import SpaceError
 
 if TYPE_CHECKING:
-    from storage.errors import StorageError
+    from storage.errors import StorageError  # noqa: F401 - what __getattr__ returns, for type checkers
 
 
 class FmnistSearchError(Exception):

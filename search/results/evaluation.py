@@ -26,15 +26,15 @@ import numpy as np
 from search.data import loader as fmnist_data
 from search.errors import ExportError
 from search.results.baselines import BASELINE_FILE
-from search.results.export import (
+from search.results.export_config import (
     CONFIG_FILE,
     HISTORY_FILE,
     RETRAIN_FILE,
     ExportConfig,
-    file_sha256,
     read_config,
     read_json_object,
 )
+from search.results.export import file_sha256
 
 REPORT_FILE = "report.json"
 CONFUSION_FILE = "confusion_matrix.png"

@@ -12,11 +12,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from search.results.export import read_json_object
+from search.results.export_config import read_json_object
 from spaces.seeds import SeedModel
 from storage import redact, resolve_url
 from storage.exports import ExportLog
 from storage.schema import require_store
+
 
 @dataclass(frozen=True)
 class Row:
@@ -110,7 +111,8 @@ def search_rows(exports: list[dict[str, Any]]) -> list[Row]:
                 len(accuracy.get("per_model", [])),
                 (report or {}).get("parameter_count"),
                 sum(seconds) / len(seconds) if seconds else None,
-                f"{config.get('epochs')} epochs on 60k{searched}" + ("" if report else "; not evaluated yet (fmnist-search evaluate)"),
+                f"{config.get('epochs')} epochs on 60k{searched}"
+                + ("" if report else "; not evaluated yet (fmnist-search evaluate)"),
                 "",
                 tuple(accuracy.get("per_model", [])),
             )
@@ -121,7 +123,15 @@ def search_rows(exports: list[dict[str, Any]]) -> list[Row]:
 def ranked(rows: list[Row]) -> list[Row]:
     """Grouped by model family (dense, then cnn), best test accuracy first; unevaluated rows last."""
     order = {"dense": 0, "cnn": 1}
-    return sorted(rows, key=lambda r: (order.get(r.model, 2), r.test_mean is None, -(r.test_mean or 0.0), -(r.validation_accuracy or 0.0)))
+    return sorted(
+        rows,
+        key=lambda r: (
+            order.get(r.model, 2),
+            r.test_mean is None,
+            -(r.test_mean or 0.0),
+            -(r.validation_accuracy or 0.0),
+        ),
+    )
 
 
 def markdown_table(rows: list[Row], not_run: str = "") -> str:

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 def attach_to_trial(url: str, result: Evaluation) -> str | None:
     """Put an evaluation on its exported trial in the dashboard; say which trial (None: not in this store)."""
     from search.results import evaluation as evaluate
-    from search.results.export import CONFIG_FILE, read_config
+    from search.results.export_config import CONFIG_FILE, read_config
     from storage.artifacts import open_artifact_store
 
     config_path = result.folder / CONFIG_FILE
