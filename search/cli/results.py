@@ -86,7 +86,7 @@ def data(data_dir: DataDirOption = None) -> None:
     with user_errors():
         from search.data.prepare import prepare_data
 
-        prepare_data(console, data_dir)
+        prepare_data(lambda line: console.print(line, highlight=False), data_dir)
 
 
 @app.command()
