@@ -1,8 +1,10 @@
 """The Python API: search, export and evaluate from a script or a notebook, as the CLI does.
 
 The CLI's ``start``, ``export`` and ``evaluate`` call these functions, so both behave the same:
-the same checks (one ``error:`` line there, the typed exception here: a subclass of
-``search.errors.FmnistSearchError``), the same store, files and dashboard entries.
+the same checks (one ``error:`` line there, the typed exception here: one of
+``search.errors.USER_ERRORS``), the same store, files and dashboard entries. Warnings go to the
+``fmnist_search`` logger (search/notices.py): one line on stderr each, unless a handler of your
+own is attached to it first.
 
     import search
     study = search.run_study("dense", trials=20, epochs=5, subset=5000)
@@ -63,8 +65,7 @@ def run_study(
     """
     from search.engines.launch import start_study
     from search.runtime.quiet import configure_logging
-    from search.ui.console import console as default_console
-    from search.ui.console import show_notices
+    from search.ui.console import console as default_console, show_notices
     from search.ui.run_view import ConsoleRunView
 
     view = ConsoleRunView(console or default_console, log_format)
