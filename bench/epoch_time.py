@@ -158,7 +158,7 @@ def train_families(
     keras = import_keras()
     from search.data.loader import load_train_val
     from search.runtime.devices import apply_backend_limits
-    from search.runtime.choice import current_runtime
+    from search.runtime.choice import compile_options, current_runtime
     from spaces.builders import build_model
     from spaces.families import defaults
 
@@ -172,7 +172,7 @@ def train_families(
         keras.utils.set_random_seed(seed)
         # Per model: clear_session() below resets the dtype policy too.
         keras.mixed_precision.set_global_policy(os.environ.get("FMNIST_BENCH_PRECISION", "float32"))
-        model = build_model(family, params)
+        model = build_model(family, params, compile_options=compile_options(family))
         results.setdefault("precision", {})[family] = model.dtype_policy.name
         timer = epoch_timer(keras)
         _wait_for_go(barrier, family, worker)

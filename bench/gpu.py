@@ -171,6 +171,7 @@ def _epoch_seconds(env: dict[str, str], family: str, subset: int | None, epochs:
     from bench.epoch_time import epoch_timer
     from search.data.loader import load_train_val
     from search.runtime.devices import apply_backend_limits
+    from search.runtime.choice import compile_options
     from spaces.builders import build_model
     from spaces.families import defaults
 
@@ -178,7 +179,7 @@ def _epoch_seconds(env: dict[str, str], family: str, subset: int | None, epochs:
     data = load_train_val(None, subset)
     params = defaults(family)
     keras.utils.set_random_seed(0)
-    model = build_model(family, params)
+    model = build_model(family, params, compile_options=compile_options(family))
     timer = epoch_timer(keras)
     history = model.fit(data.x_train, data.y_train, batch_size=params["batch_size"], epochs=epochs,
                         validation_data=(data.x_val, data.y_val), callbacks=[timer], verbose=0)  # fmt: skip

@@ -71,6 +71,7 @@ from search.data.loader import TrainValData, load_train_val
 from search.engines.optuna.objective import TrainingContext, train_trial
 from search.study.settings import open_study, start_or_resume
 from search.engines.optuna.worker import WorkerJob, run_worker
+from search.runtime.choice import compile_options
 from spaces.builders import build_model
 from spaces.families import defaults
 from storage import open_storage
@@ -116,7 +117,7 @@ class Bench:
         gradients_before = set(tf_gradient_registry() or ())
         started = time.perf_counter()
         keras.utils.set_random_seed(self.seed)
-        model = build_model("dense", self.params)
+        model = build_model("dense", self.params, compile_options=compile_options("dense"))
         fit_started = time.perf_counter()
         history = model.fit(
             data.x_train, data.y_train, batch_size=self.params["batch_size"], epochs=self.epochs,

@@ -30,6 +30,7 @@ import optuna
 
 from search.data.loader import load_train_val
 from spaces.adapters import suggest
+from search.runtime.choice import compile_options
 from spaces.builders import build_model
 from spaces.first_trial import default_point
 from spaces.label_smoothing import targets
@@ -97,7 +98,7 @@ def main() -> None:
         params = suggest(space, trial)
         keras.utils.set_random_seed(model_seed(args.seed, trial.number, args.default_only))
         # The space's recipe: a schedule spans the most epochs; label smoothing takes one-hot targets.
-        model = build_model(space.model, params, ScheduleSpan(args.epochs, len(data.x_train)))
+        model = build_model(space.model, params, ScheduleSpan(args.epochs, len(data.x_train)), compile_options(space.model))
         report = _Report(trial, deadline)
         history = model.fit(
             data.x_train, targets(params, data.y_train), batch_size=params["batch_size"], epochs=args.epochs,

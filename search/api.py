@@ -1,8 +1,10 @@
 """The Python API: search, export and evaluate from a script or a notebook, as the CLI does.
 
 The CLI's ``start``, ``export`` and ``evaluate`` call these functions, so both behave the same:
-the same checks (one ``error:`` line there, the typed exception here: a subclass of
-``search.errors.FmnistSearchError``), the same store, files and dashboard entries.
+the same checks (one ``error:`` line there, the typed exception here: one of
+``search.errors.USER_ERRORS``), the same store, files and dashboard entries. Warnings go to the
+``fmnist_search`` logger (search/notices.py): one line on stderr each, unless a handler of your
+own is attached to it first.
 
     import search
     study = search.run_study("dense", trials=20, epochs=5, subset=5000)
@@ -62,12 +64,15 @@ def run_study(
     ``study.trials_dataframe()`` and the rest of Optuna's API work on it.
     """
     from search.engines.launch import start_study
-    from search.ui.console import console as default_console
     from search.runtime.quiet import configure_logging
+    from search.ui.console import console as default_console, show_notices
+    from search.ui.run_view import ConsoleRunView
 
+    view = ConsoleRunView(console or default_console, log_format)
     configure_logging(verbose)
+    show_notices(replace=False)
     return start_study(
-        console or default_console,
+        view,
         space=None if space is None else os.fspath(space),
         study_name=study,
         workers=workers,
@@ -85,7 +90,6 @@ def run_study(
         warm_start=warm_start,
         engine=engine,
         max_params=max_params,
-        log_format=log_format,
     )
 
 
@@ -106,15 +110,16 @@ def export_best(
     ``storage`` defaults to the study's own store (a study object) or the default SQLite file.
     """
     from search.results.final import export_best as export_command
-    from search.ui.console import console as default_console
     from search.runtime.quiet import configure_logging
+    from search.ui.console import console as default_console
+    from search.ui.results_view import ConsoleResultsView
 
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1, but got {repeats=}")
     configure_logging(verbose)
     name = study if isinstance(study, str) else study.study_name
     return export_command(
-        console or default_console,
+        ConsoleResultsView(console or default_console),
         study_name=name,
         space=None,
         from_config=None,
@@ -142,12 +147,13 @@ def evaluate(
     (everything in report.json), ``.folder``.
     """
     from search.results.final import evaluate_export
-    from search.ui.console import console as default_console
     from search.runtime.quiet import configure_logging
+    from search.ui.console import console as default_console
+    from search.ui.results_view import ConsoleResultsView
 
     configure_logging(verbose)
     return evaluate_export(
-        console or default_console,
+        ConsoleResultsView(console or default_console),
         path=os.fspath(path),
         storage_url=storage,
         data_dir=None if data_dir is None else os.fspath(data_dir),

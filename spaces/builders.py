@@ -14,7 +14,6 @@ from typing import Any, Mapping
 
 import keras
 
-from search.runtime.choice import compile_options
 from spaces import label_smoothing
 from spaces.augmentation import augmentation_layers
 from spaces.families import check_params
@@ -29,11 +28,18 @@ LOSS = label_smoothing.SPARSE_LOSS
 _INITIALIZERS = {"selu": "lecun_normal", "tanh": "glorot_uniform", "sigmoid": "glorot_uniform"}
 
 
-def build_model(model: str, params: Mapping[str, Any], span: ScheduleSpan | None = None) -> keras.Model:
+def build_model(
+    model: str,
+    params: Mapping[str, Any],
+    span: ScheduleSpan | None = None,
+    compile_options: Mapping[str, Any] | None = None,
+) -> keras.Model:
     """Build and compile a ``dense`` or ``cnn`` model from a complete params dict.
 
     ``span`` (epochs and training images) is what a learning-rate schedule runs over; a params
-    dict with ``lr_schedule = "constant"`` does not need it.
+    dict with ``lr_schedule = "constant"`` does not need it. ``compile_options``: more keyword
+    arguments of ``Model.compile`` that change how fast it runs on this machine, never what it
+    learns (``search.runtime.choice.compile_options``); None keeps Keras' defaults.
     """
     check_params(model, params)
     inputs = keras.Input(shape=IMAGE_SHAPE, dtype="uint8", name="pixels")
@@ -51,7 +57,7 @@ def build_model(model: str, params: Mapping[str, Any], span: ScheduleSpan | None
     outputs = keras.layers.Dense(NUM_CLASSES, activation="softmax", name="output", dtype="float32")(x)
     net = keras.Model(inputs, outputs, name=model)
     optimizer = make_optimizer(params["optimizer"], learning_rate(params, span))
-    net.compile(optimizer=optimizer, loss=label_smoothing.loss(params), metrics=["accuracy"], **compile_options(model))
+    net.compile(optimizer=optimizer, loss=label_smoothing.loss(params), metrics=["accuracy"], **(compile_options or {}))
     return net
 
 

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Union
 
-from search.errors import SpaceError
+from spaces.errors import SpaceError
 
 
 Scalar = Union[bool, int, float, str]

@@ -20,7 +20,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
-from search.errors import StorageError
+from storage.errors import StorageError
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 # A bare postgresql:// means psycopg (3) to SQLAlchemy 2.1; the project installs psycopg2.

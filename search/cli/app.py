@@ -11,9 +11,9 @@ from typing import Annotated, Any, Iterator, Optional, Sequence
 import typer
 from typer.core import TyperGroup
 
-from search.errors import FmnistSearchError
+from search import errors
 from search.runtime.interrupts import wrapped_interrupt
-from search.ui.console import LOG_FORMATS, report_error
+from search.ui.console import LOG_FORMATS, report_error, show_notices
 
 
 class _OneLineUsageErrors(TyperGroup):
@@ -108,15 +108,16 @@ def user_errors(interrupted: str = INTERRUPTED, verbose: bool = False) -> Iterat
     """
     try:
         yield
-    except FmnistSearchError as error:
+    except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM (search/runtime/interrupts.py): 130 or 143
+        report_error(interrupted, label="interrupted")
+        raise typer.Exit(getattr(interrupt, "exit_code", 130)) from None
+    # Looked up only when an error got here: USER_ERRORS imports the storage package (search/errors.py).
+    except errors.USER_ERRORS as error:
         report_error(str(error))
         if verbose:
             for cause in _causes(error):
                 report_error(cause, label="caused by")
         raise typer.Exit(1) from None
-    except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM (search/runtime/interrupts.py): 130 or 143
-        report_error(interrupted, label="interrupted")
-        raise typer.Exit(getattr(interrupt, "exit_code", 130)) from None
     except Exception as error:
         interrupt = wrapped_interrupt(error)
         if interrupt is None:
@@ -155,6 +156,7 @@ def _main(
     ] = False,
 ) -> None:
     """The options of fmnist-search itself; its help is the Typer's (above)."""
+    show_notices()  # the core's warnings, as one coloured line each on stderr
 
 
 def main() -> None:

@@ -38,9 +38,10 @@ def export(
 
         if from_config is not None:  # retrain from the file alone: no study, so not the API's export_best
             from search.results.final import export_best
+            from search.ui.results_view import ConsoleResultsView
 
             export_best(
-                console,
+                ConsoleResultsView(console),
                 study_name=study,
                 space=space,
                 from_config=from_config,
@@ -85,7 +86,7 @@ def data(data_dir: DataDirOption = None) -> None:
     with user_errors():
         from search.data.prepare import prepare_data
 
-        prepare_data(console, data_dir)
+        prepare_data(lambda line: console.print(line, highlight=False), data_dir)
 
 
 @app.command()
@@ -114,9 +115,13 @@ def baselines(
     with user_errors(verbose=verbose):
         configure_logging(verbose)
         from search.results.final import train_baselines
+        from search.ui.results_view import ConsoleResultsView
 
         ids = [part.strip() for part in only.split(",") if part.strip()] if only else None
-        train_baselines(console, only=ids, max_epochs=max_epochs, out=out, storage_url=storage, data_dir=data_dir, verbose=verbose)
+        view = ConsoleResultsView(console)
+        train_baselines(
+            view, only=ids, max_epochs=max_epochs, out=out, storage_url=storage, data_dir=data_dir, verbose=verbose
+        )
 
 
 @app.command()
@@ -133,6 +138,6 @@ def leaderboard(
     """
     with user_errors():
         configure_logging(False)
-        from search.results.leaderboard import show_leaderboard
+        from search.ui.leaderboard import show_leaderboard
 
         show_leaderboard(console, storage_url=storage, markdown=markdown, as_json=as_json)

@@ -146,8 +146,10 @@ def worker(
     with user_errors(INTERRUPTED_STUDY, verbose):
         configure_logging(verbose)
         from search.engines.launch import join_study
+        from search.ui.run_view import ConsoleRunView
 
-        join_study(console, study_name=study, storage_url=storage, timeout=timeout, data_dir=data_dir, verbose=verbose, log_format=log_format.value)
+        view = ConsoleRunView(console, log_format.value)
+        join_study(view, study_name=study, storage_url=storage, timeout=timeout, data_dir=data_dir, verbose=verbose)
 
 
 @app.command()

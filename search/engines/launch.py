@@ -1,7 +1,9 @@
 """Start or resume a study, or join one, and run its engine until the budget or the deadline.
 
 ``start`` and ``worker`` (and the Python API's ``run_study``) come here: the space, the data and
-the store are checked before anything is written, then the runner runs the workers.
+the store are checked before anything is written, then the runner runs the workers. What is said
+to people goes through the caller's ``RunView`` (search/engines/run_view.py), warnings through
+search/notices.py.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ import time
 import zlib
 
 import optuna
-from rich.console import Console
 
+from search import notices
 from search.data import loader as fmnist_data
 from search.engines.interface import WorkerJob
+from search.engines.run_view import RunView
 from search.engines.runner import run_study
 from search.errors import StudyError
 from search.runtime.choice import BackendChoice, choose_backend, installed_backends
@@ -24,8 +27,6 @@ from search.study.names import check_study_name
 from search.study.options import WARM_STARTS
 from search.study.pruner import DEFAULTS, KNOWN_GOOD
 from search.study.settings import StudySettings, count_finished, enqueue_warm_start, open_study, start_or_resume
-from search.ui.console import report_error
-from search.ui.display import LOG_FORMATS
 from spaces.first_trial import default_point, known_good_points
 from spaces.model_size import DEFAULT_MAX_PARAMS, check_model_size, largest_model
 from spaces.space import load_space
@@ -33,7 +34,7 @@ from storage import open_storage, redact, resolve_url
 
 
 def start_study(
-    console: Console,
+    view: RunView,
     *,
     space: str | None,
     study_name: str | None,
@@ -52,17 +53,9 @@ def start_study(
     warm_start: str | None = None,
     engine: str = "optuna",
     max_params: int = DEFAULT_MAX_PARAMS,
-    log_format: str = "auto",
 ) -> optuna.Study:
-    """Create or resume a study, then run its workers (or KerasTuner) until the budget or the timeout; return it.
-
-    With ``log_format="json"`` stdout carries only the run's JSON lines: what is said to people
-    goes to stderr.
-    """
+    """Create or resume a study, then run its workers (or KerasTuner) until the budget or the timeout; return it."""
     from search.engines.keras_tuner.engine import check_engine_options
-
-    log = console
-    console = _people(console, log_format)
 
     check_engine_options(engine, workers=workers, sampler=sampler, pruner=pruner, warm_start=warm_start)
     if warm_start not in (None, *WARM_STARTS):
@@ -80,78 +73,94 @@ def start_study(
     url = resolve_url(storage_url)
     storage = open_storage(url)
     settings, resumed = start_or_resume(
-        storage, study_name, space=space, max_epochs=max_epochs, sampler=sampler, pruner=pruner, seed=seed, subset=subset, n_trials=n_trials
+        storage,
+        study_name,
+        space=space,
+        max_epochs=max_epochs,
+        sampler=sampler,
+        pruner=pruner,
+        seed=seed,
+        subset=subset,
+        n_trials=n_trials,
     )
     if engine == "optuna":
         workers = _capped_workers(storage, study_name, settings, workers)
-    verb = "resuming" if resumed else "starting"
     searcher = "KerasTuner Hyperband" if engine == "keras-tuner" else f"{settings.sampler} + {settings.pruner}"
     # KerasTuner trains in this process, so under this process's backend; Optuna's workers get theirs.
     backend = worker_backend() if engine == "optuna" else None
-    console.print(
-        f"[bold]{verb}[/] study [cyan]{study_name}[/]: space {settings.space.name!r} ({settings.space.model}), "
-        f"{searcher}, up to {settings.max_epochs} epochs a trial, "
-        f"{workers} worker{'s' if workers > 1 else ''}{f', backend {backend.name} ({backend.reason})' if backend else ''}, store {redact(url)}",
-        highlight=False,
-        soft_wrap=True,  # one line in a log, whatever the width
+    on_backend = f", backend {backend.name} ({backend.reason})" if backend else ""
+    view.headline(
+        "resuming" if resumed else "starting",
+        study_name,
+        f": space {settings.space.name!r} ({settings.space.model}), {searcher}, up to {settings.max_epochs} epochs "
+        f"a trial, {workers} worker{'s' if workers > 1 else ''}{on_backend}, store {redact(url)}",
     )
     queue = optuna.load_study(study_name=study_name, storage=storage)
+    _enqueue_first_trials(view, queue, settings, resumed, engine, warm_start)
+    deadline = time.time() + timeout if timeout else None
+    env = {"KERAS_BACKEND": backend.name} if backend else {}
+    job = WorkerJob(
+        storage_url=url, study_name=study_name, deadline=deadline, data_dir=data_dir, verbose=verbose, env=env
+    )
+    gpus = gpus if gpus is not None else detect_gpus()
+    run_study(job, settings, workers, gpus, view.open_display, engine_name=engine)
+    # The password stays out of the terminal (and nohup and container logs): the user has it already.
+    storage_flag = f" --storage '{redact(url)}'" if storage_url else ""
+    view.say(f"\nsee all trials: fmnist-search status --study {study_name}{storage_flag}")
+    return optuna.load_study(study_name=study_name, storage=storage)
+
+
+def _enqueue_first_trials(
+    view: RunView, queue: optuna.Study, settings: StudySettings, resumed: bool, engine: str, warm_start: str | None
+) -> None:
+    """The family's default first, then the known-good points or (``--warm-start seeds``) the seed models."""
     if engine == "optuna" and warm_start != "none" and (not resumed or warm_start is not None):
         queue.enqueue_trial(default_point(settings.space), user_attrs={"warm_start": DEFAULTS}, skip_if_exists=True)
         # The known-good points next, as many as the trial budget leaves room for beside the defaults.
         room = None if settings.n_trials is None else max(0, settings.n_trials - count_finished(queue) - 1)
         # --warm-start seeds asks for the seed models next: they take the known-good points' place.
-        for point in ([] if warm_start == "seeds" else known_good_points(settings.space)[:room]):
+        for point in [] if warm_start == "seeds" else known_good_points(settings.space)[:room]:
             queue.enqueue_trial(point, user_attrs={"warm_start": KNOWN_GOOD}, skip_if_exists=True)
     if warm_start == "seeds":
         enqueued, skipped = enqueue_warm_start(queue, settings.space)
-        console.print(f"warm start: {len(enqueued)} seed model(s) first: {', '.join(enqueued) or 'none fits this space'}", highlight=False)
+        first = ", ".join(enqueued) or "none fits this space"
+        view.say(f"warm start: {len(enqueued)} seed model(s) first: {first}")
         for reason in skipped:
-            console.print(f"  not enqueued: {reason}", style="dim", highlight=False)
-    deadline = time.time() + timeout if timeout else None
-    env = {"KERAS_BACKEND": backend.name} if backend else {}
-    job = WorkerJob(storage_url=url, study_name=study_name, deadline=deadline, data_dir=data_dir, verbose=verbose, env=env)
-    run_study(job, settings, workers, gpus if gpus is not None else detect_gpus(), log, engine_name=engine, log_format=log_format)
-    # The password stays out of the terminal (and nohup and container logs): the user has it already.
-    storage_flag = f" --storage '{redact(url)}'" if storage_url else ""
-    console.print(f"\nsee all trials: fmnist-search status --study {study_name}{storage_flag}", highlight=False, soft_wrap=True)
-    return optuna.load_study(study_name=study_name, storage=storage)
+            view.say(f"  not enqueued: {reason}", dim=True)
 
 
 def worker_backend() -> BackendChoice:
-    """The Keras backend for the workers: KERAS_BACKEND if set, else TensorFlow where installed (search/runtime/choice.py)."""
+    """The Keras backend for the workers: KERAS_BACKEND if set, else TensorFlow where installed (runtime/choice.py)."""
     return choose_backend(installed_backends(), os.environ.get("KERAS_BACKEND"))
 
 
-def _people(console: Console, log_format: str) -> Console:
-    """Where to say things to people: stderr when stdout is a stream of JSON lines."""
-    from search.ui.console import errors
-
-    if log_format not in LOG_FORMATS:
-        raise StudyError(f"--log-format must be one of {', '.join(LOG_FORMATS)}, but got {log_format!r}")
-    return errors if log_format == "json" else console
-
-
-def _capped_workers(storage: optuna.storages.BaseStorage, study_name: str, settings: StudySettings, workers: int) -> int:
-    """Never more worker processes than trials left to run, nor than memory holds; say so in one line."""
+def _capped_workers(
+    storage: optuna.storages.BaseStorage, study_name: str, settings: StudySettings, workers: int
+) -> int:
+    """Never more worker processes than trials left to run, nor than memory holds; say so in one warning."""
     from search.runtime import worker_cap
 
     if workers == 1:
         return 1
-    left = None if settings.n_trials is None else settings.n_trials - count_finished(optuna.load_study(study_name=study_name, storage=storage))
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    left = None if settings.n_trials is None else settings.n_trials - count_finished(study)
     footprint = worker_cap.worker_footprint(largest_model(settings.space)[0])
     capped, warning = worker_cap.cap_workers(workers, left, worker_cap.available_memory_bytes(), footprint)
     if warning:
-        report_error(warning, label="warning")
+        notices.warn(warning)
     return capped
 
 
 def join_study(
-    console: Console, *, study_name: str, storage_url: str | None, timeout: float | None, data_dir: str | None, verbose: bool, log_format: str = "auto"
+    view: RunView,
+    *,
+    study_name: str,
+    storage_url: str | None,
+    timeout: float | None,
+    data_dir: str | None,
+    verbose: bool,
 ) -> None:
     """Run one worker on an existing study, with the settings saved in the store."""
-    log = console
-    console = _people(console, log_format)
     url = resolve_url(storage_url, must_exist=True)
     _, settings = open_study(open_storage(url, must_exist=True), study_name)
     fmnist_data.load_train_val(data_dir, settings.subset)
@@ -159,13 +168,19 @@ def join_study(
     # seed, or it would draw the same random start-up trials as worker 0.
     worker_id = 1000 + zlib.crc32(f"{socket.gethostname()}:{os.getpid()}".encode()) % 1_000_000
     backend = worker_backend()
-    console.print(
-        f"[bold]joining[/] study [cyan]{study_name}[/] at {redact(url)} as worker {worker_id}, backend {backend.name} ({backend.reason})",
-        highlight=False,
-        soft_wrap=True,
+    view.headline(
+        "joining", study_name, f" at {redact(url)} as worker {worker_id}, backend {backend.name} ({backend.reason})"
     )
     deadline = time.time() + timeout if timeout else None
+    env = {"KERAS_BACKEND": backend.name}
     job = WorkerJob(
-        storage_url=url, study_name=study_name, worker_id=worker_id, deadline=deadline, data_dir=data_dir, verbose=verbose, env={"KERAS_BACKEND": backend.name}
+        storage_url=url,
+        study_name=study_name,
+        worker_id=worker_id,
+        deadline=deadline,
+        data_dir=data_dir,
+        verbose=verbose,
+        env=env,
     )
-    run_study(job, settings, workers=1, gpus=[], console=log, log_format=log_format)  # gpus=[]: keep the CUDA_VISIBLE_DEVICES given
+    # gpus=[]: keep the CUDA_VISIBLE_DEVICES given.
+    run_study(job, settings, workers=1, gpus=[], open_display=view.open_display)

@@ -3,8 +3,9 @@
 Both engines write on every trial: its per-epoch history (train and validation accuracy and
 loss; a NaN is stored as null, which JSON has), the epoch at which validation accuracy peaked
 (``export`` retrains for that many epochs), who ran it and where, its size and train time, and,
-before the trial ends (a finished trial is read-only), its learning curve and note. A failure to
-write those pictures costs the trial nothing: it is one warning line.
+before the trial ends (a finished trial is read-only), its learning curve and note
+(search/engines/trial_files.py). A failure to write those pictures costs the trial nothing: it is
+one warning (search/notices.py), which the UI shows as one line.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from search.ui.console import report_error
+from search import notices
 
 if TYPE_CHECKING:
     import optuna
@@ -66,21 +67,28 @@ def one_line(error: BaseException) -> str:
 
 def attach_report(trial: optuna.Trial, artifacts: ArtifactStore | None, max_epochs: int, pruned: bool) -> None:
     """The trial's learning curve and note, before it ends; a failed upload is a warning, not a failed trial."""
-    from search.ui.trial_report import attach_trial_report
+    from search.engines.trial_files import attach_trial_report
 
     if artifacts is None:
         return
     try:
         attach_trial_report(trial, artifacts, max_epochs, pruned)
     except Exception as error:  # noqa: BLE001 - disk full, unwritable folder, store hiccup
-        report_error(f"trial {trial.number}: learning curve and note not saved: {one_line(error)}", label="warning")
+        notices.warn(f"trial {trial.number}: learning curve and note not saved: {one_line(error)}")
 
 
 def update_plots(study: optuna.Study) -> None:
     """Redraw the study's plots after a trial; a failure is a warning, for the same reason."""
-    from search.ui.trial_report import update_study_plots
+    from search.engines.trial_files import update_study_plots
 
     try:
         update_study_plots(study)
     except Exception as error:  # noqa: BLE001 - as attach_report
-        report_error(f"study plots not updated: {one_line(error)}", label="warning")
+        notices.warn(f"study plots not updated: {one_line(error)}")
+
+
+def warm_up_plots() -> None:
+    """Pay plotly's first-figure set-up when a worker starts, not inside its first trial."""
+    from search.engines.trial_files import warm_up_study_plots
+
+    warm_up_study_plots()

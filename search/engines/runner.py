@@ -26,16 +26,14 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import optuna
-from rich.console import Console
 
 from search.runtime import interrupts
 from search.runtime.choice import process_backend
 from search.runtime.devices import worker_environment
 from search.engines.optuna.lifecycle import fail_trials_of_process, worker_process
-from search.ui.progress import StudySnapshot, take_snapshot
-from search.ui.display import open_display
 from search.study.settings import StudySettings, open_study
 from search.engines.interface import Engine, WorkerJob
+from search.engines.run_view import DisplayFactory
 from search.engines.optuna.worker import run_worker
 from search.engines.record import one_line
 from search.errors import WorkerError
@@ -61,30 +59,37 @@ def engine(name: str) -> Engine:
 
 
 def run_study(
-    job: WorkerJob, settings: StudySettings, workers: int, gpus: list[str], console: Console, engine_name: str = "optuna", log_format: str = "auto"
-) -> StudySnapshot:
-    """Run ``workers`` workers on the study until its budget or deadline; return the final snapshot."""
+    job: WorkerJob,
+    settings: StudySettings,
+    workers: int,
+    gpus: list[str],
+    open_display: DisplayFactory,
+    engine_name: str = "optuna",
+) -> None:
+    """Run ``workers`` workers on the study until its budget or deadline, under the caller's display."""
     study, _ = open_study(open_storage(job.storage_url), job.study_name)
     started = time.time()
     cores = os.cpu_count() or 1
     first = job.worker_id  # 0 for `start`; a joining worker brings its own id
     run = next_run(job.storage_url, job.study_name)  # one number for all of this run's workers
-    jobs = [replace(job, worker_id=first + i, run=run, env={**job.env, **worker_environment(i, workers, gpus, cores)}) for i in range(workers)]
-
+    jobs = [
+        replace(job, worker_id=first + i, run=run, env={**job.env, **worker_environment(i, workers, gpus, cores)})
+        for i in range(workers)
+    ]
     # The live view on a terminal, else a log: a line per finished trial, a status line a minute.
-    display = open_display(console, study, settings, started, job.deadline, workers, log_format, {j.worker_id for j in jobs})
+    display = open_display(study, settings, started, job.deadline, workers, {j.worker_id for j in jobs})
     with interrupts.signals_as_interrupts(), display:
         try:
             # A lone worker runs here, unless it needs another backend than this process has.
             here = process_backend()
             if workers == 1 and job.env.get("KERAS_BACKEND", here) == here:
                 # Refresh on every epoch: the display reads the store, which the worker just wrote.
-                engine(engine_name)(jobs[0], listener=lambda *_: display.refresh(), after_trial=lambda _: display.refresh())
+                refresh = display.refresh
+                engine(engine_name)(jobs[0], listener=lambda *_: refresh(), after_trial=lambda _: refresh())
             else:
                 _run_processes(jobs, study, display.refresh)
         finally:
             display.refresh()
-    return take_snapshot(study, settings)
 
 
 def _die_with_parent(parent_pid: int) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from search.data.loader import TrainValData
-from search.results.export import HISTORY_FILE, package_versions
+from search.results.export_config import HISTORY_FILE, package_versions
 from spaces.seeds import SeedModel
 
 BASELINE_FILE = "baseline.json"

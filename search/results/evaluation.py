@@ -26,15 +26,15 @@ import numpy as np
 from search.data import loader as fmnist_data
 from search.errors import ExportError
 from search.results.baselines import BASELINE_FILE
-from search.results.export import (
+from search.results.export_config import (
     CONFIG_FILE,
     HISTORY_FILE,
     RETRAIN_FILE,
     ExportConfig,
-    file_sha256,
     read_config,
     read_json_object,
 )
+from search.results.export import file_sha256
 
 REPORT_FILE = "report.json"
 CONFUSION_FILE = "confusion_matrix.png"
@@ -273,7 +273,7 @@ def evaluate(path: Path, data_dir: str | None = None) -> Evaluation:
 
 def _render_curves(folder: Path, trained: dict[str, Any]) -> None:
     """The best trial's learning curves, drawn by the same code as the dashboard's."""
-    from search.ui.trial_report import render_learning_curve
+    from search.engines.trial_files import render_learning_curve
 
     source = folder / HISTORY_FILE
     if not source.is_file():

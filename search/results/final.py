@@ -3,6 +3,8 @@ train the seed baselines and evaluate them the same way.
 
 ``export``, ``evaluate`` and ``baselines`` (and the Python API's ``export_best`` and ``evaluate``)
 come here; an evaluation of an export whose study is in the store also shows in the dashboard.
+What is said to people, and the epoch bars of long training, go through the caller's
+``ResultsView`` (search/results/view.py).
 """
 
 from __future__ import annotations
@@ -11,13 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rich.console import Console
-
 from search.data import loader as fmnist_data
-from search.errors import ExportError, StorageError, StudyError
+from search.errors import ExportError
 from search.results import baselines
 from search.study.settings import open_study
-from search.ui.console import epoch_progress
 from spaces.seeds import SeedModel
 from spaces.space import load_space
 from storage import open_storage, resolve_url
@@ -25,10 +24,11 @@ from storage.exports import ExportLog
 
 if TYPE_CHECKING:
     from search.results.evaluation import Evaluation
+    from search.results.view import ResultsView
 
 
 def export_best(
-    console: Console,
+    view: ResultsView,
     *,
     study_name: str | None,
     space: str | None,
@@ -54,7 +54,9 @@ def export_best(
     else:
         if study_name is None:
             if space is None:
-                raise ExportError("say which study to export (--study NAME, or --space NAME for a study named after its space)")
+                raise ExportError(
+                    "say which study to export (--study NAME, or --space NAME for a study named after its space)"
+                )
             study_name = load_space(space).name
         study, settings = open_study(open_storage(url, must_exist=True), study_name)
         trial = export.best_trial(study)
@@ -62,30 +64,32 @@ def export_best(
         history = trial.user_attrs.get("history")
     fmnist_data.load_part("train", data_dir)  # corrupt or missing data fails before anything is written
     folder = export.default_folder(config, out)
-    console.print(
+    view.say(
         f"exporting {config.study or 'config'} trial {config.trial_number}: {config.model} model, "
-        f"{config.epochs} epochs on all 60,000 training images, {repeats} repeat(s), into {folder}",
-        highlight=False,
+        f"{config.epochs} epochs on all 60,000 training images, {repeats} repeat(s), into {folder}"
     )
     from search.runtime.quiet import import_keras
 
     import_keras(verbose)
-    with epoch_progress(console) as progress:
-        task = progress.add_task(f"retraining model 1 of {repeats}", total=repeats * config.epochs)
+    with view.epochs(f"retraining model 1 of {repeats}", repeats * config.epochs) as bar:
 
         def on_epoch(repeat: int, done: int) -> None:
-            progress.update(task, completed=repeat * config.epochs + done, description=f"retraining model {repeat + 1} of {repeats}")
+            bar.update(repeat * config.epochs + done, f"retraining model {repeat + 1} of {repeats}")
 
         files = export.write_export(config, folder, repeats, data_dir, history, on_epoch)
-    _record(url, lambda log: log.record_export(config.study, config.trial_number, config.config_hash, str(folder.resolve()), files))
-    console.print(f"wrote {', '.join(files)}; config hash {config.config_hash[:12]}", highlight=False)
-    console.print(f"evaluate on the test set: fmnist-search evaluate {folder}", highlight=False)
+    where = str(folder.resolve())
+    _record(url, lambda log: log.record_export(config.study, config.trial_number, config.config_hash, where, files))
+    view.say(f"wrote {', '.join(files)}; config hash {config.config_hash[:12]}")
+    view.say(f"evaluate on the test set: fmnist-search evaluate {folder}")
     return folder
 
 
-def evaluate_export(console: Console, *, path: str, storage_url: str | None, data_dir: str | None, verbose: bool) -> Evaluation:
-    """Evaluate an export on the sealed test set and write its report files; show them with its trial in the dashboard."""
+def evaluate_export(
+    view: ResultsView, *, path: str, storage_url: str | None, data_dir: str | None, verbose: bool
+) -> Evaluation:
+    """Evaluate an export on the sealed test set, write its report files, show them with its trial in the dashboard."""
     from search.results import evaluation as evaluate
+    from search.results.trial_evaluation import attach_to_trial
     from search.runtime.quiet import import_keras
 
     url = resolve_url(storage_url)
@@ -93,46 +97,16 @@ def evaluate_export(console: Console, *, path: str, storage_url: str | None, dat
     import_keras(verbose)
     result = evaluate.evaluate(Path(path), data_dir)
     accuracy = result.report["test_accuracy"]
-    trial_label = _attach_to_trial(url, result)
+    trial_label = attach_to_trial(url, result)
     if trial_label:
-        console.print(f"attached the confusion matrix and the summary to {trial_label} (see it in `fmnist-search dashboard`)", highlight=False)
-    console.print(
+        view.say(
+            f"attached the confusion matrix and the summary to {trial_label} (see it in `fmnist-search dashboard`)"
+        )
+    view.say(
         f"test accuracy {accuracy['mean']:.4f} ± {accuracy['std']:.4f} over {len(result.report['models'])} model(s); "
-        f"report in {result.folder / evaluate.REPORT_FILE}",
-        highlight=False,
+        f"report in {result.folder / evaluate.REPORT_FILE}"
     )
     return result
-
-
-def _attach_to_trial(url: str, result: Evaluation) -> str | None:
-    """Put an evaluation on its exported trial in the dashboard; None when that trial is not in this store."""
-
-    from search.results import evaluation as evaluate
-    from search.results.export import CONFIG_FILE, read_config
-    from search.ui.trial_report import attach_evaluation
-    from storage.artifacts import open_artifact_store
-
-    config_path = result.folder / CONFIG_FILE
-    if not config_path.is_file():
-        return None
-    config = read_config(config_path)
-    if config.study is None or config.trial_number is None:
-        return None
-    try:
-        storage = open_storage(url, must_exist=True)  # reading only: a store without studies gets none
-    except StorageError:
-        return None
-    try:
-        study, settings = open_study(storage, config.study)
-        trial = study.get_trials(deepcopy=False)[config.trial_number]
-    except (StudyError, IndexError):
-        return None  # exported from another store, or the study was deleted since
-    if settings.space.complete(trial.params) != config.params or trial.value != config.validation_accuracy:
-        return None  # a study of the same name, but not the one this export came from
-    files = [result.folder / name for name in (evaluate.CONFUSION_FILE, evaluate.SUMMARY_FILE) if (result.folder / name).is_file()]
-    summary = (result.folder / evaluate.SUMMARY_FILE).read_text(encoding="utf-8")
-    attach_evaluation(study, trial, settings.max_epochs, open_artifact_store(url), Path(result.folder).resolve(), files, summary, config.config_hash)
-    return f"trial {trial.number} of study {config.study!r}"
 
 
 def _record(url: str, write: Callable[[ExportLog], None]) -> None:
@@ -143,7 +117,16 @@ def _record(url: str, write: Callable[[ExportLog], None]) -> None:
         log.close()
 
 
-def train_baselines(console: Console, *, only: list[str] | None, max_epochs: int | None, out: str | None, storage_url: str | None, data_dir: str | None, verbose: bool) -> None:
+def train_baselines(
+    view: ResultsView,
+    *,
+    only: list[str] | None,
+    max_epochs: int | None,
+    out: str | None,
+    storage_url: str | None,
+    data_dir: str | None,
+    verbose: bool,
+) -> None:
     """Train each seed model on the search's split, evaluate it like an export, record it."""
     from search.runtime.quiet import import_keras
     from spaces.seeds import load_seeds, select_seeds
@@ -155,26 +138,37 @@ def train_baselines(console: Console, *, only: list[str] | None, max_epochs: int
     fmnist_data.locate("test", data_dir)  # a missing test file fails now, not after the training
     import_keras(verbose)
     for seed in chosen:
-        _train_one_baseline(console, seed, data, max_epochs, out, url, data_dir)
-    console.print("compare with the searched bests: fmnist-search leaderboard", highlight=False)
+        _train_one_baseline(view, seed, data, max_epochs, out, url, data_dir)
+    view.say("compare with the searched bests: fmnist-search leaderboard")
 
 
-def _train_one_baseline(console: Console, seed: SeedModel, data: fmnist_data.TrainValData, max_epochs: int | None, out: str | None, url: str, data_dir: str | None) -> None:
+def _train_one_baseline(
+    view: ResultsView,
+    seed: SeedModel,
+    data: fmnist_data.TrainValData,
+    max_epochs: int | None,
+    out: str | None,
+    url: str,
+    data_dir: str | None,
+) -> None:
     """Train, save, evaluate and record one seed model, with a progress bar over its epochs."""
     from search.results import evaluation as evaluate
 
-    with epoch_progress(console) as progress:
-        task = progress.add_task(f"{seed.id} ({seed.model})", total=baselines.planned_epochs(seed, max_epochs))
-        model, run = baselines.train_seed(seed, data, max_epochs, lambda done, _: progress.update(task, completed=done))
+    with view.epochs(f"{seed.id} ({seed.model})", baselines.planned_epochs(seed, max_epochs)) as bar:
+        model, run = baselines.train_seed(seed, data, max_epochs, lambda done, _: bar.update(done))
     folder = baselines.baseline_folder(seed, out)
     baselines.write_baseline(seed, run, model, folder)
     test = evaluate.evaluate(folder, data_dir).report["test_accuracy"]["mean"]
-    facts = {"epochs_run": run.epochs_run, "epochs_cap": run.epochs_cap, "validation_accuracy": run.validation_accuracy, "test_accuracy": test}
+    facts = {
+        "epochs_run": run.epochs_run,
+        "epochs_cap": run.epochs_cap,
+        "validation_accuracy": run.validation_accuracy,
+        "test_accuracy": test,
+    }
     size = {"param_count": run.param_count, "train_seconds": run.train_seconds, "folder": str(folder.resolve())}
     _record(url, lambda log: log.record_baseline(seed_id=seed.id, model=seed.model, **facts, **size))
     capped = f" (capped from {seed.training.epochs})" if run.epochs_cap else ""
-    console.print(
+    view.say(
         f"{seed.id}: val {run.validation_accuracy:.4f}, test {test:.4f}, {run.param_count:,} params, "
-        f"{run.epochs_run} epochs{capped} in {run.train_seconds:.0f} s; files in {folder}",
-        highlight=False,
+        f"{run.epochs_run} epochs{capped} in {run.train_seconds:.0f} s; files in {folder}"
     )

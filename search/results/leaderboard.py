@@ -3,37 +3,20 @@
 Rows come from the store (``fmnist_baselines``, ``fmnist_exports``) and the files the final
 evaluation wrote into each export folder (``report.json``, ``config.json``). Nothing here trains
 or reads the test images; a searched best shows a test accuracy only once it was evaluated.
+Nothing here prints either: search/ui/leaderboard.py shows what ``read_leaderboard`` returns.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from search.results.export import read_json_object
-from search.ui.console import percent, print_json
-from search.ui.tables import Column, print_table
+from search.results.export_config import read_json_object
 from spaces.seeds import SeedModel
 from storage import redact, resolve_url
 from storage.exports import ExportLog
 from storage.schema import require_store
-
-if TYPE_CHECKING:
-    from rich.console import Console
-
-
-# Accuracies in percent, as everywhere a person reads them; the notes go under a table too wide for the console.
-LEADERBOARD_COLUMNS = (
-    Column("model"),
-    Column("name"),
-    Column("test acc %", numeric=True),
-    Column("train", numeric=True),
-    Column("val acc %", numeric=True),
-    Column("params", numeric=True),
-    Column("notes", long=True),
-    Column("reported", long=True),  # what the seed's report claimed
-)
 
 
 @dataclass(frozen=True)
@@ -128,7 +111,8 @@ def search_rows(exports: list[dict[str, Any]]) -> list[Row]:
                 len(accuracy.get("per_model", [])),
                 (report or {}).get("parameter_count"),
                 sum(seconds) / len(seconds) if seconds else None,
-                f"{config.get('epochs')} epochs on 60k{searched}" + ("" if report else "; not evaluated yet (fmnist-search evaluate)"),
+                f"{config.get('epochs')} epochs on 60k{searched}"
+                + ("" if report else "; not evaluated yet (fmnist-search evaluate)"),
                 "",
                 tuple(accuracy.get("per_model", [])),
             )
@@ -139,7 +123,15 @@ def search_rows(exports: list[dict[str, Any]]) -> list[Row]:
 def ranked(rows: list[Row]) -> list[Row]:
     """Grouped by model family (dense, then cnn), best test accuracy first; unevaluated rows last."""
     order = {"dense": 0, "cnn": 1}
-    return sorted(rows, key=lambda r: (order.get(r.model, 2), r.test_mean is None, -(r.test_mean or 0.0), -(r.validation_accuracy or 0.0)))
+    return sorted(
+        rows,
+        key=lambda r: (
+            order.get(r.model, 2),
+            r.test_mean is None,
+            -(r.test_mean or 0.0),
+            -(r.validation_accuracy or 0.0),
+        ),
+    )
 
 
 def markdown_table(rows: list[Row], not_run: str = "") -> str:
@@ -151,7 +143,7 @@ def markdown_table(rows: list[Row], not_run: str = "") -> str:
     for row in rows:
         lines.append(
             f"| {row.model} | {row.kind} | {row.name} | {format_test(row)} | {format_seconds(row.train_seconds)} | "
-            f"{_percent(row.validation_accuracy)} | {_count(row.param_count)} | {row.note} | {row.reported or '—'} |"
+            f"{_percent(row.validation_accuracy)} | {format_count(row.param_count)} | {row.note} | {row.reported or '—'} |"
         )
     if not_run:
         lines += ["", not_run]
@@ -179,7 +171,7 @@ def _percent(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.2f} %"
 
 
-def _count(value: int | None) -> str:
+def format_count(value: int | None) -> str:
     return "—" if value is None else f"{value:,}"
 
 
@@ -189,11 +181,25 @@ def format_seconds(value: float | None) -> str:
     return f"{value:.0f} s" if value < 120 else f"{value / 60:.1f} min"
 
 
-def show_leaderboard(console: Console, *, storage_url: str | None, markdown: bool, as_json: bool = False) -> None:
+@dataclass(frozen=True)
+class Leaderboard:
+    """The ranked rows, the seeds not run yet, and the ``--storage`` flag a command to run them needs."""
+
+    rows: list[Row]
+    not_run: list[str]
+    storage_flag: str = ""
+
+    def to_data(self) -> dict[str, Any]:
+        """As ``leaderboard --json`` prints it: accuracies as fractions, and the command that runs the missing seeds."""
+        command = baselines_command(self.not_run, self.storage_flag) if self.not_run else None
+        return {"rows": [asdict(row) for row in self.rows], "seeds_not_run": self.not_run, "command": command}
+
+
+def read_leaderboard(storage_url: str | None) -> Leaderboard:
     """Seeds and searched bests side by side, from the store and the export folders.
 
     Every row is a final model: test accuracy and the time to train one such model (a 60k
-    retrain, or a seed's own run); seeds not run yet are named in one line with their command.
+    retrain, or a seed's own run); the seeds not run yet are listed apart.
     """
     from spaces.seeds import load_seeds
 
@@ -206,34 +212,5 @@ def show_leaderboard(console: Console, *, storage_url: str | None, markdown: boo
         log.close()
     seeds = load_seeds()
     rows = ranked(seed_rows(seeds, runs) + search_rows(exports))
-    not_run = seeds_not_run(seeds, runs)
     storage_flag = f" --storage '{redact(url)}'" if storage_url else ""
-    if as_json:
-        command = baselines_command(not_run, storage_flag) if not_run else None
-        print_json(console, {"rows": [asdict(row) for row in rows], "seeds_not_run": not_run, "command": command})
-        return
-    line = not_run_line(not_run, storage_flag)
-    if markdown:
-        print(markdown_table(rows, line), end="")
-        return
-    cells = [
-        [
-            row.model,
-            f"{row.kind} {row.name}",
-            format_test(row, with_models=False).removesuffix(" %"),
-            format_seconds(row.train_seconds),
-            percent(row.validation_accuracy),
-            _count(row.param_count),
-            row.note,
-            row.reported or "—",
-        ]
-        for row in rows
-    ]
-    if rows:
-        title = "final models: searched bests retrained on 60k, seed baselines"
-        print_table(console, title, LEADERBOARD_COLUMNS, cells, key=1)
-    else:
-        message = "no final model yet: export a study's best (fmnist-search export) or train the seeds' models"
-        console.print(message, highlight=False, soft_wrap=True)
-    if line:
-        console.print(line, highlight=False, soft_wrap=True)
+    return Leaderboard(rows, seeds_not_run(seeds, runs), storage_flag)

@@ -1,34 +1,23 @@
-"""How Keras runs a model on this machine: XLA or not, and steps per execution.
+"""How Keras runs a model on this machine: XLA or not, steps per execution, and the backend.
 
 The fastest way to train the project's models depends on the machine, not on the model's
 hyperparameters, so it is chosen here at run time from what the process runs on (a GPU or the
 CPU, and the backend) and never stored with a trial: the same params train the same weights
-everywhere, only faster or slower. (A saved model's compile config does record it, which
-changes only the speed of a later fit or predict of that file.) ``choose_runtime`` is pure and holds the rules;
-``compile_options`` is what the model builder passes to ``compile``. The rules come from
-``python -m bench.epoch_time --compare`` (BENCHMARKS.md §3b), measured on a shared 2-core Xeon
-with AVX-512 BF16 and no AMX:
+everywhere, only faster or slower. ``choose_runtime`` is pure and holds the rules;
+``compile_options`` is what the callers of ``spaces.builders.build_model`` pass to it. The rules,
+each chosen by ``python -m bench.epoch_time --compare`` (docs/benchmarks.md):
 
-- **TensorFlow on a CPU: 32 steps per execution, no XLA.** Keras then runs 32 batches per call
-  of its compiled train function instead of one, which saves the per-batch dispatch. The weights
-  are the same (identical accuracies, measured); callbacks that act per batch see every 32nd one,
-  so a Ctrl-C stops training within 32 batches. Measured on a heavily shared CPU, not clear of
-  the noise: dense 1.22x (train part); CNN 1.00x pooled over 7 rounds (0.66x in one run, 1.65x
-  in the other), its quietest epoch 1.8x faster. ``jit_compile=True`` was 25-30x slower for
-  both families, XLA's CPU code against oneDNN's kernels.
-- **float32 everywhere.** Mixed bfloat16 was ~0.8x for both families on AVX-512 BF16 without
-  AMX; a CPU with AMX was not measured, so bfloat16 is no rule yet (``read_cpu_flags`` tells the
-  benchmark where to try it).
+- **TensorFlow on a CPU: 32 steps per execution, no XLA.** Keras runs 32 batches per call of
+  its compiled train function, which saves the per-batch dispatch; the weights are the same, and
+  callbacks that act per batch see every 32nd one. XLA is slower there than oneDNN's kernels.
+- **float32 everywhere**: mixed bfloat16 was no faster on the CPUs measured.
 - **A GPU, and JAX or torch on a CPU: Keras' own defaults** ("auto": XLA on a GPU under
-  TensorFlow, always under JAX; one step per execution), as nothing else was measured there.
+  TensorFlow, always under JAX; one step per execution).
 - **The backend: TensorFlow wherever it is installed, else JAX, else torch** (``choose_backend``);
-  KERAS_BACKEND, when set, always wins. JAX ran the plain dense model's epochs 4-8x faster than
-  TensorFlow on that CPU, but a dense trial with random translation (the recipe's augmentation)
-  took 306 s for one epoch under JAX against 13 s under TensorFlow, and CNN epochs ~10x slower
-  (BENCHMARKS.md §3b, §9), so JAX is no default for a search whose space holds augmentation. A
-  backend is fixed per process when Keras is imported, so the runner hands the choice to each
-  worker process in its environment (and runs a lone worker in a process of its own when it
-  differs from the CLI's): the GPU machines without TensorFlow get JAX that way.
+  KERAS_BACKEND, when set, always wins. JAX's augmentation layers and convolutions are slow on a
+  CPU, so it is no default for a search whose space holds augmentation. A backend is fixed per
+  process when Keras is imported, so the runner hands the choice to each worker process in its
+  environment.
 
 ``FMNIST_JIT_COMPILE`` (auto, true, false) and ``FMNIST_STEPS_PER_EXECUTION`` (an integer >= 1)
 override the choice, e.g. to compare.
@@ -81,11 +70,7 @@ class BackendChoice:
 
 
 def choose_backend(installed: Collection[str], requested: str | None = None) -> BackendChoice:
-    """The backend for a search's workers (rules: module docstring); ``requested`` is KERAS_BACKEND, which wins.
-
-    No rule depends on the model family or the device yet: JAX for dense on a CPU lost to its
-    augmentation layers (BENCHMARKS.md §9).
-    """
+    """The backend for a search's workers (rules: module docstring); ``requested`` is KERAS_BACKEND, which wins."""
     if requested:
         return BackendChoice(requested, "KERAS_BACKEND")
     for name in BACKENDS:

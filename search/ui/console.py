@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+
+from search import notices
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -25,6 +28,19 @@ def report_error(message: str, label: str = "error") -> None:
     """One line on stderr, never a traceback."""
     style = "bold red" if label == "error" else "yellow"
     errors.print(f"[{style}]{label}:[/] {message}", highlight=False, soft_wrap=True, markup=True)
+
+
+class _ConsoleNotices(logging.Handler):
+    """The core's warnings and errors (search/notices.py) as ``report_error`` prints them."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        report_error(record.getMessage(), label="error" if record.levelno >= logging.ERROR else "warning")
+
+
+def show_notices(replace: bool = True) -> None:
+    """Show the core's notices on the error console; ``replace=False`` keeps a handler a caller installed."""
+    if replace or not notices.LOGGER.handlers:
+        notices.show_with(_ConsoleNotices())
 
 
 def percent(fraction: float | None) -> str:

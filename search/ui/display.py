@@ -15,12 +15,13 @@ import threading
 import time
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any
 
 import optuna
 from rich.console import Console
 from rich.live import Live
 
+from search.engines.run_view import RunDisplay
 from search.study.settings import StudySettings
 from search.ui.console import LOG_FORMATS, percent
 from search.ui.progress import StudySnapshot, eta_seconds, format_duration, format_params, render_live, take_snapshot
@@ -28,16 +29,6 @@ from search.ui.progress import StudySnapshot, eta_seconds, format_duration, form
 STATUS_SECONDS = 60.0
 STATUS_INTERVAL_ENV = "FMNIST_STATUS_INTERVAL"  # seconds between status lines in a log; default 60
 FINISHED_STATES = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
-
-
-class RunDisplay(Protocol):
-    """What the runner needs: open it around the run and refresh it whenever the store may have changed."""
-
-    def __enter__(self) -> RunDisplay: ...
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None: ...
-
-    def refresh(self) -> None: ...
 
 
 def open_display(

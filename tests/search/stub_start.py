@@ -39,10 +39,10 @@ def use_stub_training(monkeypatch: pytest.MonkeyPatch, epoch_seconds: float = 0.
 
     original_run_study = runner.run_study
 
-    def counting_run_study(job, settings, workers, gpus, console, engine_name="optuna", **options):
+    def counting_run_study(job, settings, workers, *args, **options):
         if workers == 1:
             started.append(1)
-        return original_run_study(job, settings, workers, gpus, console, engine_name, **options)
+        return original_run_study(job, settings, workers, *args, **options)
 
     monkeypatch.setattr(runner, "run_worker", stub)
     monkeypatch.setattr(runner, "_run_processes", in_process)

@@ -231,3 +231,14 @@ def test_version_and_help_import_no_heavy_module(args: list[str]) -> None:
 def test_the_top_level_help_has_an_example() -> None:
     result: Any = invoke("--help")
     assert result.exit_code == 0 and "Example: fmnist-search start" in result.output
+
+
+def test_the_core_s_warnings_are_one_warning_line_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    # Engines and results warn through search.notices; the UI's handler prints what report_error prints.
+    from search import notices
+    from search.ui.console import show_notices
+
+    show_notices()
+    notices.warn("study plots not updated: OSError: disk full")
+    notices.error("the store went away")
+    assert capsys.readouterr().err == "warning: study plots not updated: OSError: disk full\nerror: the store went away\n"

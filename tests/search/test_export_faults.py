@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from search.errors import ExportError
-from search.results import export
+from search.results import export, staging
 from tests.search.cli_helpers import assert_one_line_error, invoke
 from tests.search.test_export import tiny_config
 
@@ -200,9 +200,9 @@ def test_a_run_that_loses_the_race_to_place_its_folder_keeps_the_winner(
     folder = tmp_path / "exports" / "dense-0"
     folder.mkdir(parents=True)
     (folder / "model-0.keras").write_text("previous")
-    staging = export.make_staging(folder)
-    (staging / "model-0.keras").write_text("ours")
-    real_set_aside = export.set_aside
+    ours = staging.make_staging(folder)
+    (ours / "model-0.keras").write_text("ours")
+    real_set_aside = staging.set_aside
 
     def winner_arrives(path: Path) -> Path | None:
         aside = real_set_aside(path)
@@ -210,9 +210,9 @@ def test_a_run_that_loses_the_race_to_place_its_folder_keeps_the_winner(
         (path / "model-0.keras").write_text("winner")
         return aside
 
-    monkeypatch.setattr(export, "set_aside", winner_arrives)
+    monkeypatch.setattr(staging, "set_aside", winner_arrives)
     with pytest.raises(ExportError, match="another export") as caught:
-        export.put_in_place(staging, folder)
+        staging.put_in_place(ours, folder)
     assert "\n" not in str(caught.value)
     assert (folder / "model-0.keras").read_text() == "winner"
     assert leftovers(folder.parent, keep="dense-0") == []
@@ -220,13 +220,13 @@ def test_a_run_that_loses_the_race_to_place_its_folder_keeps_the_winner(
 
 def test_a_killed_runs_staging_folder_is_cleared_but_a_live_ones_is_not(tmp_path: Path) -> None:
     folder = tmp_path / "exports" / "dense-0"
-    live = export.make_staging(folder)
+    live = staging.make_staging(folder)
     dead = Path(str(live).replace(f"-{os.getpid()}-", f"-{dead_pid()}-"))
     live.rename(dead)
-    live = export.make_staging(folder)  # clears the dead run's folder, not its own
+    live = staging.make_staging(folder)  # clears the dead run's folder, not its own
     legacy = folder.with_name(folder.name + ".partial")  # what earlier versions staged into
     legacy.mkdir()
-    other = export.make_staging(folder)
+    other = staging.make_staging(folder)
     assert live.is_dir() and other.is_dir() and not dead.exists() and not legacy.exists()
 
 
@@ -234,10 +234,10 @@ def test_a_previous_export_that_a_killed_run_had_set_aside_is_put_back(tmp_path:
     folder = tmp_path / "exports" / "dense-0"
     folder.mkdir(parents=True)
     (folder / "model-0.keras").write_text("previous")
-    aside = export.set_aside(folder)
+    aside = staging.set_aside(folder)
     assert aside is not None and not folder.exists()
     aside.rename(Path(str(aside).replace(f"-{os.getpid()}-", f"-{dead_pid()}-")))  # killed before its rename
-    export.make_staging(folder)
+    staging.make_staging(folder)
     assert (folder / "model-0.keras").read_text() == "previous"
 
 

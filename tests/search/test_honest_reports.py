@@ -26,7 +26,7 @@ def test_a_subset_study_is_reported_as_one(tiny_data_dir, tmp_path: Path, monkey
         return original(matrix, path, n_models)
 
     curve_titles: list[str] = []
-    from search.ui import trial_report
+    from search.engines import trial_files as trial_report
 
     drawn = trial_report.render_learning_curve
     monkeypatch.setattr(evaluation, "render_confusion_matrix", recording)

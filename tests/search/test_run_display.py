@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import optuna
+import pytest
 from optuna.distributions import IntDistribution
 from optuna.trial import TrialState, create_trial
 from rich.console import Console
@@ -171,3 +172,49 @@ def test_a_piped_start_with_two_workers_logs_trials_while_it_runs(tmp_path: Path
     trial_lines = [line for line in lines if " trial " in line]
     assert len(trial_lines) >= 6 and {"worker 0", "worker 1"} <= {w for line in trial_lines for w in ("worker 0", "worker 1") if w in line}
     assert any(" status " in line for line in lines) and "finished 6/6" in lines[-3] + lines[-2] + lines[-1]
+
+
+class RecordingView:
+    """A RunView of a Python caller's own: lines and display events as data, no console anywhere."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.refreshes = 0
+
+    def headline(self, verb: str, study_name: str, rest: str) -> None:
+        self.lines.append(f"{verb} {study_name}{rest}")
+
+    def say(self, text: str, *, dim: bool = False) -> None:
+        self.lines.append(text)
+
+    def open_display(self, study, settings, started, deadline, workers, worker_ids):  # type: ignore[no-untyped-def]
+        view = self
+
+        class Display:
+            def __enter__(self):  # type: ignore[no-untyped-def]
+                return self
+
+            def __exit__(self, *_: object) -> None:
+                return None
+
+            def refresh(self) -> None:
+                view.refreshes += 1
+
+        return Display()
+
+
+def test_the_engines_speak_only_through_the_view_they_are_given(
+    tiny_data_dir, tmp_path: Path, monkeypatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from search.engines.launch import start_study
+
+    use_stub_training(monkeypatch)
+    view = RecordingView()
+    options = {"timeout": None, "max_epochs": 1, "subset": None, "seed": 0, "sampler": None, "pruner": None}
+    study = start_study(
+        view, space="dense", study_name="viewed", workers=1, n_trials=2, storage_url=f"sqlite:///{tmp_path / 's.db'}",
+        data_dir=str(tiny_data_dir()), verbose=False, **options,
+    )  # fmt: skip
+    assert len(study.trials) >= 2 and view.refreshes >= 2
+    assert view.lines[0].startswith("starting viewed: space 'dense'") and "see all trials" in view.lines[-1]
+    assert capsys.readouterr().out == ""  # nothing went around the view to a console

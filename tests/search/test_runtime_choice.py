@@ -60,12 +60,12 @@ def test_cpu_flags_are_read_from_the_first_processor() -> None:
 
 
 def test_a_built_model_is_compiled_with_this_process_s_choice() -> None:
-    from search.runtime.choice import current_runtime
+    from search.runtime.choice import compile_options, current_runtime
     from spaces.builders import build_model
     from spaces.families import defaults
 
     for family in ("dense", "cnn"):
-        model = build_model(family, defaults(family))
+        model = build_model(family, defaults(family), compile_options=compile_options(family))
         assert model.steps_per_execution == current_runtime(family).steps_per_execution
         assert model.get_layer("output").dtype_policy.name == "float32"
 

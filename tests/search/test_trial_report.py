@@ -8,7 +8,7 @@ from pathlib import Path
 import optuna
 from optuna_dashboard._note import get_note_from_system_attrs
 
-from search.ui.trial_report import (
+from search.engines.trial_files import (
     ACCURACY_VS_PARAMS_ID,
     attach_trial_report,
     render_learning_curve,

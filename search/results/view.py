@@ -1,0 +1,31 @@
+"""What export, evaluate and baselines tell people, as an interface that the UI implements.
+
+These steps compute and persist; they say what they did in lines and show long training as a
+bar counted in epochs, through a ``ResultsView`` the caller passes in (the rich console's is
+search/ui/results_view.py). Nothing under search/results/ prints.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+
+class EpochBar(Protocol):
+    """A bar counted in epochs, open while a model trains."""
+
+    def update(self, completed: int, description: str | None = None) -> None:
+        """``completed`` epochs so far; ``description`` replaces the bar's label when given."""
+        ...
+
+
+class ResultsView(Protocol):
+    """Lines for people, and epoch bars for long training outside a study."""
+
+    def say(self, text: str) -> None:
+        """One line for people."""
+        ...
+
+    def epochs(self, description: str, total: int) -> AbstractContextManager[EpochBar]:
+        """A bar of ``total`` epochs, labelled ``description``, open for the ``with`` block."""
+        ...
