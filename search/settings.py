@@ -20,7 +20,7 @@ from search.errors import FmnistSearchError
 from storage.config import StoreSettings
 
 STATUS_SECONDS = 60.0  # a status line a minute in a log
-JIT_VALUES = {"auto": "auto", "true": True, "false": False}
+JIT_VALUES: dict[str, bool | str] = {"auto": "auto", "true": True, "1": True, "false": False, "0": False}
 
 
 class SettingsError(FmnistSearchError, ValueError):

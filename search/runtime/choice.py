@@ -28,16 +28,15 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
+from search.settings import Settings, settings
+
 CPU_STEPS_PER_EXECUTION = 32
-JIT_ENV = "FMNIST_JIT_COMPILE"
-STEPS_ENV = "FMNIST_STEPS_PER_EXECUTION"
-_JIT_VALUES: dict[str, bool | str] = {"auto": "auto", "true": True, "1": True, "false": False, "0": False}
 
 
 @dataclass(frozen=True)
@@ -92,22 +91,13 @@ def process_backend() -> str:
     return os.environ.get("KERAS_BACKEND") or "tensorflow"
 
 
-def with_overrides(choice: RuntimeChoice, env: Mapping[str, str]) -> RuntimeChoice:
-    """``choice`` with ``FMNIST_JIT_COMPILE`` and ``FMNIST_STEPS_PER_EXECUTION`` applied; ValueError in one line on a bad value."""
-    jit, steps = choice.jit_compile, choice.steps_per_execution
-    if env.get(JIT_ENV):
-        text = env[JIT_ENV].strip().lower()
-        if text not in _JIT_VALUES:
-            raise ValueError(f"{JIT_ENV} must be auto, true or false, but got {env[JIT_ENV]!r}")
-        jit = _JIT_VALUES[text]
-    if env.get(STEPS_ENV):
-        text = env[STEPS_ENV].strip()
-        if not text.isdigit() or int(text) < 1:
-            raise ValueError(f"{STEPS_ENV} must be an integer of at least 1, but got {env[STEPS_ENV]!r}")
-        steps = int(text)
+def with_overrides(choice: RuntimeChoice, settings: Settings) -> RuntimeChoice:
+    """``choice`` with ``FMNIST_JIT_COMPILE`` and ``FMNIST_STEPS_PER_EXECUTION`` applied (search/settings.py checks them)."""
+    jit = choice.jit_compile if settings.jit_compile is None else settings.jit_compile
+    steps = choice.steps_per_execution if settings.steps_per_execution is None else settings.steps_per_execution
     if (jit, steps) == (choice.jit_compile, choice.steps_per_execution):
         return choice
-    return RuntimeChoice(jit, steps, f"{choice.reason}; overridden by {JIT_ENV}/{STEPS_ENV}")
+    return RuntimeChoice(jit, steps, f"{choice.reason}; overridden by FMNIST_JIT_COMPILE/FMNIST_STEPS_PER_EXECUTION")
 
 
 def cpu_flags(cpuinfo: str) -> frozenset[str]:
@@ -134,7 +124,7 @@ def current_runtime(family: str) -> RuntimeChoice:
 
     from search.runtime.devices import describe_device
 
-    return with_overrides(choose_runtime(family, keras.backend.backend(), describe_device().startswith("gpu")), os.environ)
+    return with_overrides(choose_runtime(family, keras.backend.backend(), describe_device().startswith("gpu")), settings())
 
 
 def compile_options(family: str) -> dict[str, Any]:

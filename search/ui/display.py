@@ -10,7 +10,6 @@ it shows the same whether the trials run in this process, in worker processes or
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from datetime import datetime
@@ -22,12 +21,12 @@ from rich.console import Console
 from rich.live import Live
 
 from search.engines.run_view import RunDisplay
+from search.settings import settings as current_settings
 from search.study.settings import StudySettings
 from search.ui.console import LOG_FORMATS, percent
 from search.ui.progress import StudySnapshot, eta_seconds, format_duration, format_params, render_live, take_snapshot
 
 STATUS_SECONDS = 60.0
-STATUS_INTERVAL_ENV = "FMNIST_STATUS_INTERVAL"  # seconds between status lines in a log; default 60
 FINISHED_STATES = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
 
 
@@ -50,7 +49,7 @@ def open_display(
         raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}, but got {log_format!r}")
     if log_format == "auto" and console.is_terminal:
         return LiveDisplay(console, study, settings, started, deadline, workers)
-    every = float(os.environ.get(STATUS_INTERVAL_ENV) or STATUS_SECONDS)
+    every = current_settings().status_interval
     return TrialLog(console, study, settings, started, deadline, workers, log_format == "json", worker_ids, every)
 
 

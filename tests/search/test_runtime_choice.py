@@ -6,8 +6,6 @@ import pytest
 
 from search.runtime.choice import (
     CPU_STEPS_PER_EXECUTION,
-    JIT_ENV,
-    STEPS_ENV,
     BackendChoice,
     RuntimeChoice,
     choose_backend,
@@ -15,6 +13,9 @@ from search.runtime.choice import (
     cpu_flags,
     with_overrides,
 )
+from search.settings import Settings
+
+JIT_ENV, STEPS_ENV = "FMNIST_JIT_COMPILE", "FMNIST_STEPS_PER_EXECUTION"
 
 
 @pytest.mark.parametrize("family", ["dense", "cnn"])
@@ -39,16 +40,16 @@ def test_other_backends_on_a_cpu_keep_keras_defaults(backend: str, family: str) 
 
 def test_overrides_replace_the_choice_and_say_so() -> None:
     chosen = choose_runtime("dense", "tensorflow", has_gpu=False)
-    assert with_overrides(chosen, {}) is chosen
-    forced = with_overrides(chosen, {JIT_ENV: "True", STEPS_ENV: "1"})
+    assert with_overrides(chosen, Settings.from_environ({})) is chosen
+    forced = with_overrides(chosen, Settings.from_environ({JIT_ENV: "True", STEPS_ENV: "1"}))
     assert (forced.jit_compile, forced.steps_per_execution) == (True, 1) and "overridden" in forced.reason
-    assert with_overrides(chosen, {JIT_ENV: "auto"}).jit_compile == "auto"
+    assert with_overrides(chosen, Settings.from_environ({JIT_ENV: "auto"})).jit_compile == "auto"
 
 
 @pytest.mark.parametrize(("env", "message"), [({JIT_ENV: "maybe"}, "must be auto, true or false"), ({STEPS_ENV: "0"}, "at least 1"), ({STEPS_ENV: "x"}, "at least 1")])
 def test_a_bad_override_is_one_line_naming_the_variable(env: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError, match=message) as error:
-        with_overrides(RuntimeChoice(False, 32, "test"), env)
+        with_overrides(RuntimeChoice(False, 32, "test"), Settings.from_environ(env))
     assert "\n" not in str(error.value) and next(iter(env)) in str(error.value)
 
 
