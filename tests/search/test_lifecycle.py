@@ -258,7 +258,7 @@ def test_a_signal_after_the_last_epoch_keeps_the_finished_trial(tmp_path: Path) 
 
 def test_a_trial_whose_worker_died_before_its_first_heartbeat_is_recovered(tmp_path: Path, monkeypatch) -> None:
     """Optuna never judges a trial without a heartbeat stale; a worker killed that early must not leave it RUNNING."""
-    from storage.optuna_store import fail_stale_trials
+    from search.engines.coordinator import recover_dead_trials as fail_stale_trials
 
     monkeypatch.setenv("FMNIST_HEARTBEAT_INTERVAL", "1")
     monkeypatch.setenv("FMNIST_GRACE_PERIOD", "2")
