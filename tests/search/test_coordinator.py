@@ -42,7 +42,9 @@ def make(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     url = f"sqlite:///{tmp_path / 'c.db'}"
 
     def coordinator(n_trials: int | None = 3) -> Coordinator:
-        study = optuna.create_study(storage=open_storage(url), study_name="c", direction="maximize", load_if_exists=True)
+        study = optuna.create_study(
+            storage=open_storage(url), study_name="c", direction="maximize", load_if_exists=True
+        )
         budget = Budget(url, "c")
         budget.reset(n_trials, 0)
         return Coordinator(study, budget)
@@ -174,7 +176,7 @@ def test_claims_that_no_trial_holds_are_dropped_after_a_grace_period(make, monke
     for _ in range(3):
         assert coordinator.budget.take()  # three workers killed between their claim and their trial
     now = [1000.0]
-    monkeypatch.setattr("search.engines.coordinator.time.time", lambda: now[0])
+    monkeypatch.setattr("search.engines.coordinator._coordinator.time.time", lambda: now[0])
     assert not coordinator.reconcile_orphaned_claims()  # first look
     now[0] += coordinator.grace_seconds / 2
     assert not coordinator.reconcile_orphaned_claims() and coordinator.budget.state() == (3, 3)
@@ -186,7 +188,7 @@ def test_claims_that_move_are_never_dropped(make, monkeypatch) -> None:
     coordinator = make(3)
     assert coordinator.budget.take()
     now = [1000.0]
-    monkeypatch.setattr("search.engines.coordinator.time.time", lambda: now[0])
+    monkeypatch.setattr("search.engines.coordinator._coordinator.time.time", lambda: now[0])
     assert not coordinator.reconcile_orphaned_claims()
     now[0] += coordinator.grace_seconds * 2
     assert coordinator.budget.take()  # a new claim since the last look

@@ -10,7 +10,6 @@ from __future__ import annotations
 import inspect
 import math
 import multiprocessing
-import re
 import threading
 import warnings
 from typing import Any
