@@ -100,9 +100,10 @@ class Coordinator:
         A signal leaves it failed and re-queued, unless it had finished; the deadline likewise. A
         store that stays away for the whole outage allowance stops the worker in one line.
         """
-        trial = self.study.ask()
-        # Which process runs it: the parent of a worker that dies recovers its trial at once.
-        trial.set_user_attr(WORKER_PROCESS_ATTR, worker_process())
+        with _store_outage(slot):
+            trial = self.study.ask()
+            # Which process runs it: the parent of a worker that dies recovers its trial at once.
+            trial.set_user_attr(WORKER_PROCESS_ATTR, worker_process())
         state, value, error = State.FAIL, None, None
         try:
             with self.heartbeat(trial.number):
@@ -127,9 +128,10 @@ class Coordinator:
 
     def _tell(self, slot: TrialSlot, trial: optuna.Trial, state: State, value: float | None) -> Any:
         try:
-            if state == State.COMPLETE:
-                return self.study.tell(trial, value)
-            return self.study.tell(trial, state=state)
+            with _store_outage(slot):
+                if state == State.COMPLETE:
+                    return self.study.tell(trial, value)
+                return self.study.tell(trial, state=state)
         except (ValueError, optuna.exceptions.UpdateFinishedTrialError):
             if self.store.get_trial(self._trial_id(trial.number)).state == State.RUNNING:
                 raise
@@ -137,14 +139,6 @@ class Coordinator:
             slot.keep()
             notices.warn(f"trial {trial.number} was failed as stale by another worker while it ran here; it runs again")
             return None
-        except (optuna.exceptions.StorageInternalError, sqlalchemy.exc.SQLAlchemyError) as lost:
-            if not is_connection_error(lost):
-                raise
-            slot.keep()  # nothing can be written now; the trial's stale heartbeat gives the slot back later
-            raise StorageError(
-                f"the store stayed unreachable for over {outage_seconds()} s; this worker stops, and the next one "
-                "to reach the store re-queues its trial"
-            ) from lost
 
     def _settle(self, slot: TrialSlot, trial: optuna.Trial, frozen: Any, requeue_unfinished: bool = True) -> None:
         """A finished trial keeps its slot; an unfinished one gives it back, and runs again if it was cut short."""
@@ -185,6 +179,25 @@ class Coordinator:
         notices.warn(message)
         if self.failures >= MAX_CONSECUTIVE_FAILURES:
             raise WorkerError(f"{self.failures} trials in a row failed; the last one: {reason}")
+
+
+@contextmanager
+def _store_outage(slot: TrialSlot) -> Iterator[None]:
+    """A store away for the whole outage allowance stops the worker in one line, its slot left claimed.
+
+    Nothing can be written now: the trial's stale heartbeat (or, before its trial exists, the
+    reconcile of claims no trial holds) gives the slot back later, wherever the store is reached.
+    """
+    try:
+        yield
+    except (optuna.exceptions.StorageInternalError, sqlalchemy.exc.SQLAlchemyError) as lost:
+        if not is_connection_error(lost):
+            raise
+        slot.keep()
+        raise StorageError(
+            f"the store stayed unreachable for over {outage_seconds()} s; this worker stops, and the next one "
+            "to reach the store re-queues its trial"
+        ) from lost
 
 
 def failure_reason(error: BaseException | None) -> str:

@@ -37,6 +37,7 @@ from typing import Any
 
 import optuna
 
+from search import notices
 from search.data.loader import TrainValData, load_train_val
 from search.engines.coordinator import MAX_CONSECUTIVE_FAILURES, Coordinator
 from search.engines.interface import DEFAULT_ENGINE, ENGINES, EpochListener, WorkerJob
@@ -151,6 +152,7 @@ def run_keras_tuner(
     """
     from search.runtime.quiet import import_keras
 
+    notices.show_on_stderr()  # a direct call (a test, a notebook): warnings as plain lines, unless a UI shows them
     os.environ.update(job.env)
     interrupts.reset()
     storage = open_storage(job.storage_url, must_exist=False)

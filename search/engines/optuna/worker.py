@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import optuna
 
+from search import notices
 from search.data.loader import load_train_val
 from search.engines.coordinator import MAX_CONSECUTIVE_FAILURES, Coordinator, failure_reason
 from search.engines.interface import EpochListener, WorkerJob
@@ -87,6 +88,7 @@ def run_worker(
     processes of a real ``start`` for the lifecycle tests and bench/soak.py); the store, budget,
     heartbeats, pruning, re-queueing and failure handling stay real.
     """
+    notices.show_on_stderr()  # a direct call (a test, a notebook): warnings as plain lines, unless a UI shows them
     os.environ.update(job.env)  # before the backend is imported: device and thread settings
     configure_logging(job.verbose)  # a spawned worker process starts with Optuna's chatty defaults
     storage = open_storage(job.storage_url, must_exist=False)
