@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import optuna
@@ -205,3 +206,20 @@ def test_failures_in_a_row_stop_the_worker_and_a_success_resets_the_streak(make,
     with pytest.raises(WorkerError, match=f"{MAX_CONSECUTIVE_FAILURES} trials in a row failed; the last one: boom"):
         coordinator.count_failure("trial failed: boom", "boom")
     assert sum("trial failed: boom" in message for message in notes()) == 2 * MAX_CONSECUTIVE_FAILURES - 1
+
+
+def test_a_slot_is_given_back_unless_kept_and_only_once(make) -> None:
+    coordinator = make(2)
+    with coordinator.next_slot(deadline=None) as kept:
+        kept.keep()  # the trial finished
+    with coordinator.next_slot(deadline=None) as failed:
+        failed.give_back()  # given back at once, and only once
+    assert coordinator.budget.state() == (2, 1)
+    assert coordinator.budget.take() is True and coordinator.next_slot(deadline=time.time() + 0.1) is None
+
+
+def test_without_a_limit_a_slot_counts_nothing(make) -> None:
+    coordinator = make(None)
+    with coordinator.next_slot(deadline=None):
+        pass
+    assert coordinator.budget.state() == (None, 0)

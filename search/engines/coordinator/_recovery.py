@@ -28,7 +28,9 @@ def store_of(study: optuna.Study) -> Store:
     """The store a study was opened on; Optuna keeps it private, and never wraps ours (storage/optuna_store.py)."""
     storage = study._storage
     if not isinstance(storage, Store):
-        raise TypeError(f"study {study.study_name!r} was opened on a {type(storage).__name__}, not storage.open_storage()")
+        raise TypeError(
+            f"study {study.study_name!r} was opened on a {type(storage).__name__}, not storage.open_storage()"
+        )
     return storage
 
 
