@@ -6,19 +6,15 @@ are left; that statement is atomic on SQLite and PostgreSQL alike. A trial that 
 interrupted, or whose worker dies) gives its slot back, so failed trials never use up the
 budget and a re-queued trial claims a slot like any other.
 
-A slot is held by one object, ``TrialSlot``, from the claim to the trial's end: both engines
-take it with ``claim_slot()`` and use it as a context manager, which gives the slot back unless
-the trial finished (``keep()``). A worker killed outright cannot give its slot back; the
-heartbeat's stale-trial handler does that for it (storage/optuna_store.py), and
-``reconcile`` repairs the one case no trial records: a worker killed between its claim and
-the creation of its trial.
+This module is the counter's SQL only. Who claims, keeps and gives back a slot, and when claims
+that no trial holds are dropped, is decided by the trial coordinator (search/engines/coordinator.py).
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
-from storage.engine import install_sqlite_pragmas, storage_errors
+from storage.engine import ensure_tables, shared_engine, storage_errors
 from storage.reconnect import retry_on_disconnect
 
 metadata = sa.MetaData()
@@ -31,40 +27,15 @@ budgets = sa.Table(
 )
 
 
-class TrialSlot:
-    """One claimed slot, held from the claim to the trial's end; given back on exit unless kept."""
-
-    def __init__(self, budget: Budget | None) -> None:
-        self._budget = budget  # None: the study has no trial limit, there is nothing to give back
-        self._kept = False
-
-    def keep(self) -> None:
-        """The trial finished (complete or pruned), or another process took over its slot: keep it used."""
-        self._kept = True
-
-    def give_back(self) -> None:
-        """Release the slot now, once; a later exit does nothing more."""
-        if not self._kept and self._budget is not None:
-            self._budget.release()
-        self._kept = True
-
-    def __enter__(self) -> TrialSlot:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.give_back()
-
-
 class Budget:
     """The claim counter of one study in the store at ``url``."""
 
     def __init__(self, url: str, study_name: str) -> None:
-        install_sqlite_pragmas()
         self.url = url
         self.study_name = study_name
-        self.engine = sa.create_engine(url, pool_pre_ping=True)
+        self.engine = shared_engine(url)  # one per process and URL (storage/engine.py)
         with storage_errors(url):
-            metadata.create_all(self.engine, checkfirst=True)
+            ensure_tables(self.engine, metadata)
 
     def reset(self, n_trials: int | None, already_used: int, set_limit: bool = True) -> None:
         """Set the budget and the slots in use (finished + running trials), e.g. when a study (re)starts.
@@ -88,14 +59,6 @@ class Budget:
                         .values(claimed=claimed, **({"n_trials": n_trials} if set_limit else {}))
                     )
 
-    def claim_slot(self) -> TrialSlot | None:
-        """A held slot for the next trial, or None when the budget is fully claimed."""
-        with storage_errors(self.url):
-            taken = self._claim()
-        if taken is None:
-            return TrialSlot(None)  # no limit: nothing was counted, nothing to give back
-        return TrialSlot(self) if taken else None
-
     def limit(self) -> int | None:
         """The study's trial budget; None: no limit."""
         with storage_errors(self.url):
@@ -112,6 +75,11 @@ class Budget:
         """
         with storage_errors(self.url):
             return self._reconcile(seen_claimed, in_use)
+
+    def take(self) -> bool | None:
+        """Take one slot: True if taken, False when the budget is spent, None when the study has no limit."""
+        with storage_errors(self.url):
+            return self._claim()
 
     def claim(self) -> bool:
         """Take one slot; False when the budget is spent. Studies without a budget row are unlimited."""
@@ -175,4 +143,4 @@ class Budget:
         return (row.n_trials, row.claimed) if row else (None, 0)
 
     def close(self) -> None:
-        self.engine.dispose()
+        """Nothing to close: the engine is the process's shared one (storage/engine.py disposes it)."""

@@ -9,14 +9,17 @@ and a dashboard can read and write one file at once.
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import sqlite3
+import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
@@ -57,6 +60,54 @@ def install_sqlite_pragmas() -> None:
     """Register the connect hook on all SQLAlchemy engines (idempotent; Optuna builds its own engine)."""
     if not event.contains(Engine, "connect", _on_connect):
         event.listen(Engine, "connect", _on_connect)
+
+
+_engines: dict[tuple[int, str], Engine] = {}
+_tables_made: set[tuple[int, str, int]] = set()
+_engines_lock = threading.Lock()
+
+
+def shared_engine(url: str) -> Engine:
+    """This process's one SQLAlchemy engine for ``url`` (pre-pinged pool, SQLite pragmas).
+
+    Keyed by pid too: a forked child must not reuse its parent's pooled connections, so it
+    builds its own. Disposed when the process exits.
+    """
+    install_sqlite_pragmas()
+    key = (os.getpid(), url)
+    with _engines_lock:
+        engine = _engines.get(key)
+        if engine is None:
+            engine = _engines[key] = create_engine(url, pool_pre_ping=True)
+        return engine
+
+
+def ensure_tables(engine: Engine, metadata: MetaData) -> None:
+    """Create ``metadata``'s tables once per engine and process; a concurrent creator elsewhere is fine."""
+    key = (os.getpid(), id(engine), id(metadata))
+    if key in _tables_made:
+        return
+    from sqlalchemy import exc, inspect
+
+    try:
+        metadata.create_all(engine, checkfirst=True)
+    except (exc.OperationalError, exc.ProgrammingError, exc.IntegrityError):
+        # Another process created them a moment ago (PostgreSQL's catalog races on CREATE TABLE).
+        if not all(inspect(engine).has_table(name) for name in metadata.tables):
+            raise
+    _tables_made.add(key)
+
+
+def dispose_engines() -> None:
+    """Close this process's pooled connections (at exit; tests that delete their store)."""
+    with _engines_lock:
+        mine = [key for key in _engines if key[0] == os.getpid()]
+        for key in mine:
+            _engines.pop(key).dispose()
+        _tables_made.difference_update({key for key in _tables_made if key[0] == os.getpid()})
+
+
+atexit.register(dispose_engines)
 
 
 def check_url(url: str, must_exist: bool = False) -> str:

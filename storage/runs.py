@@ -13,7 +13,7 @@ import hashlib
 
 import sqlalchemy as sa
 
-from storage.engine import install_sqlite_pragmas, storage_errors
+from storage.engine import ensure_tables, shared_engine, storage_errors
 from storage.reconnect import retry_on_disconnect
 
 SEED_SPACE = 2**31  # below NumPy's 2**32 with room for the per-model offsets Keras seeds take
@@ -29,23 +29,10 @@ runs = sa.Table(
 
 def next_run(url: str, study_name: str) -> int:
     """This run's number: 0 for a study's first run, then 1, 2, … whatever processes ask at once."""
-    install_sqlite_pragmas()
-    engine = sa.create_engine(url, pool_pre_ping=True)
-    try:
-        with storage_errors(url):
-            _create_table(engine)
-            return _next_run(engine, study_name)
-    finally:
-        engine.dispose()
-
-
-def _create_table(engine: sa.Engine) -> None:
-    """Create the table if it is missing; another process creating it at the same moment is fine."""
-    try:
-        metadata.create_all(engine, checkfirst=True)
-    except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError):
-        if not sa.inspect(engine).has_table(runs.name):
-            raise
+    engine = shared_engine(url)
+    with storage_errors(url):
+        ensure_tables(engine, metadata)
+        return _next_run(engine, study_name)
 
 
 @retry_on_disconnect

@@ -17,10 +17,6 @@ CORE = ("search/engines", "search/results", "search/study", "search/data", "sear
 SCREEN = ("search.ui", "search.cli")
 
 # Modules owned by another branch that still import the UI until it lands; remove each at merge.
-NOT_YET = {
-    "search/engines/optuna/worker.py",  # report_error, warm_up_study_plots: the lifecycle branch
-    "search/engines/keras_tuner/engine.py",  # report_error: the lifecycle branch
-}
 
 
 def imported(path: Path, package: str | None = None) -> set[str]:
@@ -65,15 +61,5 @@ def test_spaces_and_storage_import_nothing_from_search(path: Path) -> None:
 
 @pytest.mark.parametrize("path", modules(*CORE), ids=lambda p: str(p.relative_to(ROOT)))
 def test_the_core_never_imports_the_ui_or_the_cli(path: Path) -> None:
-    if str(path.relative_to(ROOT)) in NOT_YET:
-        pytest.skip("another branch removes this import")
     upward = sorted(name for name in imported(path) if any(reaches(name, package) for package in SCREEN))
     assert upward == [], f"{path.relative_to(ROOT)} imports {upward}"
-
-
-def test_the_exceptions_are_still_needed() -> None:
-    # An exception that no longer imports the UI is stale: drop it from NOT_YET.
-    for name in NOT_YET:
-        path = ROOT / name
-        if path.is_file():
-            assert any(any(reaches(n, p) for p in SCREEN) for n in imported(path)), f"{name}: remove it from NOT_YET"

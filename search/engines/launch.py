@@ -17,6 +17,7 @@ import optuna
 
 from search import notices
 from search.data import loader as fmnist_data
+from search.engines.coordinator import recover_dead_trials
 from search.engines.interface import WorkerJob
 from search.engines.run_view import RunView
 from search.engines.runner import run_study
@@ -83,6 +84,8 @@ def start_study(
         subset=subset,
         n_trials=n_trials,
     )
+    # A dead run's trials fail now (slot back, params re-queued), not when a worker first looks.
+    recover_dead_trials(optuna.load_study(study_name=study_name, storage=storage))
     if engine == "optuna":
         workers = _capped_workers(storage, study_name, settings, workers)
     searcher = "KerasTuner Hyperband" if engine == "keras-tuner" else f"{settings.sampler} + {settings.pruner}"

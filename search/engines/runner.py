@@ -27,16 +27,17 @@ from typing import TYPE_CHECKING
 
 import optuna
 
+from search import notices
+from search.engines.coordinator import recover_dead_trials, worker_process
+from search.engines.interface import Engine, WorkerJob
+from search.engines.optuna.worker import run_worker
+from search.engines.record import one_line
+from search.engines.run_view import DisplayFactory
+from search.errors import WorkerError
 from search.runtime import interrupts
 from search.runtime.choice import process_backend
 from search.runtime.devices import worker_environment
-from search.engines.optuna.lifecycle import fail_trials_of_process, worker_process
 from search.study.settings import StudySettings, open_study
-from search.engines.interface import Engine, WorkerJob
-from search.engines.run_view import DisplayFactory
-from search.engines.optuna.worker import run_worker
-from search.engines.record import one_line
-from search.errors import WorkerError
 from storage import open_storage
 from storage.runs import next_run
 
@@ -110,6 +111,7 @@ def _die_with_parent(parent_pid: int) -> None:
 
 def worker_process_main(job: WorkerJob, messages: SimpleQueue[tuple[int, str]] | None = None, parent_pid: int | None = None) -> None:
     """A worker process's body: its exit code and one line in ``messages`` say how it ended."""
+    notices.show_on_stderr()  # a spawned process has no UI: its warnings are plain stderr lines
     if parent_pid is not None:
         _die_with_parent(parent_pid)
     with interrupts.signals_as_interrupts(second_forces=False):
@@ -172,7 +174,7 @@ def _fail_trials_of_dead(processes: list[BaseProcess], study: optuna.Study, done
     """A worker that died with a trial running cannot give it back: do it for it, without waiting for its heartbeat."""
     for process in processes:
         if process.pid is not None and process.pid not in done and process.exitcode not in (None, 0):
-            done[process.pid] = fail_trials_of_process(study, worker_process(process.pid))
+            done[process.pid] = recover_dead_trials(study, worker_process(process.pid))
 
 
 def _drain(messages: SimpleQueue[tuple[int, str]]) -> list[tuple[int, str]]:

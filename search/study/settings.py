@@ -32,7 +32,6 @@ from spaces.first_trial import default_point, known_good_points
 from spaces.space import Space, load_space, space_from_data
 from storage.budget import Budget
 from storage.engine import storage_errors
-from storage.optuna_store import fail_stale_trials
 from storage.runs import sampler_seed
 
 SETTINGS_ATTR = "fmnist_search"
@@ -235,10 +234,9 @@ def start_or_resume(
 
 
 def _reset_budget(storage: optuna.storages.BaseStorage, name: str, settings: StudySettings, set_limit: bool = True) -> None:
-    """Slots in use on (re)start: finished trials, and running ones (alive, or soon failed by heartbeat)."""
+    """Slots in use on (re)start: finished trials, and running ones (alive, or dead: the start then
+    recovers those, search/engines/coordinator/, which gives their slots back)."""
     study = optuna.load_study(study_name=name, storage=storage)
-    # A dead run's trials fail now (slot back, params re-queued), not when a worker next calls optimize.
-    fail_stale_trials(study)
     in_use = len(study.get_trials(deepcopy=False, states=(*FINISHED, optuna.trial.TrialState.RUNNING)))
     budget = Budget(str(storage.url), name)  # type: ignore[attr-defined]
     try:

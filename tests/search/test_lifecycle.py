@@ -16,11 +16,11 @@ from pathlib import Path
 import optuna
 import pytest
 
+from search.engines.coordinator import recover_dead_trials
+from search.engines.optuna.worker import WorkerJob, run_worker
 from search.study.settings import FINISHED, open_study, start_or_resume
-from search.engines.optuna.worker import WorkerJob
 from storage import open_storage
 from storage.budget import Budget
-from search.engines.optuna.worker import run_worker
 from tests.stub_worker import run_stub_worker
 
 State = optuna.trial.TrialState
@@ -82,8 +82,9 @@ def test_a_lone_worker_killed_and_its_study_started_again(tmp_path: Path, monkey
     url = f"sqlite:///{tmp_path / 'life.db'}"
     killed, _ = _kill_mid_trial(url, 1, monkeypatch)
     time.sleep(4)  # past the grace period, as in "wait 100 s" with the default one
-    start_or_resume(open_storage(url), "life")  # `start --study life`: fails the stale trial at once
+    start_or_resume(open_storage(url), "life")  # `start --study life` (search/engines/launch.py)...
     study, _ = open_study(open_storage(url), "life")
+    recover_dead_trials(study)  # ...then fails the stale trial at once
     assert study.trials[killed.number].state == State.FAIL
     assert run_stub_worker(WorkerJob(url, "life"), 0.01) == 1
     _assert_exact(url, 1, killed)
@@ -258,7 +259,7 @@ def test_a_signal_after_the_last_epoch_keeps_the_finished_trial(tmp_path: Path) 
 
 def test_a_trial_whose_worker_died_before_its_first_heartbeat_is_recovered(tmp_path: Path, monkeypatch) -> None:
     """Optuna never judges a trial without a heartbeat stale; a worker killed that early must not leave it RUNNING."""
-    from storage.optuna_store import fail_stale_trials
+    from search.engines.coordinator import recover_dead_trials as fail_stale_trials
 
     monkeypatch.setenv("FMNIST_HEARTBEAT_INTERVAL", "1")
     monkeypatch.setenv("FMNIST_GRACE_PERIOD", "2")

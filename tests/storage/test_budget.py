@@ -60,16 +60,8 @@ def test_reconcile_drops_only_the_claims_it_saw(store_url: str) -> None:
     assert budget.reconcile(5, 2) and budget.state() == (10, 2)
 
 
-def test_a_slot_is_given_back_unless_kept(store_url: str) -> None:
+def test_take_tells_a_spent_budget_from_no_limit(store_url: str) -> None:
     budget = Budget(store_url, "s")
-    budget.reset(2, 0)
-    with budget.claim_slot() as kept:
-        kept.keep()  # the trial finished
-    with budget.claim_slot() as failed:
-        failed.give_back()  # given back at once, and only once
-    assert budget.state() == (2, 1)
-    assert budget.claim_slot() is not None and budget.claim_slot() is None
-    unlimited = Budget(store_url, "no-limit")
-    with unlimited.claim_slot():
-        pass
-    assert unlimited.state() == (None, 0)
+    budget.reset(1, 0)
+    assert budget.take() is True and budget.take() is False
+    assert Budget(store_url, "no-limit").take() is None

@@ -17,8 +17,10 @@ How KerasTuner's Hyperband differs from the Optuna engine, and what that means h
   before each KerasTuner trial, so the run stops when the study holds N finished trials.
 - ``--timeout`` starts no trial after the deadline; a trial still training then stops at its
   next epoch end and is not written (KerasTuner cannot resume it).
-- Each KerasTuner trial holds its budget slot in a ``TrialSlot``, as an Optuna trial does: given
-  back unless the trial is written. Ctrl-C and SIGTERM are handled by the runner
+- The trial coordinator (search/engines/coordinator.py) admits each KerasTuner trial as it does
+  an Optuna one: it recovers dead trials, claims the slot (held in a ``TrialSlot``, given back
+  unless the trial is written), waits while claims are held, drops claims that no trial holds
+  (a run killed mid-trial leaves one) and counts the failure streak. Ctrl-C and SIGTERM are handled by the runner
   (search/engines/runner.py); a signal that TensorFlow turned into another error, which KerasTuner would
   record as a failed trial and carry on after, stops the search after that trial.
 - Without ``--trials`` or ``--timeout`` one Hyperband iteration runs (KerasTuner's default);
@@ -35,14 +37,15 @@ from typing import Any
 
 import optuna
 
+from search import notices
 from search.data.loader import TrainValData, load_train_val
+from search.engines.coordinator import MAX_CONSECUTIVE_FAILURES, Coordinator
 from search.engines.interface import DEFAULT_ENGINE, ENGINES, EpochListener, WorkerJob
 from search.engines.keras_tuner.tuner import FitRecord, SearchOver, keras_tuner_classes
 from search.engines.record import METRICS, History, attach_report, result_attrs, runner_attrs, update_plots
-from search.errors import EngineError, WorkerError
+from search.errors import EngineError, StorageError, WorkerError
 from search.runtime import interrupts
 from search.study.settings import StudySettings, open_study
-from search.ui.console import report_error
 from spaces.adapters import suggest
 from spaces.schedules import ScheduleSpan
 from spaces.space import Space
@@ -149,6 +152,7 @@ def run_keras_tuner(
     """
     from search.runtime.quiet import import_keras
 
+    notices.show_on_stderr()  # a direct call (a test, a notebook): warnings as plain lines, unless a UI shows them
     os.environ.update(job.env)
     interrupts.reset()
     storage = open_storage(job.storage_url, must_exist=False)
@@ -161,11 +165,8 @@ def run_keras_tuner(
     device = describe_device()
     data = load_train_val(job.data_dir, settings.subset)
     artifacts = open_artifact_store(job.storage_url)
-    budget = Budget(job.storage_url, job.study_name)
-    try:
-        return _search(job, study, settings, seed, data, budget, artifacts, device, after_trial)
-    finally:
-        budget.close()
+    coordinator = Coordinator(study, Budget(job.storage_url, job.study_name))
+    return _search(job, study, settings, seed, data, coordinator, artifacts, device, after_trial)
 
 
 def _search(
@@ -174,7 +175,7 @@ def _search(
     settings: StudySettings,
     seed: int,
     data: TrainValData,
-    budget: Budget,
+    coordinator: Coordinator,
     artifacts: Any,
     device: str,
     after_trial: Callable[[optuna.trial.FrozenTrial], None] | None,
@@ -192,7 +193,8 @@ def _search(
         """Write a finished KerasTuner trial into the study; False when it did not finish (its slot goes back)."""
         if record is None or record.cut_short or kt_trial.status != "COMPLETED":
             if record is None or not record.cut_short:
-                report_error(f"KerasTuner trial {kt_trial.trial_id} failed: {_last_line(kt_trial.message)}", label="warning")
+                reason = _last_line(kt_trial.message)
+                coordinator.count_failure(f"KerasTuner trial {kt_trial.trial_id} failed: {reason}", reason)
             return False
         values = dict(kt_trial.hyperparameters.values)
         history = full_history(record, histories.get(values.get("tuner/trial_id", "")))
@@ -202,6 +204,7 @@ def _search(
         attrs["keras_tuner_round"] = values.get("tuner/round")
         frozen = write_trial(study, settings.space, values, attrs, artifacts, settings.max_epochs)
         written.append(frozen)
+        coordinator.count_success()
         update_plots(study)
         if after_trial:
             after_trial(frozen)
@@ -211,8 +214,7 @@ def _search(
     freeze_long_lived_objects()
     with tempfile.TemporaryDirectory(prefix="fmnist-keras-tuner-") as workdir:
         tuner = tuner_class(
-            study=study,
-            budget=budget,
+            coordinator=coordinator,
             deadline=job.deadline,
             on_trial=on_trial,
             hypermodel=hypermodel_class(settings.space, seed, job.deadline, ScheduleSpan(settings.max_epochs, len(data.x_train))),
@@ -224,12 +226,14 @@ def _search(
             directory=workdir,
             project_name="search",
             overwrite=True,
-            max_consecutive_failed_trials=3,
+            max_consecutive_failed_trials=MAX_CONSECUTIVE_FAILURES + 1,  # the coordinator's streak stops it first
         )
         try:
             tuner.search(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), verbose=0)
         except SearchOver:
             pass
+        except (WorkerError, StorageError):
+            raise
         except RuntimeError as error:  # KerasTuner gives up after max_consecutive_failed_trials
             interrupts.check()  # or TensorFlow turned Ctrl-C into a RuntimeError
             raise WorkerError(f"KerasTuner stopped: {_last_line(str(error))}") from error

@@ -11,16 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import optuna
-
+from search.engines.coordinator import Coordinator, TrialSlot
 from search.engines.record import History, add_epoch, new_history
 from search.runtime import interrupts
 from spaces.adapters import keras_tuner_params
 from spaces.label_smoothing import targets
 from spaces.schedules import ScheduleSpan, resume_at_epoch
 from spaces.space import Space
-from storage.budget import Budget, TrialSlot
-from storage.optuna_store import fail_stale_trials
 
 
 @dataclass
@@ -64,12 +61,15 @@ def keras_tuner_classes() -> tuple[type, type]:
             self.last: FitRecord | None = None
 
         def build(self, hp: Any) -> keras.Model:
+            from search.runtime.choice import compile_options
             from spaces.builders import build_model
 
             # One seed per model built, as the Optuna objective seeds trial n with seed + n.
             keras.utils.set_random_seed(self.seed + self.builds)
             self.builds += 1
-            return build_model(self.space.model, keras_tuner_params(self.space, hp), self.span)
+            return build_model(
+                self.space.model, keras_tuner_params(self.space, hp), self.span, compile_options(self.space.model)
+            )
 
         def fit(self, hp: Any, model: keras.Model, *args: Any, **kwargs: Any) -> Any:
             params = keras_tuner_params(self.space, hp)  # declared already: returns the trial's values
@@ -94,19 +94,22 @@ def keras_tuner_classes() -> tuple[type, type]:
             return history
 
     class BudgetedHyperband(keras_tuner.Hyperband):
-        """Hyperband that claims a study budget slot per trial, stops at the deadline, and hands each trial on."""
+        """Hyperband whose trials the coordinator admits: a budget slot each, none past the deadline.
+
+        KerasTuner's oracle chooses the params; the coordinator (search/engines/coordinator.py)
+        decides whether another trial runs, as it does for the Optuna engine.
+        """
 
         def __init__(
             self,
             *,
-            study: optuna.Study,
-            budget: Budget,
+            coordinator: Coordinator,
             deadline: float | None,
             on_trial: Callable[[Any, FitRecord | None], bool],
             **kwargs: Any,
         ) -> None:
             super().__init__(**kwargs)
-            self.study, self.budget, self.deadline, self.on_trial = study, budget, deadline, on_trial
+            self.coordinator, self.deadline, self.on_trial = coordinator, deadline, on_trial
             self.slot: TrialSlot | None = None  # held from the claim to the trial's end
             self.gradients_before: set[str] = set()
 
@@ -114,12 +117,10 @@ def keras_tuner_classes() -> tuple[type, type]:
             interrupts.check()  # a signal between two trials
             if self.slot is not None:
                 return  # the oracle asked again (IDLE): the slot claimed last time is still ours
-            if self.deadline is not None and time.time() >= self.deadline:
-                raise SearchOver("timeout")
-            fail_stale_trials(self.study)  # a dead run's claims come back before this one counts them
-            self.slot = self.budget.claim_slot()
+            # Waits while claims are held by trials still running, or by a killed run (reconciled).
+            self.slot = self.coordinator.next_slot(self.deadline)
             if self.slot is None:
-                raise SearchOver("budget")
+                raise SearchOver("budget spent or time up")
 
         def on_trial_begin(self, trial: Any) -> None:
             from search.runtime.memory import custom_gradient_names

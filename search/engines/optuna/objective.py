@@ -12,18 +12,18 @@ from typing import Any
 import keras
 import optuna
 
-from search.runtime import interrupts
-from search.runtime.memory import custom_gradient_names, release_trial_memory
 from search.data.loader import TrainValData
+from search.engines.deadline import DeadlineReached
 from search.engines.interface import EpochListener
 from search.engines.record import add_epoch, new_history, result_attrs, runner_attrs
-from search.engines.deadline import DeadlineReached
+from search.runtime import interrupts
+from search.runtime.choice import compile_options
+from search.runtime.memory import custom_gradient_names, release_trial_memory
 from spaces.adapters import suggest
 from spaces.builders import build_model
 from spaces.label_smoothing import targets
 from spaces.schedules import ScheduleSpan
 from spaces.space import Space
-
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def _fit(space: Space, params: dict[str, Any], data: TrainValData, max_epochs: i
     A learning-rate schedule spans ``max_epochs`` whatever epoch the pruner stops the trial at,
     so a trial's first k epochs are the same whether or not it is promoted past k (spaces/schedules.py).
     """
-    model = build_model(space.model, params, ScheduleSpan(max_epochs, len(data.x_train)))
+    model = build_model(space.model, params, ScheduleSpan(max_epochs, len(data.x_train)), compile_options(space.model))
     started = time.perf_counter()
     try:
         # Ctrl-C or SIGTERM ends the epoch after its current batch; the reporter then stops the trial.
