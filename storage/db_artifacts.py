@@ -18,7 +18,7 @@ from typing import BinaryIO
 import sqlalchemy as sa
 from optuna.artifacts.exceptions import ArtifactNotFound
 
-from storage.engine import install_sqlite_pragmas, storage_errors
+from storage.engine import ensure_tables, shared_engine, storage_errors
 from storage.reconnect import retry_on_disconnect
 
 metadata = sa.MetaData()
@@ -37,11 +37,10 @@ class DatabaseArtifactStore:
     """Optuna's artifact store protocol over the ``fmnist_artifacts`` table of the store at ``url``."""
 
     def __init__(self, url: str) -> None:
-        install_sqlite_pragmas()
         self.url = url
-        self._engine = sa.create_engine(url, pool_pre_ping=True)
+        self._engine = shared_engine(url)  # one per process and URL, disposed at exit
         with storage_errors(url):
-            _create_table(self._engine)
+            ensure_tables(self._engine, metadata)
 
     def open_reader(self, artifact_id: str) -> BinaryIO:
         with storage_errors(self.url):
@@ -63,9 +62,6 @@ class DatabaseArtifactStore:
         if not removed:
             raise ArtifactNotFound(f"artifact {artifact_id} is not in the store's {artifacts.name} table")
 
-    def close(self) -> None:
-        self._engine.dispose()
-
     # One transaction each: a connection lost before the commit rolls it back, so a retry is safe.
     @retry_on_disconnect
     def _read(self, artifact_id: str) -> bytes | None:
@@ -84,11 +80,3 @@ class DatabaseArtifactStore:
         with self._engine.begin() as connection:
             return connection.execute(artifacts.delete().where(artifacts.c.artifact_id == artifact_id)).rowcount == 1
 
-
-def _create_table(engine: sa.Engine) -> None:
-    """Create the table if it is missing; another process creating it at the same moment is fine."""
-    try:
-        metadata.create_all(engine, checkfirst=True)
-    except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError):
-        if not sa.inspect(engine).has_table(artifacts.name):
-            raise

@@ -82,6 +82,32 @@ def shared_engine(url: str) -> Engine:
         return engine
 
 
+# One PostgreSQL advisory lock ("fmns") around every table creation in a store.
+SCHEMA_LOCK_KEY = 0x666D6E73
+
+
+@contextmanager
+def schema_lock(engine: Engine) -> Iterator[None]:
+    """Hold other processes' table creation off while this one creates tables.
+
+    PostgreSQL's catalog races on concurrent CREATE TABLE of the same name: the loser fails with
+    'duplicate key value violates unique constraint "pg_type_typname_nsp_index"' even though
+    both checked first. A session-level advisory lock serialises them. SQLite serialises writers
+    itself, so there it is a no-op.
+    """
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    from sqlalchemy import text
+
+    with engine.connect() as connection:
+        connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+        try:
+            yield
+        finally:
+            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": SCHEMA_LOCK_KEY})
+
+
 def ensure_tables(engine: Engine, metadata: MetaData) -> None:
     """Create ``metadata``'s tables once per engine and process; a concurrent creator elsewhere is fine."""
     key = (os.getpid(), id(engine), id(metadata))
@@ -90,7 +116,8 @@ def ensure_tables(engine: Engine, metadata: MetaData) -> None:
     from sqlalchemy import exc, inspect
 
     try:
-        metadata.create_all(engine, checkfirst=True)
+        with schema_lock(engine):
+            metadata.create_all(engine, checkfirst=True)
     except (exc.OperationalError, exc.ProgrammingError, exc.IntegrityError):
         # Another process created them a moment ago (PostgreSQL's catalog races on CREATE TABLE).
         if not all(inspect(engine).has_table(name) for name in metadata.tables):

@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from storage.engine import install_sqlite_pragmas, storage_errors
+from storage.engine import ensure_tables, shared_engine, storage_errors
 
 metadata = sa.MetaData()
 exports = sa.Table(
@@ -50,11 +50,10 @@ class ExportLog:
     """The export and baseline records of the store at ``url``."""
 
     def __init__(self, url: str) -> None:
-        install_sqlite_pragmas()
         self.url = url
-        self.engine = sa.create_engine(url, pool_pre_ping=True)
+        self.engine = shared_engine(url)
         with storage_errors(url):
-            metadata.create_all(self.engine, checkfirst=True)
+            ensure_tables(self.engine, metadata)
 
     def record_export(self, study_name: str | None, trial_number: int | None, config_hash: str, folder: str, files: list[str]) -> None:
         """One row per export run."""
@@ -81,7 +80,7 @@ class ExportLog:
         return [{**row, "files": json.loads(row["files"])} for row in rows]
 
     def close(self) -> None:
-        self.engine.dispose()
+        """Nothing to close: the engine is the process's shared one (storage/engine.py disposes it)."""
 
     def _insert(self, table: sa.Table, **values: Any) -> None:
         with storage_errors(self.url), self.engine.begin() as connection:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import time
 from collections.abc import Container, Sequence
 from typing import Any
 
@@ -23,7 +24,15 @@ import sqlalchemy as sa
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from storage.engine import StorageError, install_sqlite_pragmas, redact, resolve_url, storage_errors
+from storage.engine import (
+    StorageError,
+    install_sqlite_pragmas,
+    redact,
+    resolve_url,
+    schema_lock,
+    shared_engine,
+    storage_errors,
+)
 from storage.reconnect import is_connection_error, retry_on_disconnect
 from storage.schema import require_studies
 
@@ -212,7 +221,31 @@ def open_storage(url: str | None = None, must_exist: bool = False) -> Store:
     install_sqlite_pragmas()
     with storage_errors(url):
         try:
-            backend = optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+            backend = _optuna_storage(url)
         except ImportError as error:
             raise StorageError(f"storage {redact(url)} needs a database driver that is not installed") from error
     return Store(backend, url)
+
+
+TABLE_RACE_TRIES = 5
+
+
+def _optuna_storage(url: str) -> optuna.storages.RDBStorage:
+    """Optuna's storage, which creates its tables if they are missing, safe beside other processes doing the same.
+
+    On PostgreSQL an advisory lock serialises the creation (storage/engine.py). SQLite has no such
+    lock to share with Optuna's own connections: a process that checked for the tables just before
+    another created them fails ("table ... already exists", or a duplicate schema-version row); it
+    tries again, and finds them made.
+    """
+    for attempt in range(TABLE_RACE_TRIES):
+        try:
+            with schema_lock(shared_engine(url)):
+                return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+        except (sa.exc.OperationalError, sa.exc.IntegrityError) as error:
+            # "table ... already exists", or the schema version row another process wrote first.
+            raced = isinstance(error, sa.exc.IntegrityError) or "already exists" in str(error)
+            if not raced or attempt == TABLE_RACE_TRIES - 1:
+                raise
+            time.sleep(0.1 * (attempt + 1))
+    raise AssertionError("unreachable")

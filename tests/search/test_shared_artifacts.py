@@ -51,7 +51,6 @@ def test_database_artifacts_round_trip_through_optuna(backend: str, tmp_path: Pa
         store.open_reader(artifact_id)
     with pytest.raises(optuna.artifacts.exceptions.ArtifactNotFound):
         store.remove(artifact_id)
-    store.close()
 
 
 def _worker(url: str, data_dir: Path, home: Path) -> subprocess.Popen[str]:
