@@ -4,7 +4,7 @@
     python -m bench.soak --backend sqlite --workers 8 --minutes 3
 
 Real `fmnist-search start` parents (each with its worker processes), a real store, real signals;
-the training is a stub of a few seconds a trial (FMNIST_OBJECTIVE_FACTORY), because this measures
+the training is a stub of a few seconds a trial (bench/with_objective.py), because this measures
 the store and the lifecycle, not Keras. While the chaos loop runs, it SIGKILLs random workers,
 SIGTERMs others, SIGKILLs a whole `start` parent (its workers must follow it), starts a new parent
 whenever one has ended, and on PostgreSQL stops the server for 60 s, twice. Then the study gets a
@@ -44,7 +44,6 @@ OUTAGE_S = 60.0
 FINAL_MARGIN = 40
 STARTUP_S = 90.0  # a parent younger than this may not have started all its workers yet  # trials added to what the study holds when the chaos ends
 ENV = {
-    "FMNIST_OBJECTIVE_FACTORY": "bench.soak:soak_objective",
     "FMNIST_HEARTBEAT_INTERVAL": "5",
     "FMNIST_GRACE_PERIOD": "20",
     "FMNIST_OUTAGE_SECONDS": "300",
@@ -117,7 +116,7 @@ class Parents:
 
     def start(self, workers: int) -> None:
         env = {**os.environ, **ENV, "PYTHONPATH": str(ROOT), "FMNIST_SEARCH_HOME": str(self.home)}
-        command = [sys.executable, "-m", "search", "start", "--study", STUDY, "--workers", str(workers), "--storage", self.url]
+        command = [sys.executable, "-m", "bench.with_objective", "bench.soak:soak_objective", "start", "--study", STUDY, "--workers", str(workers), "--storage", self.url]
         self.started.append(subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True, stdout=self.log, stderr=self.log))
         self.since[self.started[-1].pid] = time.time()
 

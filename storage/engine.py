@@ -23,6 +23,7 @@ from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
+from storage.config import store_settings
 from storage.errors import StorageError
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
@@ -34,11 +35,8 @@ _PASSWORD_QUERY_KEYS = ("password", "passwd", "pwd")
 
 
 def home_dir() -> Path:
-    explicit = os.environ.get("FMNIST_SEARCH_HOME")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "fmnist-search"
+    """``FMNIST_SEARCH_HOME``, else ``$XDG_DATA_HOME/fmnist-search`` (storage/config.py)."""
+    return store_settings().search_home
 
 
 def default_url() -> str:

@@ -14,7 +14,6 @@ and ``load_study`` put their ``_CachedStorage`` only around an ``RDBStorage``; t
 from __future__ import annotations
 
 import datetime
-import os
 import time
 from collections.abc import Container, Sequence
 from typing import Any
@@ -24,6 +23,7 @@ import sqlalchemy as sa
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from storage.config import store_settings
 from storage.engine import (
     StorageError,
     install_sqlite_pragmas,
@@ -35,9 +35,6 @@ from storage.engine import (
 )
 from storage.reconnect import is_connection_error, retry_on_disconnect
 from storage.schema import require_studies
-
-HEARTBEAT_INTERVAL = 20  # seconds; FMNIST_HEARTBEAT_INTERVAL overrides
-GRACE_PERIOD = 90  # seconds; FMNIST_GRACE_PERIOD overrides
 
 
 class Store(optuna.storages.BaseStorage):
@@ -194,17 +191,9 @@ def dead_trial_ids(engine: sa.Engine, study_id: int, grace_seconds: float) -> li
 
 
 def heartbeat_timings() -> tuple[int, int]:
-    """(interval, grace period) in seconds, from the environment or the defaults."""
-    timings = []
-    for name, default in (("FMNIST_HEARTBEAT_INTERVAL", HEARTBEAT_INTERVAL), ("FMNIST_GRACE_PERIOD", GRACE_PERIOD)):
-        text = os.environ.get(name, str(default))
-        if not text.isdigit() or int(text) < 1:
-            raise StorageError(f"{name} must be a whole number of seconds (at least 1), but got {name}={text!r}")
-        timings.append(int(text))
-    interval, grace = timings
-    if grace <= interval:
-        raise StorageError(f"FMNIST_GRACE_PERIOD ({grace}) must be longer than FMNIST_HEARTBEAT_INTERVAL ({interval})")
-    return interval, grace
+    """(interval, grace period) in seconds, from the store's settings (storage/config.py)."""
+    settings = store_settings()
+    return settings.heartbeat_interval, settings.grace_period
 
 
 def open_storage(url: str | None = None, must_exist: bool = False) -> Store:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import sys
 import threading
 import time
@@ -23,7 +22,9 @@ from typing import Any, TypeVar
 import optuna
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, PendingRollbackError
 
-OUTAGE_SECONDS = 300  # FMNIST_OUTAGE_SECONDS overrides
+from storage.config import OUTAGE_SECONDS, store_settings
+from storage.errors import StorageError
+
 MAX_DELAY_SECONDS = 4.0  # so that a worker notices within seconds that the store is back
 # PendingRollbackError: a session whose connection broke mid-transaction, rolled back by the next try.
 _CONNECTION_ERRORS = (OperationalError, InterfaceError, PendingRollbackError)
@@ -63,9 +64,14 @@ _outage = _Outage()
 
 
 def outage_seconds() -> int:
-    """How long a call rides out an outage before it fails, from FMNIST_OUTAGE_SECONDS."""
-    text = os.environ.get("FMNIST_OUTAGE_SECONDS", str(OUTAGE_SECONDS))
-    return int(text) if text.isdigit() else OUTAGE_SECONDS
+    """How long a call rides out an outage before it fails (``FMNIST_OUTAGE_SECONDS``, storage/config.py).
+
+    Asked in the middle of an outage, so a bad setting (refused at start-up) means the default here.
+    """
+    try:
+        return store_settings().outage_seconds
+    except StorageError:
+        return OUTAGE_SECONDS
 
 
 def seconds_since_outage() -> float:

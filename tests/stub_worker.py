@@ -46,7 +46,7 @@ def stub_factory(epoch_seconds: float):
 
 
 def factory_from_env(job: WorkerJob, settings: StudySettings, listener: Any) -> Objective:
-    """FMNIST_OBJECTIVE_FACTORY=tests.stub_worker:factory_from_env: the stub in a real `start`'s workers.
+    """``python -m bench.with_objective tests.stub_worker:factory_from_env start ...``: the stub in a real `start`'s workers.
 
     FMNIST_STUB_EPOCH_SECONDS sets its pace; FMNIST_STUB_FAIL makes every trial raise that message.
     """

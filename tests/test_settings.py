@@ -72,3 +72,13 @@ def test_every_variable_the_code_reads_is_in_the_table() -> None:
     }
     table = _variables_in((ROOT / "docs" / "configuration.md").read_text())
     assert code and code <= table, f"not in docs/configuration.md: {sorted(code - table)}"
+
+
+def test_only_the_settings_modules_read_fmnist_variables() -> None:
+    readers = set()
+    for package in ("search", "spaces", "storage"):
+        for path in (ROOT / package).rglob("*.py"):
+            text = path.read_text()
+            if re.search(r"environ(\.get)?\(?\[?[\"']FMNIST_|getenv\([\"']FMNIST_|envvar=[\"']FMNIST_", text):
+                readers.add(path.relative_to(ROOT))
+    assert readers <= READERS, f"read FMNIST_* outside the settings: {sorted(map(str, readers - READERS))}"

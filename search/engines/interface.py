@@ -22,6 +22,16 @@ DEFAULT_ENGINE = "optuna"
 EpochListener = Callable[[int, int, int, dict[str, float]], None]
 
 
+# "module:function" that builds every worker's objective instead of the Keras trainer. A seam for
+# the tests and bench/soak.py (bench/with_objective.py sets it before running the CLI); only Python
+# code sets it: no option or environment variable reaches it. New jobs carry it to their workers.
+OBJECTIVE_FACTORY: str | None = None
+
+
+def _objective_factory_now() -> str | None:
+    return OBJECTIVE_FACTORY
+
+
 @dataclass(frozen=True)
 class WorkerJob:
     """What a worker needs; plain values only, so it crosses a process boundary."""
@@ -34,6 +44,7 @@ class WorkerJob:
     data_dir: str | None = None
     verbose: bool = False
     env: dict[str, str] = field(default_factory=dict)  # set before the backend is imported
+    objective_factory: str | None = field(default_factory=_objective_factory_now)  # see OBJECTIVE_FACTORY
 
 
 class Engine(Protocol):

@@ -20,7 +20,6 @@ from storage import open_storage
 
 ROOT = Path(__file__).resolve().parents[2]
 STUB = {
-    "FMNIST_OBJECTIVE_FACTORY": "tests.stub_worker:factory_from_env",
     "FMNIST_STUB_EPOCH_SECONDS": "0.05",
     "FMNIST_HEARTBEAT_INTERVAL": "1",
     "FMNIST_GRACE_PERIOD": "3",
@@ -30,7 +29,7 @@ STUB = {
 def _starts(url: str, data_dir: Path, options: list[list[str]]) -> list[subprocess.CompletedProcess[str]]:
     """One `start --study same` per list of options, all launched at once; their results."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), **STUB}
-    common = [sys.executable, "-m", "search", "start", "--study", "same", "--storage", url, "--data-dir", str(data_dir)]
+    common = [sys.executable, "-m", "bench.with_objective", "tests.stub_worker:factory_from_env", "start", "--study", "same", "--storage", url, "--data-dir", str(data_dir)]
     processes = [
         subprocess.Popen([*common, *extra], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for extra in options

@@ -25,6 +25,7 @@ from tests.stub_worker import run_stub_worker
 
 State = optuna.trial.TrialState
 ROOT = Path(__file__).resolve().parents[2]
+STUB_FACTORY = "tests.stub_worker:factory_from_env"  # bench/with_objective.py: the real CLI, stub training
 FAST_HEARTBEAT = {"FMNIST_HEARTBEAT_INTERVAL": "1", "FMNIST_GRACE_PERIOD": "3"}
 
 
@@ -143,11 +144,10 @@ def _start(url: str, data_dir: Path, *options: str, **env: str) -> subprocess.Po
         **os.environ,
         "PYTHONPATH": str(ROOT),
         **FAST_HEARTBEAT,
-        "FMNIST_OBJECTIVE_FACTORY": "tests.stub_worker:factory_from_env",
         "FMNIST_STUB_EPOCH_SECONDS": "0.3",
         **env,
     }
-    command = [sys.executable, "-m", "search", "start", "--space", "dense", "--study", "life", "--epochs", "8",
+    command = [sys.executable, "-m", "bench.with_objective", STUB_FACTORY, "start", "--space", "dense", "--study", "life", "--epochs", "8",
                "--pruner", "none", "--storage", url, "--data-dir", str(data_dir), *options]
     return subprocess.Popen(command, cwd=ROOT, env=environment, start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -13,9 +13,9 @@ from pathlib import Path
 import optuna
 import pytest
 
+from search.engines.optuna.worker import WorkerJob
 from search.runtime.devices import parse_gpus, worker_environment
 from search.study.settings import count_finished, open_study, start_or_resume
-from search.engines.optuna.worker import WorkerJob
 from storage import open_storage
 from storage.budget import Budget
 from tests.stub_worker import run_stub_worker
@@ -91,7 +91,6 @@ def test_two_workers_on_postgresql_through_a_server_restart(postgres_server, pos
 
 
 def test_a_killed_worker_s_trial_is_retried_with_the_same_params(tmp_path: Path, monkeypatch) -> None:
-    import storage.optuna_store as store
 
     url = f"sqlite:///{tmp_path / 'kill.db'}"
     _new_study(url, n_trials=3, max_epochs=20)
@@ -108,8 +107,8 @@ def test_a_killed_worker_s_trial_is_retried_with_the_same_params(tmp_path: Path,
     victim.wait(timeout=10)
     killed = running[0]
     time.sleep(3)  # past the grace period: the victim's heartbeat is stale
-    monkeypatch.setattr(store, "HEARTBEAT_INTERVAL", 1)
-    monkeypatch.setattr(store, "GRACE_PERIOD", 2)
+    monkeypatch.setenv("FMNIST_HEARTBEAT_INTERVAL", "1")
+    monkeypatch.setenv("FMNIST_GRACE_PERIOD", "2")
     run_stub_worker(WorkerJob(url, "par", worker_id=1), 0.01)
     study, _ = open_study(open_storage(url), "par")
     assert study.trials[killed.number].state == State.FAIL

@@ -155,9 +155,9 @@ def test_json_log_keeps_stdout_for_json_alone(tiny_data_dir, tmp_path: Path, mon
 
 def test_a_piped_start_with_two_workers_logs_trials_while_it_runs(tmp_path: Path, tiny_data_dir) -> None:
     """The real command in its own process, stdout a pipe as under nohup: lines come as trials end."""
-    env = {**os.environ, "FMNIST_OBJECTIVE_FACTORY": "tests.stub_worker:factory_from_env", "FMNIST_STUB_EPOCH_SECONDS": "0.3",
-           "FMNIST_STATUS_INTERVAL": "1"}  # fmt: skip
-    command = [sys.executable, "-m", "search", "start", "--space", "dense", "--trials", "6", "--epochs", "2", "--workers", "2",
+    env = {**os.environ, "FMNIST_STUB_EPOCH_SECONDS": "0.3", "FMNIST_STATUS_INTERVAL": "1"}
+    stub = "tests.stub_worker:factory_from_env"  # bench/with_objective.py: the real CLI, stub training
+    command = [sys.executable, "-m", "bench.with_objective", stub, "start", "--space", "dense", "--trials", "6", "--epochs", "2", "--workers", "2",
                "--data-dir", str(tiny_data_dir()), "--storage", f"sqlite:///{tmp_path / 's.db'}"]  # fmt: skip
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert process.stdout is not None

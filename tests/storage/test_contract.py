@@ -19,8 +19,9 @@ import pytest
 
 from storage import StorageError, open_storage
 from storage.budget import Budget
+from storage.config import GRACE_PERIOD
 from storage.engine import check_url, resolve_url
-from storage.optuna_store import GRACE_PERIOD, Store
+from storage.optuna_store import Store
 from tests.pg_fixtures import free_port
 
 TrialState = optuna.trial.TrialState

@@ -29,7 +29,6 @@ from storage.budget import Budget
 from storage.runs import next_run
 
 __all__ = ["MAX_CONSECUTIVE_FAILURES", "Objective", "ObjectiveFactory", "WorkerError", "WorkerJob", "run_worker"]
-OBJECTIVE_FACTORY_ENV = "FMNIST_OBJECTIVE_FACTORY"
 
 
 Objective = Callable[[optuna.Trial], float]
@@ -66,8 +65,8 @@ def keras_objective(job: WorkerJob, settings: StudySettings, listener: EpochList
     return objective
 
 
-def _objective_factory() -> ObjectiveFactory:
-    named = os.environ.get(OBJECTIVE_FACTORY_ENV)
+def _named_factory(named: str | None) -> ObjectiveFactory:
+    """The factory a job names ("module:function"), or the Keras trainer."""
     if not named:
         return keras_objective
     module, _, name = named.partition(":")
@@ -82,8 +81,8 @@ def run_worker(
 ) -> int:
     """Run trials until the study's budget or the deadline is reached; return how many ran here.
 
-    ``objective_factory`` is the seam where tests put a stub trainer (default: the Keras one, or
-    the ``module:function`` named by ``FMNIST_OBJECTIVE_FACTORY``, which reaches the worker
+    ``objective_factory`` is the seam where tests put a stub trainer (default: the one the job
+    names, ``WorkerJob.objective_factory``, else the Keras one; the job's reaches the worker
     processes of a real ``start`` for the lifecycle tests and bench/soak.py); the store, budget,
     heartbeats, pruning, re-queueing and failure handling stay real.
     """
@@ -94,7 +93,7 @@ def run_worker(
     run = job.run if job.run is not None else next_run(job.storage_url, job.study_name)
     study, settings = open_study(storage, job.study_name, job.worker_id, run)
     coordinator = Coordinator(study, Budget(job.storage_url, job.study_name))
-    train = (objective_factory or _objective_factory())(job, settings, listener)
+    train = (objective_factory or _named_factory(job.objective_factory))(job, settings, listener)
     ran = 0
     interrupts.reset()
     try:
