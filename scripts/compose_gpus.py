@@ -40,7 +40,9 @@ def gpu_services(worker: dict[str, Any], ids: list[str]) -> dict[str, Any]:
     for gpu in ids:
         service = {key: value for key, value in worker.items() if key != "profiles"}
         service["deploy"] = {
-            "resources": {"reservations": {"devices": [{"driver": "nvidia", "device_ids": [gpu], "capabilities": ["gpu"]}]}}
+            "resources": {
+                "reservations": {"devices": [{"driver": "nvidia", "device_ids": [gpu], "capabilities": ["gpu"]}]}
+            }
         }
         services[f"worker-gpu-{gpu}"] = service
     return services

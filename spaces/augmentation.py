@@ -22,7 +22,8 @@ They act on the rescaled pixels (0 to 1), after the rescaling layer.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from spaces.shapes import IMAGE_SIDE
 

@@ -10,7 +10,8 @@ training; a learning-rate schedule (spaces/schedules.py) needs the span it runs 
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import keras
 
@@ -92,7 +93,9 @@ def _activate(x: Any, params: Mapping[str, Any], name: str) -> Any:
 def _dense_body(x: Any, params: Mapping[str, Any]) -> Any:
     x = keras.layers.Flatten(name="flatten")(x)
     for i, width in enumerate(dense_widths(params)):
-        x = keras.layers.Dense(width, use_bias=not params["batch_norm"], name=f"hidden_{i}", **_layer_options(params))(x)
+        x = keras.layers.Dense(width, use_bias=not params["batch_norm"], name=f"hidden_{i}", **_layer_options(params))(
+            x
+        )
         x = _activate(x, params, f"hidden_{i}")
         if params["dropout"] > 0:
             x = keras.layers.Dropout(params["dropout"], name=f"hidden_{i}_dropout")(x)
@@ -119,7 +122,9 @@ def _cnn_body(x: Any, params: Mapping[str, Any]) -> Any:
         x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
     else:
         x = keras.layers.Flatten(name="flatten")(x)
-    x = keras.layers.Dense(params["dense_units"], use_bias=not params["batch_norm"], name="head", **_layer_options(params))(x)
+    x = keras.layers.Dense(
+        params["dense_units"], use_bias=not params["batch_norm"], name="head", **_layer_options(params)
+    )(x)
     x = _activate(x, params, "head")
     if params["dropout"] > 0:
         x = keras.layers.Dropout(params["dropout"], name="head_dropout")(x)

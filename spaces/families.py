@@ -7,8 +7,9 @@ take the defaults below, so the params dict handed to a builder is always comple
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from spaces.augmentation import MAX_CUTOUT, MAX_TRANSLATE
 from spaces.label_smoothing import MAX_LABEL_SMOOTHING
@@ -35,7 +36,11 @@ class Key:
         if self.kind == "bool":
             return None if isinstance(value, bool) else f"must be true or false, but got {value!r}"
         if self.kind == "category":
-            return None if value in self.values and isinstance(value, str) else f"must be one of {list(self.values)}, but got {value!r}"
+            return (
+                None
+                if value in self.values and isinstance(value, str)
+                else f"must be one of {list(self.values)}, but got {value!r}"
+            )
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return f"must be a number, but got {value!r}"
         if self.kind == "int" and not isinstance(value, int):

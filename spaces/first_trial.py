@@ -31,7 +31,11 @@ def default_point(space: Space) -> dict[str, Any]:
         if name not in family:
             continue
         value = family[name]
-        if isinstance(param, (IntParam, FloatParam)) and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if (
+            isinstance(param, (IntParam, FloatParam))
+            and isinstance(value, (int, float))
+            and not isinstance(value, bool)
+        ):
             value = min(max(value, param.low), param.high)
             if isinstance(param, IntParam):
                 value = min(param.low + round((int(value) - param.low) / param.step) * param.step, param.high)

@@ -11,7 +11,8 @@ every model had before.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 SPARSE_LOSS = "sparse_categorical_crossentropy"
 MAX_LABEL_SMOOTHING = 0.5  # beyond it the true class is barely preferred

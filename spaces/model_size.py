@@ -9,7 +9,8 @@ whose models cannot fit in memory is refused before anything trains.
 from __future__ import annotations
 
 import itertools
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from spaces.families import defaults
 from spaces.params import Choice, Fixed, FloatParam, IntParam, Param, SpaceError

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from spaces.errors import SpaceError
 
-
-Scalar = Union[bool, int, float, str]
+Scalar = bool | int | float | str
 
 
 @dataclass(frozen=True)
@@ -101,7 +100,7 @@ class Fixed:
         return type(value) is type(self.value) and value == self.value
 
 
-Param = Union[IntParam, FloatParam, Choice, Fixed]
+Param = IntParam | FloatParam | Choice | Fixed
 
 
 def _check_type(name: str, field: str, value: Any, kind: type | tuple[type, ...]) -> None:

@@ -38,8 +38,9 @@ backend.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 SCHEDULES = ("constant", "cosine", "one_cycle")
 COSINE_WARMUP = 0.1  # fraction of the span; short, so most of it is decay
@@ -57,7 +58,9 @@ class ScheduleSpan:
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.images < 1:
-            raise ValueError(f"a schedule spans at least one epoch of one image, but got epochs={self.epochs}, images={self.images}")
+            raise ValueError(
+                f"a schedule spans at least one epoch of one image, but got epochs={self.epochs}, images={self.images}"
+            )
 
     def steps_per_epoch(self, batch_size: int) -> int:
         """Optimizer steps in one epoch: Keras's last batch may be short, and it counts."""

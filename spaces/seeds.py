@@ -70,7 +70,9 @@ def load_seeds(path: Path = SEEDS_FILE) -> list[SeedModel]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise SpaceError(f"{path}: malformed seed catalog: {str(error).splitlines()[0] if str(error) else type(error).__name__}") from error
+        raise SpaceError(
+            f"{path}: malformed seed catalog: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
+        ) from error
     entries = data.get("seed")
     if not isinstance(entries, list) or not entries:
         raise SpaceError(f"{path}: no [[seed]] entries")
@@ -151,7 +153,9 @@ def _add_layer(keras: Any, x: Any, layer: dict[str, Any], name: str) -> Any:
     kind = layer["type"]
     regularizer = keras.regularizers.L2(layer["l2"]) if layer.get("l2") else None
     if kind == "dense":
-        return keras.layers.Dense(layer["units"], activation=layer["activation"], kernel_regularizer=regularizer, name=name)(x)
+        return keras.layers.Dense(
+            layer["units"], activation=layer["activation"], kernel_regularizer=regularizer, name=name
+        )(x)
     if kind == "conv":
         constraint = keras.constraints.UnitNorm(axis=[0, 1, 2]) if layer.get("unit_norm") else None
         return keras.layers.Conv2D(
@@ -274,5 +278,7 @@ def _training(data: Any) -> Training:
     if not isinstance(training.learning_rate, float) or training.learning_rate <= 0:
         raise SpaceError(f"training.learning_rate must be a positive number, but got {training.learning_rate!r}")
     if not isinstance(training.early_stopping, int) or training.early_stopping < 0:
-        raise SpaceError(f"training.early_stopping must be a whole number of epochs (0: off), but got {training.early_stopping!r}")
+        raise SpaceError(
+            f"training.early_stopping must be a whole number of epochs (0: off), but got {training.early_stopping!r}"
+        )
     return training

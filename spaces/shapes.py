@@ -7,7 +7,8 @@ imported or trained.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 IMAGE_SIDE = 28
 NUM_CLASSES = 10
@@ -29,7 +30,10 @@ def block_filters(params: Mapping[str, Any]) -> list[int]:
 
 
 def pooled_side(conv_blocks: int) -> int:
-    """Side of the feature map after ``conv_blocks`` blocks ('same' convolutions keep it; each pool halves it, rounding down)."""
+    """Side of the feature map after ``conv_blocks`` blocks.
+
+    'same' convolutions keep it; each pool halves it, rounding down.
+    """
     side = IMAGE_SIDE
     for _ in range(conv_blocks):
         side //= POOL

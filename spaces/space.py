@@ -7,9 +7,10 @@ The built-in spaces ``dense`` and ``cnn`` are files in this package (``dense.tom
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -74,7 +75,7 @@ def _check_param_fits_key(model: str, name: str, param: Param) -> None:
         if key.kind in ("bool", "category"):
             raise SpaceError(f"{where}: takes {key.kind} values; declare it as a choice")
         if key.kind == "int" and isinstance(param, FloatParam):
-            raise SpaceError(f"{where}: takes integers; declare it with type = \"int\"")
+            raise SpaceError(f'{where}: takes integers; declare it with type = "int"')
         for bound in (param.low, param.high):
             problem = key.check(bound if key.kind == "int" else float(bound))
             if problem:

@@ -84,7 +84,10 @@ class NamedArtifactStore:
         return open(files[0], "rb")
 
     def write(self, artifact_id: str, content_body: BinaryIO) -> None:
-        name = _UNSAFE.sub("_", os.path.basename(str(getattr(content_body, "name", "") or ""))).lstrip(".") or FALLBACK_NAME
+        name = (
+            _UNSAFE.sub("_", os.path.basename(str(getattr(content_body, "name", "") or ""))).lstrip(".")
+            or FALLBACK_NAME
+        )
         folder = self._folder(artifact_id)
         folder.mkdir(parents=True, exist_ok=True)
         with open(folder / name, "wb") as target:

@@ -47,7 +47,9 @@ class Budget:
         with storage_errors(self.url):
             try:
                 with self.engine.begin() as connection:
-                    connection.execute(budgets.insert().values(study_name=self.study_name, n_trials=n_trials, claimed=already_used))
+                    connection.execute(
+                        budgets.insert().values(study_name=self.study_name, n_trials=n_trials, claimed=already_used)
+                    )
             except sa.exc.IntegrityError:  # the row exists (maybe made a moment ago by another start)
                 # Never lower the claims here: workers of a run still going may hold claims whose
                 # trials do not exist yet. Claims no one holds are dropped by reconcile.
@@ -96,7 +98,9 @@ class Budget:
     def _claim(self) -> bool | None:
         """Whether a slot was taken; None when the study has no limit (nothing is counted then)."""
         with self.engine.begin() as connection:
-            row = connection.execute(sa.select(budgets.c.n_trials).where(budgets.c.study_name == self.study_name)).first()
+            row = connection.execute(
+                sa.select(budgets.c.n_trials).where(budgets.c.study_name == self.study_name)
+            ).first()
             if row is None or row.n_trials is None:
                 return None
             taken = connection.execute(
@@ -109,7 +113,9 @@ class Budget:
     @retry_on_disconnect
     def _limit(self) -> int | None:
         with self.engine.connect() as connection:
-            row = connection.execute(sa.select(budgets.c.n_trials).where(budgets.c.study_name == self.study_name)).first()
+            row = connection.execute(
+                sa.select(budgets.c.n_trials).where(budgets.c.study_name == self.study_name)
+            ).first()
         return None if row is None else row.n_trials
 
     @retry_on_disconnect
@@ -139,7 +145,9 @@ class Budget:
     @retry_on_disconnect
     def _state(self) -> tuple[int | None, int]:
         with self.engine.connect() as connection:
-            row = connection.execute(sa.select(budgets.c.n_trials, budgets.c.claimed).where(budgets.c.study_name == self.study_name)).first()
+            row = connection.execute(
+                sa.select(budgets.c.n_trials, budgets.c.claimed).where(budgets.c.study_name == self.study_name)
+            ).first()
         return (row.n_trials, row.claimed) if row else (None, 0)
 
     def close(self) -> None:

@@ -79,4 +79,3 @@ class DatabaseArtifactStore:
     def _remove(self, artifact_id: str) -> bool:
         with self._engine.begin() as connection:
             return connection.execute(artifacts.delete().where(artifacts.c.artifact_id == artifact_id)).rowcount == 1
-

@@ -144,20 +144,26 @@ def check_url(url: str, must_exist: bool = False) -> str:
     try:
         parsed = make_url(url)
     except ArgumentError as error:
-        raise StorageError(f"invalid storage URL {redact(url)!r}: expected e.g. sqlite:///path/to/studies.db or postgresql://user@host/db") from error
+        raise StorageError(
+            f"invalid storage URL {redact(url)!r}: expected e.g. sqlite:///path/to/studies.db or postgresql://user@host/db"
+        ) from error
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername=POSTGRESQL_DRIVER)
         url = parsed.render_as_string(hide_password=False)
     try:
         parsed.get_dialect()
     except NoSuchModuleError as error:
-        raise StorageError(f"unsupported storage URL {redact(url)!r}: unknown database {parsed.drivername!r}") from error
+        raise StorageError(
+            f"unsupported storage URL {redact(url)!r}: unknown database {parsed.drivername!r}"
+        ) from error
     except ImportError as error:
         raise StorageError(f"storage URL {redact(url)!r} needs a driver that is not installed: {error}") from error
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database in ("", ":memory:"):
-            raise StorageError(f"storage URL {redact(url)!r}: an in-memory SQLite store cannot be shared; give a file path")
+            raise StorageError(
+                f"storage URL {redact(url)!r}: an in-memory SQLite store cannot be shared; give a file path"
+            )
         path = Path(database)
         if must_exist and path.is_dir():
             raise StorageError(f"storage URL {redact(url)!r}: {path} is a folder, not a SQLite file")
@@ -194,7 +200,9 @@ def storage_errors(url: str) -> Iterator[None]:
 
 
 def redact(url: str) -> str:
-    """The URL with any password hidden (``user:***@``, ``?password=***``): the one way a storage URL is shown or logged.
+    """The URL with any password hidden (``user:***@``, ``?password=***``).
+
+    The one way a storage URL is shown or logged.
 
     Text that does not parse as a URL still loses whatever sits between ``user:`` and the last ``@``.
     """

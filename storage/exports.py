@@ -55,7 +55,9 @@ class ExportLog:
         with storage_errors(url):
             ensure_tables(self.engine, metadata)
 
-    def record_export(self, study_name: str | None, trial_number: int | None, config_hash: str, folder: str, files: list[str]) -> None:
+    def record_export(
+        self, study_name: str | None, trial_number: int | None, config_hash: str, folder: str, files: list[str]
+    ) -> None:
         """One row per export run."""
         self._insert(
             exports,

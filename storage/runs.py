@@ -39,9 +39,14 @@ def next_run(url: str, study_name: str) -> int:
 def _next_run(engine: sa.Engine, study_name: str) -> int:
     # One transaction: the UPDATE locks the row until the commit, so the SELECT reads our own count.
     with engine.begin() as connection:
-        bumped = connection.execute(runs.update().where(runs.c.study_name == study_name).values(started=runs.c.started + 1))
+        bumped = connection.execute(
+            runs.update().where(runs.c.study_name == study_name).values(started=runs.c.started + 1)
+        )
         if bumped.rowcount == 1:
-            return int(connection.execute(sa.select(runs.c.started).where(runs.c.study_name == study_name)).scalar_one()) - 1
+            return (
+                int(connection.execute(sa.select(runs.c.started).where(runs.c.study_name == study_name)).scalar_one())
+                - 1
+            )
     try:
         with engine.begin() as connection:
             connection.execute(runs.insert().values(study_name=study_name, started=1))

@@ -12,9 +12,9 @@ from typing import Any
 
 import optuna
 
+from search.engines.optuna.worker import Objective, WorkerJob, run_worker
 from search.runtime import interrupts
 from search.study.settings import StudySettings
-from search.engines.optuna.worker import Objective, WorkerJob, run_worker
 from spaces.adapters import suggest
 
 
@@ -46,7 +46,8 @@ def stub_factory(epoch_seconds: float):
 
 
 def factory_from_env(job: WorkerJob, settings: StudySettings, listener: Any) -> Objective:
-    """``python -m bench.with_objective tests.stub_worker:factory_from_env start ...``: the stub in a real `start`'s workers.
+    """The stub in a real `start`'s workers:
+    ``python -m bench.with_objective tests.stub_worker:factory_from_env start ...``.
 
     FMNIST_STUB_EPOCH_SECONDS sets its pace; FMNIST_STUB_FAIL makes every trial raise that message.
     """

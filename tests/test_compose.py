@@ -167,7 +167,8 @@ def test_no_literal_password_in_compose_file(compose: dict[str, Any]) -> None:
     urls = [url for value in strings(compose) for url in STORAGE_URL.finditer(value)]
     assert urls, "no storage URL in docker-compose.yml"
     for url in urls:
-        # Only variables, and the password's without a default value: ${POSTGRES_PASSWORD} or ${POSTGRES_PASSWORD:?message}
+        # Only variables, and the password's without a default value:
+        # ${POSTGRES_PASSWORD} or ${POSTGRES_PASSWORD:?message}
         assert re.fullmatch(r"\$\{\w+(:?[-?][^}]*)?\}", url["user"]), url.group(0)
         assert re.fullmatch(r"\$\{POSTGRES_PASSWORD(:?\?[^}]*)?\}", url["password"]), url.group(0)
 
@@ -204,7 +205,11 @@ def test_dashboard_and_workers_have_healthchecks(services: dict[str, Any], name:
 
 def generate_gpu_workers(project: Path, argument: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(project / "scripts" / "compose_gpus.py"), argument], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, str(project / "scripts" / "compose_gpus.py"), argument],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -308,7 +313,9 @@ def test_dockerfile_basics() -> None:
 
 def test_dockerfile_copies_every_package_and_dockerignore_keeps_them() -> None:
     found = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
-    packages = {pattern.removesuffix("*") for pattern in found["include"]}  # search*, ...: each folder with its subpackages
+    packages = {
+        pattern.removesuffix("*") for pattern in found["include"]
+    }  # search*, ...: each folder with its subpackages
     copied = set()
     for op, args in dockerfile_instructions():
         if op == "COPY":

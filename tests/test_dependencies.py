@@ -12,9 +12,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_readme_says_what_each_dependency_is_for() -> None:
-    declared = {Requirement(text).name for text in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]}
+    declared = {
+        Requirement(text).name
+        for text in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    }
     section = (ROOT / "README.md").read_text().split("## Dependencies", 1)[1].split("\n## ", 1)[0]
-    documented = {name for row in re.findall(r"^\| (`.+?`) \|", section, flags=re.M) for name in re.findall(r"`([\w.-]+)`", row)}
+    documented = {
+        name for row in re.findall(r"^\| (`.+?`) \|", section, flags=re.M) for name in re.findall(r"`([\w.-]+)`", row)
+    }
     assert documented == declared
 
 

@@ -117,9 +117,7 @@ OFFLINE_HINT = (
 )
 
 
-def download_files(
-    target: Path, mirrors: tuple[str, ...] = MIRRORS, checksums: dict[str, str] = OFFICIAL_MD5
-) -> Path:
+def download_files(target: Path, mirrors: tuple[str, ...] = MIRRORS, checksums: dict[str, str] = OFFICIAL_MD5) -> Path:
     """Download the four .gz files into ``target``, trying each mirror, verifying each MD5."""
     target.mkdir(parents=True, exist_ok=True)
     for name, expected in checksums.items():
@@ -210,7 +208,9 @@ def _cache_key(paths: list[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
-def load_part(part: str, data_dir: str | os.PathLike[str] | None = None, download: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def load_part(
+    part: str, data_dir: str | os.PathLike[str] | None = None, download: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """Images and labels of ``train`` or ``test``, from the .npy cache when it is warm."""
     directory = locate(part, data_dir, download)
     image_path = _find_file(directory, FILES[f"{part}_images"])
@@ -244,7 +244,9 @@ def _write_npy(path: Path, array: np.ndarray) -> None:
 # ---------------------------------------------------------------- the split
 
 
-def split_indices(labels: np.ndarray, fraction: float = VALIDATION_FRACTION, seed: int = SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
+def split_indices(
+    labels: np.ndarray, fraction: float = VALIDATION_FRACTION, seed: int = SPLIT_SEED
+) -> tuple[np.ndarray, np.ndarray]:
     """Stratified train/validation indices: ``fraction`` of each class goes to validation."""
     rng = np.random.default_rng(seed)
     train, val = [], []
@@ -270,7 +272,9 @@ def stratified_subset(labels: np.ndarray, size: int, seed: int = SPLIT_SEED) -> 
     return np.sort(np.argsort(rank, kind="stable")[:size])
 
 
-def load_train_val(data_dir: str | os.PathLike[str] | None = None, subset: int | None = None, download: bool = True) -> TrainValData:
+def load_train_val(
+    data_dir: str | os.PathLike[str] | None = None, subset: int | None = None, download: bool = True
+) -> TrainValData:
     """The search's data: the fixed 55k/5k split (or a stratified ``subset`` of its train part)."""
     images, labels = load_part("train", data_dir, download)
     train, val = split_indices(labels)

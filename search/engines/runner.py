@@ -109,7 +109,9 @@ def _die_with_parent(parent_pid: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def worker_process_main(job: WorkerJob, messages: SimpleQueue[tuple[int, str]] | None = None, parent_pid: int | None = None) -> None:
+def worker_process_main(
+    job: WorkerJob, messages: SimpleQueue[tuple[int, str]] | None = None, parent_pid: int | None = None
+) -> None:
     """A worker process's body: its exit code and one line in ``messages`` say how it ended."""
     notices.show_on_stderr()  # a spawned process has no UI: its warnings are plain stderr lines
     if parent_pid is not None:

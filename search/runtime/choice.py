@@ -49,11 +49,13 @@ class RuntimeChoice:
 
 
 def choose_runtime(family: str, backend: str, has_gpu: bool) -> RuntimeChoice:
-    """The fastest runtime measured to keep accuracy for a ``family`` model under ``backend`` (rules: module docstring)."""
+    """The fastest runtime that keeps accuracy for a ``family`` model under ``backend`` (rules: the docstring)."""
     if has_gpu:
         return RuntimeChoice("auto", 1, "GPU: Keras' defaults (nothing else measured there)")
     if backend == "tensorflow":
-        return RuntimeChoice(False, CPU_STEPS_PER_EXECUTION, f"CPU, TensorFlow, {family}: {CPU_STEPS_PER_EXECUTION} steps per execution")
+        return RuntimeChoice(
+            False, CPU_STEPS_PER_EXECUTION, f"CPU, TensorFlow, {family}: {CPU_STEPS_PER_EXECUTION} steps per execution"
+        )
     return RuntimeChoice("auto", 1, f"CPU, {backend}, {family}: Keras' defaults (nothing measured faster)")
 
 
@@ -92,7 +94,7 @@ def process_backend() -> str:
 
 
 def with_overrides(choice: RuntimeChoice, settings: Settings) -> RuntimeChoice:
-    """``choice`` with ``FMNIST_JIT_COMPILE`` and ``FMNIST_STEPS_PER_EXECUTION`` applied (search/settings.py checks them)."""
+    """``choice`` with ``FMNIST_JIT_COMPILE`` and ``FMNIST_STEPS_PER_EXECUTION`` applied (see search/settings.py)."""
     jit = choice.jit_compile if settings.jit_compile is None else settings.jit_compile
     steps = choice.steps_per_execution if settings.steps_per_execution is None else settings.steps_per_execution
     if (jit, steps) == (choice.jit_compile, choice.steps_per_execution):
@@ -119,12 +121,14 @@ def read_cpu_flags() -> frozenset[str]:
 
 @functools.cache
 def current_runtime(family: str) -> RuntimeChoice:
-    """The choice for a ``family`` model in this process (its backend is fixed once Keras is imported), overrides applied."""
+    """The choice for a ``family`` model in this process, overrides applied (Keras fixes the backend on import)."""
     import keras
 
     from search.runtime.devices import describe_device
 
-    return with_overrides(choose_runtime(family, keras.backend.backend(), describe_device().startswith("gpu")), settings())
+    return with_overrides(
+        choose_runtime(family, keras.backend.backend(), describe_device().startswith("gpu")), settings()
+    )
 
 
 def compile_options(family: str) -> dict[str, Any]:

@@ -90,7 +90,10 @@ def worker_environment(worker_id: int, n_workers: int, gpus: list[str], cpu_coun
 
 
 def cpu_share(worker_id: int, n_workers: int, cpu_count: int) -> list[int]:
-    """Worker ``worker_id``'s cores: consecutive blocks, as even as possible; one each, round-robin, when workers outnumber cores."""
+    """Worker ``worker_id``'s cores: consecutive blocks, as even as possible.
+
+    One core each, round-robin, when workers outnumber cores.
+    """
     sizes = [max(1, cpu_count // n_workers + (1 if i < cpu_count % n_workers else 0)) for i in range(n_workers)]
     first = sum(sizes[:worker_id])
     return [(first + k) % cpu_count for k in range(sizes[worker_id])]

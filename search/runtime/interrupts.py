@@ -8,9 +8,10 @@ batch (``stopping_training``: Keras's own ``stop_training`` flag, set from the h
 next safe point, the epoch's end, raises ``Interrupted`` from inside the objective (``check()``),
 so Optuna records the trial as failed and its worker re-queues it. In the process the user
 started, a second signal raises at once: a user who presses Ctrl-C twice wants out now, and
-heartbeats then recover the trial. Worker processes never do: they get several signals for one stop (Ctrl-C reaches the whole
-process group, then the parent sends SIGTERM; PR_SET_PDEATHSIG fires once per exiting thread of
-the parent), and their parent ends them with SIGKILL if they take too long.
+heartbeats then recover the trial. Worker processes never do: they get several signals for one
+stop (Ctrl-C reaches the whole process group, then the parent sends SIGTERM; PR_SET_PDEATHSIG
+fires once per exiting thread of the parent), and their parent ends them with SIGKILL if they
+take too long.
 
 ``Interrupted`` is a KeyboardInterrupt that remembers its signal, so the CLI exits 130 after
 Ctrl-C and 143 after SIGTERM (a parent stopping its workers, `docker stop`, systemd).
@@ -62,7 +63,8 @@ def stopping_training(stop: Callable[[], None]) -> Iterator[None]:
 
 @contextmanager
 def signals_as_interrupts(second_forces: bool = True) -> Iterator[None]:
-    """Within the block, SIGINT and SIGTERM are remembered; with ``second_forces``, a second one raises ``Interrupted``."""
+    """Within the block, SIGINT and SIGTERM are remembered; with ``second_forces``, a second one raises
+    ``Interrupted``."""
     _received.clear()
     previous = {signum: signal.signal(signum, _handle) for signum in SIGNALS}
     _forcing.append(second_forces)

@@ -11,8 +11,8 @@ import logging
 import os
 import sys
 import warnings
+from collections.abc import Iterator
 from types import ModuleType
-from typing import Iterator
 
 
 def configure_logging(verbose: bool = False) -> None:

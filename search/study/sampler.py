@@ -69,7 +69,9 @@ def from_unit(param: IntParam | FloatParam, unit: float) -> float | int:
     """The inverse of :func:`to_unit`, clipped to the range; integers land on the range's steps."""
     unit = min(max(unit, 0.0), 1.0)
     low, high = float(param.low), float(param.high)
-    value = math.exp(math.log(low) + unit * (math.log(high) - math.log(low))) if param.log else low + unit * (high - low)
+    value = (
+        math.exp(math.log(low) + unit * (math.log(high) - math.log(low))) if param.log else low + unit * (high - low)
+    )
     if isinstance(param, IntParam):
         steps = round((value - param.low) / param.step)
         return min(param.low + steps * param.step, param.high)
@@ -152,10 +154,16 @@ class PriorGuidedSampler(optuna.samplers.BaseSampler):
         if mode == LOCAL:
             better = max if study.direction == optuna.study.StudyDirection.MAXIMIZE else min
             incumbent = better(_complete(trials), key=lambda t: t.value).params
-            draw = lambda: step_from(self._params, incumbent, self._rng)
+
+            def draw() -> dict[str, Any]:
+                return step_from(self._params, incumbent, self._rng)
+
         else:  # the known-good points take turns as the centre of the start-up draws
             centre = self._known_good[len(trials) % len(self._known_good)]
-            draw = lambda: draw_near(self._params, centre, self._rng, STARTUP_SPREAD, KEEP_CHOICE)
+
+            def draw() -> dict[str, Any]:
+                return draw_near(self._params, centre, self._rng, STARTUP_SPREAD, KEEP_CHOICE)
+
         self._planned[trial.number] = _untried(draw, {_key(t.params) for t in trials if t.params})
         return dict(self._distributions)
 

@@ -99,7 +99,9 @@ def make_pruner(name: str, max_epochs: int) -> optuna.pruners.BasePruner:
     """Pruners whose resource is the epoch: a trial's step n is its n-th finished epoch. The
     enqueued default and known-good trials train to the end whatever the pruner (search/study/pruner.py)."""
     if name == "hyperband":
-        return KnownGoodToTheEnd(optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs, reduction_factor=3))
+        return KnownGoodToTheEnd(
+            optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs, reduction_factor=3)
+        )
     if name == "median":
         return KnownGoodToTheEnd(optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1))
     if name == "sha":
@@ -203,7 +205,9 @@ def start_or_resume(
         if "space" not in given:
             raise StudyError(f"study {name!r} does not exist yet; say which space to search with --space")
         settings = StudySettings(**given)
-        make_sampler(settings.sampler, settings.seed, settings.space)  # fails now, not in every worker, if it cannot be built
+        make_sampler(
+            settings.sampler, settings.seed, settings.space
+        )  # fails now, not in every worker, if it cannot be built
         with storage_errors(str(getattr(storage, "url", "storage"))):
             try:
                 study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
@@ -233,7 +237,9 @@ def start_or_resume(
     return settings, True
 
 
-def _reset_budget(storage: optuna.storages.BaseStorage, name: str, settings: StudySettings, set_limit: bool = True) -> None:
+def _reset_budget(
+    storage: optuna.storages.BaseStorage, name: str, settings: StudySettings, set_limit: bool = True
+) -> None:
     """Slots in use on (re)start: finished trials, and running ones (alive, or dead: the start then
     recovers those, search/engines/coordinator/, which gives their slots back)."""
     study = optuna.load_study(study_name=name, storage=storage)
@@ -257,8 +263,6 @@ def _describe(value: Any) -> str:
 def count_finished(study: optuna.Study) -> int:
     """Finished trials of the whole study: complete plus pruned (failed ones do not count)."""
     return len(study.get_trials(deepcopy=False, states=FINISHED))
-
-
 
 
 def enqueue_warm_start(study: optuna.Study, space: Space) -> tuple[list[str], list[str]]:

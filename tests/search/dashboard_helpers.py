@@ -8,9 +8,10 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 URL_LINE = re.compile(r"open (http://\S+/dashboard) ")
@@ -26,13 +27,16 @@ def study_command(url: str, data_dir: Path, trials: int, workers: int = 1, epoch
 
 
 @contextmanager
-def running_dashboard(storage_url: str, timeout: float = 30, host: str | None = None, seen: list[str] | None = None) -> Iterator[str]:
+def running_dashboard(
+    storage_url: str, timeout: float = 30, host: str | None = None, seen: list[str] | None = None
+) -> Iterator[str]:
     """Start `fmnist-search dashboard --port 0`; yield its base URL; stop it (SIGTERM) and wait.
 
     ``seen`` receives the lines it printed up to its URL.
     """
     process = subprocess.Popen(
-        [sys.executable, "-m", "search", "dashboard", "--storage", storage_url, "--port", "0", *(("--host", host) if host else ())],
+        [sys.executable, "-m", "search", "dashboard", "--storage", storage_url, "--port", "0",
+         *(("--host", host) if host else ())],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:

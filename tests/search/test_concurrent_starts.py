@@ -29,9 +29,23 @@ STUB = {
 def _starts(url: str, data_dir: Path, options: list[list[str]]) -> list[subprocess.CompletedProcess[str]]:
     """One `start --study same` per list of options, all launched at once; their results."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), **STUB}
-    common = [sys.executable, "-m", "bench.with_objective", "tests.stub_worker:factory_from_env", "start", "--study", "same", "--storage", url, "--data-dir", str(data_dir)]
+    common = [
+        sys.executable,
+        "-m",
+        "bench.with_objective",
+        "tests.stub_worker:factory_from_env",
+        "start",
+        "--study",
+        "same",
+        "--storage",
+        url,
+        "--data-dir",
+        str(data_dir),
+    ]
     processes = [
-        subprocess.Popen([*common, *extra], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [*common, *extra], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         for extra in options
     ]
     results = []

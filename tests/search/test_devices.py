@@ -31,7 +31,10 @@ def test_each_worker_gets_one_gpu_and_a_fair_memory_share_in_every_backend(n_wor
         assert env["FMNIST_GPU_MEMORY_FRACTION"] == env["XLA_PYTHON_CLIENT_MEM_FRACTION"]
         assert "FMNIST_CPU_CORES" not in env and "OMP_NUM_THREADS" not in env  # a GPU worker keeps the CPU
     for gpu in per_gpu:
-        assert sum(float(e["XLA_PYTHON_CLIENT_MEM_FRACTION"]) for e in envs if e["CUDA_VISIBLE_DEVICES"] == gpu) <= GPU_MEMORY_SHARE + 1e-3
+        assert (
+            sum(float(e["XLA_PYTHON_CLIENT_MEM_FRACTION"]) for e in envs if e["CUDA_VISIBLE_DEVICES"] == gpu)
+            <= GPU_MEMORY_SHARE + 1e-3
+        )
     assert [e["FMNIST_WORKER_ID"] for e in envs] == [str(i) for i in range(n_workers)]
 
 

@@ -35,8 +35,13 @@ def test_the_packages_raise_the_same_classes() -> None:
 
 
 def test_errors_import_nothing() -> None:
-    code = "import sys; import search.errors; print(sorted(m for m in ('optuna', 'numpy', 'sqlalchemy', 'typer', 'rich') if m in sys.modules))"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    code = (
+        "import sys; import search.errors; "
+        "print(sorted(m for m in ('optuna', 'numpy', 'sqlalchemy', 'typer', 'rich') if m in sys.modules))"
+    )
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    )
 
 
 def test_a_missing_study_is_its_own_class_whatever_the_message(tmp_path: Path) -> None:

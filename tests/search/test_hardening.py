@@ -23,7 +23,13 @@ ROOT = Path(__file__).resolve().parents[2]
         (("start", "--space", "dense", "--sampler", "nope"), "--sampler"),
         (("start", "--space", "dense", "--gpus", "zero"), "--gpus"),
         (("start", "--space", "dense", "--trials", "many"), "--trials"),
-        (("start", "--no-such-option",), "--no-such-option"),
+        (
+            (
+                "start",
+                "--no-such-option",
+            ),
+            "--no-such-option",
+        ),
         (("dashboard", "--port", "70000"), "--port"),
         (("frobnicate",), "frobnicate"),
     ],
@@ -40,12 +46,19 @@ def test_no_arguments_still_shows_the_help() -> None:
     assert result.exit_code == 0 and "start" in result.output and "dashboard" in result.output
 
 
-def test_ctrl_c_during_export_talks_about_the_export(tiny_data_dir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ctrl_c_during_export_talks_about_the_export(
+    tiny_data_dir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from search.results import export
 
     folder = tiny_data_dir()
     url = f"sqlite:///{tmp_path / 'x.db'}"
-    assert invoke("start", "--space", "dense", "--trials", "1", "--epochs", "1", "--data-dir", str(folder), "--storage", url).exit_code == 0
+    assert (
+        invoke(
+            "start", "--space", "dense", "--trials", "1", "--epochs", "1", "--data-dir", str(folder), "--storage", url
+        ).exit_code
+        == 0
+    )
 
     def interrupted(*_args, **_kwargs):
         raise KeyboardInterrupt
@@ -62,12 +75,39 @@ def test_ctrl_c_during_export_talks_about_the_export(tiny_data_dir, tmp_path: Pa
 def test_ctrl_c_while_starting_is_one_line(real_data_dir: Path, tmp_path: Path, delay: float) -> None:
     """Ctrl-C in the first second or two of `start --workers 2` (imports, data, spawning): no traceback."""
     url = f"sqlite:///{tmp_path / 'cc.db'}"
-    command = [sys.executable, "-m", "search", "start", "--space", "dense", "--study", "cc", "--workers", "2",
-               "--trials", "4", "--epochs", "30", "--subset", "300", "--storage", url, "--data-dir", str(real_data_dir)]
+    command = [
+        sys.executable,
+        "-m",
+        "search",
+        "start",
+        "--space",
+        "dense",
+        "--study",
+        "cc",
+        "--workers",
+        "2",
+        "--trials",
+        "4",
+        "--epochs",
+        "30",
+        "--subset",
+        "300",
+        "--storage",
+        url,
+        "--data-dir",
+        str(real_data_dir),
+    ]
     # As in a terminal: Ctrl-C not ignored. A test run started in the background (`cmd &`, nohup)
     # hands its children SIGINT ignored, and Python then takes no Ctrl-C until our handlers are set.
-    parent = subprocess.Popen(command, cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
+    parent = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     time.sleep(delay)
     os.killpg(parent.pid, signal.SIGINT)
     _, stderr = parent.communicate(timeout=60)
@@ -92,8 +132,23 @@ def test_a_seed_numpy_cannot_take_is_refused_before_writing(tmp_path: Path, seed
 def test_the_largest_seed_trains_every_trial(tiny_data_dir, tmp_path: Path) -> None:
     """seed + trial number seeds the weights: with the largest seed, trial 1 must train like trial 0."""
     url = f"sqlite:///{tmp_path / 'x.db'}"
-    result = invoke("start", "--space", "dense", "--seed", "2147483647", "--trials", "2", "--epochs", "1",
-                    "--pruner", "none", "--data-dir", str(tiny_data_dir()), "--storage", url)
+    result = invoke(
+        "start",
+        "--space",
+        "dense",
+        "--seed",
+        "2147483647",
+        "--trials",
+        "2",
+        "--epochs",
+        "1",
+        "--pruner",
+        "none",
+        "--data-dir",
+        str(tiny_data_dir()),
+        "--storage",
+        url,
+    )
     assert result.exit_code == 0, result.output
     import optuna
 
@@ -118,9 +173,13 @@ def test_gpus_must_name_gpus_that_exist(tmp_path: Path, monkeypatch: pytest.Monk
         check_gpus(["0", "2"], ["0", "1"])
     db = tmp_path / "x.db"
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # a machine without GPUs, whatever this one has
-    assert_one_line_error(invoke("start", "--space", "dense", "--gpus", "0", "--storage", f"sqlite:///{db}"), "no GPU 0", "none")
+    assert_one_line_error(
+        invoke("start", "--space", "dense", "--gpus", "0", "--storage", f"sqlite:///{db}"), "no GPU 0", "none"
+    )
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
-    assert_one_line_error(invoke("start", "--space", "dense", "--gpus", "0,2", "--storage", f"sqlite:///{db}"), "no GPU 2", "0, 1")
+    assert_one_line_error(
+        invoke("start", "--space", "dense", "--gpus", "0,2", "--storage", f"sqlite:///{db}"), "no GPU 2", "0, 1"
+    )
     assert not db.exists()
 
 
@@ -128,7 +187,9 @@ def test_gpus_must_name_gpus_that_exist(tmp_path: Path, monkeypatch: pytest.Monk
 def test_a_folder_given_as_space_is_called_a_folder(tmp_path: Path, name: str) -> None:
     (tmp_path / name).mkdir()
     db = tmp_path / "x.db"
-    assert_one_line_error(invoke("start", "--space", str(tmp_path / name), "--storage", f"sqlite:///{db}"), "is a folder")
+    assert_one_line_error(
+        invoke("start", "--space", str(tmp_path / name), "--storage", f"sqlite:///{db}"), "is a folder"
+    )
     assert not db.exists()
 
 
@@ -141,7 +202,9 @@ def test_a_truncated_model_is_called_damaged(tiny_data_dir, tmp_path: Path) -> N
     build_model("dense", {**defaults("dense"), "units": 8, "n_layers": 1}).save(folder / "model-0.keras")
     whole = (folder / "model-0.keras").read_bytes()
     (folder / "model-0.keras").write_bytes(whole[: len(whole) // 2])
-    result = invoke("evaluate", str(folder), "--data-dir", str(tiny_data_dir()), "--storage", f"sqlite:///{tmp_path / 'x.db'}")
+    result = invoke(
+        "evaluate", str(folder), "--data-dir", str(tiny_data_dir()), "--storage", f"sqlite:///{tmp_path / 'x.db'}"
+    )
     assert_one_line_error(result, "model-0.keras", "truncated")
     assert "not found" not in result.stderr
 

@@ -16,7 +16,9 @@ from tests.search.cli_helpers import invoke
 def test_a_subset_study_is_reported_as_one(tiny_data_dir, tmp_path: Path, monkeypatch) -> None:
     data = tiny_data_dir()
     common = ("--data-dir", str(data), "--storage", f"sqlite:///{tmp_path / 'x.db'}")
-    assert invoke("start", "--space", "dense", "--trials", "1", "--epochs", "1", "--subset", "50", *common).exit_code == 0
+    assert (
+        invoke("start", "--space", "dense", "--trials", "1", "--epochs", "1", "--subset", "50", *common).exit_code == 0
+    )
     assert invoke("export", "--space", "dense", "--repeats", "2", "--out", str(tmp_path), *common).exit_code == 0
     titles: list[str] = []
     original = evaluation.render_confusion_matrix
@@ -30,7 +32,11 @@ def test_a_subset_study_is_reported_as_one(tiny_data_dir, tmp_path: Path, monkey
 
     drawn = trial_report.render_learning_curve
     monkeypatch.setattr(evaluation, "render_confusion_matrix", recording)
-    monkeypatch.setattr(trial_report, "render_learning_curve", lambda history, title, path: (curve_titles.append(title), drawn(history, title, path))[1])
+    monkeypatch.setattr(
+        trial_report,
+        "render_learning_curve",
+        lambda history, title, path: (curve_titles.append(title), drawn(history, title, path))[1],
+    )
     folder = tmp_path / "exports" / "dense-0"
     assert invoke("evaluate", str(folder), *common).exit_code == 0
 

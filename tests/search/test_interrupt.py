@@ -29,10 +29,34 @@ def _session_processes(session_id: int) -> list[str]:
 @pytest.mark.slow
 def test_ctrl_c_stops_every_worker_and_requeues_their_trials(real_data_dir: Path, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'cc.db'}"
-    command = [sys.executable, "-m", "search", "start", "--space", "dense", "--study", "cc", "--workers", "2",
-               "--trials", "6", "--epochs", "60", "--subset", "300", "--pruner", "none", "--storage", url, "--data-dir", str(real_data_dir)]
+    command = [
+        sys.executable,
+        "-m",
+        "search",
+        "start",
+        "--space",
+        "dense",
+        "--study",
+        "cc",
+        "--workers",
+        "2",
+        "--trials",
+        "6",
+        "--epochs",
+        "60",
+        "--subset",
+        "300",
+        "--pruner",
+        "none",
+        "--storage",
+        url,
+        "--data-dir",
+        str(real_data_dir),
+    ]
     # A session of its own, like a terminal's foreground job: Ctrl-C goes to the whole group.
-    parent = subprocess.Popen(command, cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    parent = subprocess.Popen(
+        command, cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     storage = None
     deadline = time.time() + 180
     running: list[optuna.trial.FrozenTrial] = []

@@ -1,4 +1,5 @@
-"""KERAS_BACKEND=jax end to end through the real command line: search (two workers, pruning), export, evaluate, baselines.
+"""KERAS_BACKEND=jax end to end through the real command line: search (two workers, pruning), export, evaluate,
+baselines.
 
 The test process itself runs TensorFlow (conftest); the JAX runs are child processes, as a user
 would start them. Skipped, saying why, where jax is not installed. A fast check of a JAX worker's
@@ -33,10 +34,14 @@ pytestmark = [
 
 
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    run = subprocess.run([sys.executable, "-m", "search", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-m", "search", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     # No TensorFlow/XLA C++ banner, no absl warning: whatever reaches stderr is ours.
-    assert "I0000" not in run.stderr and "absl::InitializeLog" not in run.stderr and "cuda" not in run.stderr.lower(), run.stderr
+    assert "I0000" not in run.stderr and "absl::InitializeLog" not in run.stderr and "cuda" not in run.stderr.lower(), (
+        run.stderr
+    )
     return run
 
 
@@ -47,7 +52,8 @@ def test_search_export_evaluate_and_baselines_run_under_jax(tiny_data_dir, tmp_p
     common = ("--data-dir", str(data), "--storage", url)
 
     # Two workers, Hyperband over 3 epochs: with 9 trials some must be stopped at an earlier rung.
-    # Plain TPE and no enqueued first trials: the known-good ones are never pruned, and JAX's early stop is what is tested.
+    # Plain TPE and no enqueued first trials: the known-good ones are never pruned, and JAX's early stop is
+    # what is tested.
     _cli("start", "--space", "dense", "--workers", "2", "--trials", "9", "--epochs", "3", "--subset", "300",
          "--sampler", "tpe", "--warm-start", "none", *common, env=env)  # fmt: skip
     study = optuna.load_study(study_name="dense", storage=open_storage(url))
@@ -76,8 +82,24 @@ def test_keras_backend_reaches_a_lone_worker_and_tensorflow_is_the_default(tiny_
     trains under JAX, in a process of its own; without it, TensorFlow."""
     data = tiny_data_dir(n_train=600, n_test=60)
     url = f"sqlite:///{tmp_path / 'auto.db'}"
-    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"} | {"FMNIST_ARTIFACTS": str(tmp_path / "artifacts"), "COLUMNS": "200"}
-    common = ("--trials", "1", "--epochs", "1", "--subset", "300", "--data-dir", str(data), "--storage", url, "--log-format", "text")
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"} | {
+        "FMNIST_ARTIFACTS": str(tmp_path / "artifacts"),
+        "COLUMNS": "200",
+    }
+    common = (
+        "--trials",
+        "1",
+        "--epochs",
+        "1",
+        "--subset",
+        "300",
+        "--data-dir",
+        str(data),
+        "--storage",
+        url,
+        "--log-format",
+        "text",
+    )
     default = _cli("start", "--space", "dense", *common, env=env)
     assert "backend tensorflow (the default)" in default.stdout
     [trial] = optuna.load_study(study_name="dense", storage=open_storage(url)).trials

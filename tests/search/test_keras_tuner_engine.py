@@ -1,4 +1,5 @@
-"""The keras-tuner engine: KerasTuner's trials land in the SQL store as complete Optuna trials; bad options fail in one line."""
+"""The keras-tuner engine: KerasTuner's trials land in the SQL store as complete Optuna trials; bad options fail
+in one line."""
 
 from __future__ import annotations
 
@@ -133,6 +134,8 @@ def test_a_failed_keras_tuner_trial_is_reported_in_one_line_whatever_its_message
     from search.engines.keras_tuner.engine import _last_line
     from search.engines.record import one_line
 
-    assert _last_line("Traceback (most recent call last):\n  File 'x'\nValueError: bad units\n") == "ValueError: bad units"
+    assert (
+        _last_line("Traceback (most recent call last):\n  File 'x'\nValueError: bad units\n") == "ValueError: bad units"
+    )
     assert _last_line("") == _last_line(None) == _last_line(" \n ") == "unknown reason"
     assert one_line(RuntimeError("")) == "RuntimeError" and one_line(ValueError("a\nb")) == "ValueError: a"

@@ -24,7 +24,9 @@ def test_a_signal_stops_keras_tuner_and_gives_its_slot_back(tiny_data_dir, tmp_p
     url = f"sqlite:///{tmp_path / 'kt.db'}"
     command = [sys.executable, "-m", "search", "start", "--engine", "keras-tuner", "--space", "dense", "--trials", "40",
                "--epochs", "9", "--data-dir", str(folder), "--storage", url]  # fmt: skip
-    parent = subprocess.Popen(command, cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    parent = subprocess.Popen(
+        command, cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.time() + 240
     while time.time() < deadline and parent.poll() is None:
         time.sleep(0.5)

@@ -58,7 +58,9 @@ def _assert_exact(url: str, n_trials: int, killed: optuna.trial.FrozenTrial) -> 
     return study
 
 
-def _kill_mid_trial(url: str, n_trials: int, monkeypatch, sibling: bool = False) -> tuple[optuna.trial.FrozenTrial, subprocess.Popen[bytes] | None]:
+def _kill_mid_trial(
+    url: str, n_trials: int, monkeypatch, sibling: bool = False
+) -> tuple[optuna.trial.FrozenTrial, subprocess.Popen[bytes] | None]:
     """A study of ``n_trials`` whose worker 0 is SIGKILLed mid-trial (beside a faster worker 1 if ``sibling``)."""
     for name, value in FAST_HEARTBEAT.items():
         monkeypatch.setenv(name, value)
@@ -147,15 +149,44 @@ def _start(url: str, data_dir: Path, *options: str, **env: str) -> subprocess.Po
         "FMNIST_STUB_EPOCH_SECONDS": "0.3",
         **env,
     }
-    command = [sys.executable, "-m", "bench.with_objective", STUB_FACTORY, "start", "--space", "dense", "--study", "life", "--epochs", "8",
-               "--pruner", "none", "--storage", url, "--data-dir", str(data_dir), *options]
-    return subprocess.Popen(command, cwd=ROOT, env=environment, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    command = [
+        sys.executable,
+        "-m",
+        "bench.with_objective",
+        STUB_FACTORY,
+        "start",
+        "--space",
+        "dense",
+        "--study",
+        "life",
+        "--epochs",
+        "8",
+        "--pruner",
+        "none",
+        "--storage",
+        url,
+        "--data-dir",
+        str(data_dir),
+        *options,
+    ]
+    return subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=environment,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _session_processes(session_id: int) -> list[str]:
     listing = subprocess.run(["ps", "-e", "-o", "pid=,sid=,stat=,args="], capture_output=True, text=True).stdout
-    return [line for line in listing.splitlines() if line.split()[1] == str(session_id) and not line.split()[2].startswith("Z")]
+    return [
+        line
+        for line in listing.splitlines()
+        if line.split()[1] == str(session_id) and not line.split()[2].startswith("Z")
+    ]
 
 
 def _wait_for_trials(url: str, count: int, timeout: float = 90) -> list[optuna.trial.FrozenTrial]:
@@ -164,7 +195,9 @@ def _wait_for_trials(url: str, count: int, timeout: float = 90) -> list[optuna.t
     while time.time() < deadline:
         time.sleep(0.2)
         try:
-            running = optuna.load_study(study_name="life", storage=open_storage(url)).get_trials(states=(State.RUNNING,))
+            running = optuna.load_study(study_name="life", storage=open_storage(url)).get_trials(
+                states=(State.RUNNING,)
+            )
         except KeyError:
             continue
         if len(running) >= count and all(t.intermediate_values for t in running):
@@ -178,7 +211,9 @@ def _assert_requeued(url: str, interrupted: list[optuna.trial.FrozenTrial]) -> N
     assert {study.trials[t.number].state for t in interrupted} == {State.FAIL}
     waiting = [t for t in study.trials if t.state == State.WAITING]
     # Besides the re-queued trials, only the space's known-good first points that no worker reached yet wait.
-    unstarted = [t for t in waiting if t.user_attrs == {"warm_start": "known-good"} and not t.system_attrs.get("failed_trial")]
+    unstarted = [
+        t for t in waiting if t.user_attrs == {"warm_start": "known-good"} and not t.system_attrs.get("failed_trial")
+    ]
     again = [t.system_attrs["fixed_params"] for t in waiting if t not in unstarted]
     assert sorted(map(repr, again)) == sorted(repr(t.params) for t in interrupted)
 

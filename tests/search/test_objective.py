@@ -40,7 +40,9 @@ def test_same_seed_same_result(real_subset) -> None:
 
 def test_epochs_are_reported_as_steps_and_a_hopeless_trial_is_pruned(real_subset) -> None:
     """A good trial sets the bar; a trial that cannot learn (tiny learning rate) is stopped early."""
-    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=0))
+    study = optuna.create_study(
+        direction="maximize", pruner=optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=0)
+    )
     context = TrainingContext(real_subset, max_epochs=4, seed=0)
     good = fixed_space()
     study.optimize(lambda t: train_trial(t, good, context), n_trials=1)
@@ -85,7 +87,9 @@ def test_trials_leave_no_custom_gradients_behind(real_subset) -> None:
 
 
 def test_a_trial_that_trained_to_the_end_is_never_pruned(real_subset) -> None:
-    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=0))
+    study = optuna.create_study(
+        direction="maximize", pruner=optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=0)
+    )
     context = TrainingContext(real_subset, max_epochs=1, seed=0)
     study.optimize(lambda t: train_trial(t, fixed_space(), context), n_trials=1)
     study.optimize(lambda t: train_trial(t, fixed_space(learning_rate=1e-7, optimizer="sgd"), context), n_trials=1)

@@ -24,10 +24,15 @@ def test_a_failed_download_names_the_package_and_data_dir(tmp_path: Path, monkey
     monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "no-debian-package")
 
     def offline(target: Path, *args: object, **kwargs: object) -> Path:
-        raise data.DataError("could not download train-images-idx3-ubyte.gz: <urlopen error [Errno -3] Temporary failure in name resolution>")
+        raise data.DataError(
+            "could not download train-images-idx3-ubyte.gz: "
+            "<urlopen error [Errno -3] Temporary failure in name resolution>"
+        )
 
     monkeypatch.setattr(data, "download_files", offline)
-    assert_one_line_error(invoke("data"), "could not download", "sudo apt-get install dataset-fashion-mnist", "--data-dir DIR")
+    assert_one_line_error(
+        invoke("data"), "could not download", "sudo apt-get install dataset-fashion-mnist", "--data-dir DIR"
+    )
 
 
 def _run(tmp_path: Path, uid: int, with_apt: bool) -> tuple[subprocess.CompletedProcess[str], Path]:
@@ -37,8 +42,11 @@ def _run(tmp_path: Path, uid: int, with_apt: bool) -> tuple[subprocess.Completed
     installed = tmp_path / "installed"
     calls = tmp_path / "apt-calls"
     stubs = {
-        "fmnist-search": f'[ -f "{installed}" ] && {{ echo "train: 60,000 images"; exit 0; }}; echo "error: could not download" >&2; exit 1',
-        "id": f'echo {uid}',
+        "fmnist-search": (
+            f'[ -f "{installed}" ] && {{ echo "train: 60,000 images"; exit 0; }}; '
+            'echo "error: could not download" >&2; exit 1'
+        ),
+        "id": f"echo {uid}",
     }
     if with_apt:
         stubs["apt-get"] = f'echo "$@" >> "{calls}"; touch "{installed}"'

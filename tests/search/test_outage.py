@@ -22,7 +22,9 @@ TIMINGS = {"FMNIST_HEARTBEAT_INTERVAL": "1", "FMNIST_GRACE_PERIOD": "4", "FMNIST
 OUTAGE_S = 12
 
 
-def test_workers_ride_out_an_outage_longer_than_the_grace_period(postgres_server, postgres_url: str, monkeypatch) -> None:
+def test_workers_ride_out_an_outage_longer_than_the_grace_period(
+    postgres_server, postgres_url: str, monkeypatch
+) -> None:
     for name, value in TIMINGS.items():
         monkeypatch.setenv(name, value)
     start_or_resume(open_storage(postgres_url), "out", space="dense", max_epochs=6, n_trials=10, pruner="none")

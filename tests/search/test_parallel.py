@@ -52,7 +52,10 @@ def _new_study(url: str, n_trials: int, max_epochs: int = 3, pruner: str = "none
 
 def _run_processes(url: str, n: int, epoch_seconds: float) -> list[int | None]:
     context = multiprocessing.get_context("spawn")
-    processes = [context.Process(target=run_stub_worker, args=(WorkerJob(url, "par", worker_id=i), epoch_seconds)) for i in range(n)]
+    processes = [
+        context.Process(target=run_stub_worker, args=(WorkerJob(url, "par", worker_id=i), epoch_seconds))
+        for i in range(n)
+    ]
     for process in processes:
         process.start()
     for process in processes:
@@ -74,7 +77,10 @@ def test_eight_processes_on_one_sqlite_file_end_with_exactly_the_budget(tmp_path
 def test_two_workers_on_postgresql_through_a_server_restart(postgres_server, postgres_url: str) -> None:
     _new_study(postgres_url, n_trials=12, max_epochs=4)
     context = multiprocessing.get_context("spawn")
-    processes = [context.Process(target=run_stub_worker, args=(WorkerJob(postgres_url, "par", worker_id=i), 0.25)) for i in range(2)]
+    processes = [
+        context.Process(target=run_stub_worker, args=(WorkerJob(postgres_url, "par", worker_id=i), 0.25))
+        for i in range(2)
+    ]
     for process in processes:
         process.start()
     storage = open_storage(postgres_url)

@@ -1,4 +1,5 @@
-"""The training recipe in the search: a schedule spans the study's max epochs, export repeats it, old studies still load.
+"""The training recipe in the search: a schedule spans the study's max epochs, export repeats it, old studies
+still load.
 
 How a schedule meets pruning is decided in spaces/schedules.py: it spans the study's maximum
 epochs, so a trial's first k epochs do not depend on whether it is stopped at k; the export
@@ -19,10 +20,10 @@ from search.runtime.quiet import import_keras
 
 keras = import_keras()
 
-from search.engines.optuna import objective  # noqa: E402
 from search.data.loader import TrainValData  # noqa: E402
-from search.results.export import ExportConfig, read_config, train_model  # noqa: E402
+from search.engines.optuna import objective  # noqa: E402
 from search.engines.optuna.objective import TrainingContext, train_trial  # noqa: E402
+from search.results.export import ExportConfig, read_config, train_model  # noqa: E402
 from spaces import Fixed, Space  # noqa: E402
 from spaces.families import LATER_KEYS, defaults  # noqa: E402
 from spaces.schedules import ScheduleSpan, learning_rate  # noqa: E402
@@ -70,7 +71,10 @@ def test_a_pruned_trial_ran_the_first_epochs_of_the_full_schedule(monkeypatch: p
     data, space = tiny_data(), fixed_space(**RECIPE)
     context = TrainingContext(data, max_epochs=3, seed=0)
     histories, states = [], []
-    for pruner in (optuna.pruners.ThresholdPruner(lower=2.0), optuna.pruners.NopPruner()):  # prunes everything / nothing
+    for pruner in (
+        optuna.pruners.ThresholdPruner(lower=2.0),
+        optuna.pruners.NopPruner(),
+    ):  # prunes everything / nothing
         study = optuna.create_study(direction="maximize", pruner=pruner)
         study.optimize(lambda t: train_trial(t, space, context), n_trials=1)
         histories.append(study.trials[0].user_attrs["history"])
@@ -85,13 +89,18 @@ def test_a_pruned_trial_ran_the_first_epochs_of_the_full_schedule(monkeypatch: p
     schedule = learning_rate({**TINY, **RECIPE}, span)
     assert int(pruned.optimizer.iterations) == steps and int(finished.optimizer.iterations) == 3 * steps
     # The pruned trial stopped at the top of its schedule, not annealed as if 1 epoch were all it had.
-    assert float(pruned.optimizer.learning_rate) == pytest.approx(float(schedule(steps))) and float(schedule(steps)) > 0.5 * TINY["learning_rate"]
+    assert (
+        float(pruned.optimizer.learning_rate) == pytest.approx(float(schedule(steps)))
+        and float(schedule(steps)) > 0.5 * TINY["learning_rate"]
+    )
 
 
 def test_export_retrains_the_trials_schedule_and_stops_at_its_best_epoch() -> None:
     images, labels = tiny_data().x_train, tiny_data().y_train
     params = {**defaults("dense"), **TINY, **RECIPE}
-    config = ExportConfig(model="dense", params=params, epochs=1, schedule_epochs=3, batch_size=TINY["batch_size"], seed=0)
+    config = ExportConfig(
+        model="dense", params=params, epochs=1, schedule_epochs=3, batch_size=TINY["batch_size"], seed=0
+    )
     model = train_model(config, images, labels, repeat=0)
     span = ScheduleSpan(3, len(images))
     steps = span.steps_per_epoch(TINY["batch_size"])
@@ -115,9 +124,27 @@ def test_an_export_records_the_studys_max_epochs_as_the_schedules_span(tiny_data
     folder = tiny_data_dir(n_train=200, n_test=20)
     url = f"sqlite:///{tmp_path / 'x.db'}"
     space = tmp_path / "recipe.toml"
-    space.write_text('model = "dense"\n[params]\n' + "".join(f"{k} = {json.dumps(v)}\n" for k, v in {**TINY, **RECIPE}.items()))
+    space.write_text(
+        'model = "dense"\n[params]\n' + "".join(f"{k} = {json.dumps(v)}\n" for k, v in {**TINY, **RECIPE}.items())
+    )
     common = ("--data-dir", str(folder), "--storage", url)
-    assert invoke("start", "--space", str(space), "--study", "recipe", "--trials", "1", "--epochs", "3", "--pruner", "none", *common).exit_code == 0
+    assert (
+        invoke(
+            "start",
+            "--space",
+            str(space),
+            "--study",
+            "recipe",
+            "--trials",
+            "1",
+            "--epochs",
+            "3",
+            "--pruner",
+            "none",
+            *common,
+        ).exit_code
+        == 0
+    )
     trial = optuna.load_study(study_name="recipe", storage=url).best_trial
     exported = invoke("export", "--study", "recipe", "--repeats", "1", "--out", str(tmp_path), *common)
     assert exported.exit_code == 0, exported.output
@@ -135,7 +162,12 @@ def test_a_study_and_a_config_from_before_the_recipe_still_load(tiny_data_dir, t
     common = ("--data-dir", str(folder), "--storage", url)
     old_space = tmp_path / "dense.toml"
     old_space.write_text(OLD_DENSE)
-    assert invoke("start", "--space", str(old_space), "--study", "old", "--trials", "1", "--epochs", "1", *common).exit_code == 0
+    assert (
+        invoke(
+            "start", "--space", str(old_space), "--study", "old", "--trials", "1", "--epochs", "1", *common
+        ).exit_code
+        == 0
+    )
     study = optuna.load_study(study_name="old", storage=url)
     assert not set(LATER_KEYS) & set(study.trials[0].params)  # as a trial stored before the recipe
 
@@ -159,9 +191,18 @@ def test_a_study_and_a_config_from_before_the_recipe_still_load(tiny_data_dir, t
     old_config.write_text(json.dumps({**data, "config_hash": hashlib.sha256(canonical.encode()).hexdigest()}))
     loaded = read_config(old_config)  # the hash still matches: nothing was added to what it covers
     assert loaded.schedule_span_epochs == loaded.epochs and loaded.full_params["lr_schedule"] == "constant"
-    retrained = invoke("export", "--from-config", str(old_config), "--repeats", "1", "--out", str(tmp_path / "again"), "--data-dir", str(folder))
+    retrained = invoke(
+        "export",
+        "--from-config",
+        str(old_config),
+        "--repeats",
+        "1",
+        "--out",
+        str(tmp_path / "again"),
+        "--data-dir",
+        str(folder),
+    )
     assert retrained.exit_code == 0, retrained.output
-
 
 
 def test_keras_tuner_trains_the_recipe_and_resumes_a_promoted_trials_schedule(

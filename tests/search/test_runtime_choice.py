@@ -46,7 +46,14 @@ def test_overrides_replace_the_choice_and_say_so() -> None:
     assert with_overrides(chosen, Settings.from_environ({JIT_ENV: "auto"})).jit_compile == "auto"
 
 
-@pytest.mark.parametrize(("env", "message"), [({JIT_ENV: "maybe"}, "must be auto, true or false"), ({STEPS_ENV: "0"}, "at least 1"), ({STEPS_ENV: "x"}, "at least 1")])
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({JIT_ENV: "maybe"}, "must be auto, true or false"),
+        ({STEPS_ENV: "0"}, "at least 1"),
+        ({STEPS_ENV: "x"}, "at least 1"),
+    ],
+)
 def test_a_bad_override_is_one_line_naming_the_variable(env: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError, match=message) as error:
         with_overrides(RuntimeChoice(False, 32, "test"), Settings.from_environ(env))

@@ -25,12 +25,18 @@ def params_of(study: optuna.Study) -> list[dict]:
 
 def run(sampler: optuna.samplers.BaseSampler, n: int, objective=None) -> optuna.Study:
     study = optuna.create_study(direction="maximize", sampler=sampler)
-    study.optimize(objective or (lambda trial: -abs(math.log10(suggest(DENSE, trial)["learning_rate"]) + 3)), n_trials=n)
+    study.optimize(
+        objective or (lambda trial: -abs(math.log10(suggest(DENSE, trial)["learning_rate"]) + 3)), n_trials=n
+    )
     return study
 
 
 def test_a_unit_round_trip_keeps_numbers_and_integers_land_on_their_steps() -> None:
-    lr, units, stepped = FloatParam("lr", 1e-4, 1e-1, log=True), IntParam("u", 64, 1024, log=True), IntParam("s", 0, 10, step=5)
+    lr, units, stepped = (
+        FloatParam("lr", 1e-4, 1e-1, log=True),
+        IntParam("u", 64, 1024, log=True),
+        IntParam("s", 0, 10, step=5),
+    )
     assert from_unit(lr, to_unit(lr, 1e-3)) == pytest.approx(1e-3)
     assert to_unit(lr, 1e-4) == 0.0 and to_unit(lr, 1e-1) == 1.0
     assert from_unit(units, to_unit(units, 256)) == 256

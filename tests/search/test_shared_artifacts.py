@@ -37,7 +37,9 @@ def test_a_database_store_keeps_the_files_and_a_sqlite_store_a_folder_beside_it(
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_database_artifacts_round_trip_through_optuna(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+def test_database_artifacts_round_trip_through_optuna(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     url = f"sqlite:///{tmp_path / 'db.db'}" if backend == "sqlite" else request.getfixturevalue("postgres_url")
     store = DatabaseArtifactStore(url)
     trial = optuna.create_study(storage=optuna.storages.RDBStorage(url), study_name="files").ask()
@@ -57,7 +59,18 @@ def _worker(url: str, data_dir: Path, home: Path) -> subprocess.Popen[str]:
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if k != "FMNIST_ARTIFACTS"}
     env.update(PYTHONPATH=str(ROOT), FMNIST_SEARCH_HOME=str(home), HOME=str(home), XDG_CACHE_HOME=str(home / "cache"))
-    command = [sys.executable, "-m", "search", "worker", "--study", "shared", "--storage", url, "--data-dir", str(data_dir)]
+    command = [
+        sys.executable,
+        "-m",
+        "search",
+        "worker",
+        "--study",
+        "shared",
+        "--storage",
+        url,
+        "--data-dir",
+        str(data_dir),
+    ]
     return subprocess.Popen(command, cwd=home, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -65,7 +78,9 @@ def _worker(url: str, data_dir: Path, home: Path) -> subprocess.Popen[str]:
 def test_the_dashboard_shows_the_curves_of_workers_that_share_only_the_store_url(
     postgres_url: str, real_data_dir: Path, tmp_path: Path
 ) -> None:
-    start_or_resume(open_storage(postgres_url), "shared", space="dense", max_epochs=1, n_trials=2, subset=500, pruner="none")
+    start_or_resume(
+        open_storage(postgres_url), "shared", space="dense", max_epochs=1, n_trials=2, subset=500, pruner="none"
+    )
     workers = [_worker(postgres_url, real_data_dir, tmp_path / name) for name in ("machine-a", "machine-b")]
     for worker in workers:
         output, _ = worker.communicate(timeout=300)

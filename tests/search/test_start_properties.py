@@ -18,7 +18,10 @@ from tests.search.stub_start import use_stub_training
 
 SPACE_FILES = {
     "tiny.toml": 'name = "tiny"\nmodel = "dense"\n[params]\nunits = [8, 16]\nn_layers = 1\n',
-    "monster.toml": 'model = "cnn"\n[params]\nconv_blocks = 4\nconvs_per_block = 4\nfilters = 1024\nkernel_size = 7\ndense_units = 8192\n',
+    "monster.toml": (
+        'model = "cnn"\n[params]\n'
+        "conv_blocks = 4\nconvs_per_block = 4\nfilters = 1024\nkernel_size = 7\ndense_units = 8192\n"
+    ),
     "broken.toml": "model = \n",
     "pathname.toml": 'name = "../../x"\nmodel = "dense"\n',
     "bad.yaml": "model: cnn\nparams:\n  filters: {type: int, low: 64, high: 16}\n",
@@ -31,8 +34,20 @@ def _option(valid: tuple[str, ...], invalid: tuple[str, ...]) -> st.SearchStrate
 
 
 OPTIONS = {
-    "--space": _option(("dense", "cnn", "tiny.toml"), ("resnet", "", "monster.toml", "broken.toml", "pathname.toml",
-                                                       "bad.yaml", "missing.toml", "folder.toml", "folder")),
+    "--space": _option(
+        ("dense", "cnn", "tiny.toml"),
+        (
+            "resnet",
+            "",
+            "monster.toml",
+            "broken.toml",
+            "pathname.toml",
+            "bad.yaml",
+            "missing.toml",
+            "folder.toml",
+            "folder",
+        ),
+    ),
     "--study": _option(("ok-name", "dense", "run_2.1"), ("../x", ".hidden", "a b", "", "x" * 65)),
     "--workers": _option(("1", "2", "3", "16"), ("-1", "0", "abc", "1.5")),
     "--trials": _option(("1", "2", "3"), ("-1", "0", "x")),
@@ -55,9 +70,14 @@ OPTIONAL = sorted(set(OPTIONS) - {"--space"})
 _TINY_DATA: dict[int, Path] = {}
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(chosen=st.lists(st.sampled_from(OPTIONAL), unique=True, max_size=6).flatmap(
-    lambda keys: st.fixed_dictionaries({key: OPTIONS[key] for key in ["--space", *keys]})))
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
+@given(
+    chosen=st.lists(st.sampled_from(OPTIONAL), unique=True, max_size=6).flatmap(
+        lambda keys: st.fixed_dictionaries({key: OPTIONS[key] for key in ["--space", *keys]})
+    )
+)
 def test_start_runs_or_ends_in_one_line(tiny_data_dir, monkeypatch: pytest.MonkeyPatch, chosen: dict[str, str]) -> None:
     use_stub_training(monkeypatch)
     data_dir = _TINY_DATA.get(id(tiny_data_dir)) or _TINY_DATA.setdefault(id(tiny_data_dir), tiny_data_dir())

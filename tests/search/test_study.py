@@ -7,6 +7,7 @@ from pathlib import Path
 import optuna
 import pytest
 
+from search.engines.optuna.worker import MAX_CONSECUTIVE_FAILURES, WorkerError, WorkerJob, run_worker
 from search.study.settings import (
     StudyError,
     count_finished,
@@ -16,13 +17,14 @@ from search.study.settings import (
     read_settings,
     start_or_resume,
 )
-from search.engines.optuna.worker import MAX_CONSECUTIVE_FAILURES, WorkerError, WorkerJob, run_worker
 from storage import open_storage
 
 
 def test_settings_are_saved_and_a_resume_keeps_them(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}"
-    settings, resumed = start_or_resume(open_storage(url), "mine", space="cnn", max_epochs=4, pruner="median", subset=300, seed=5, n_trials=7)
+    settings, resumed = start_or_resume(
+        open_storage(url), "mine", space="cnn", max_epochs=4, pruner="median", subset=300, seed=5, n_trials=7
+    )
     assert not resumed
     stored = read_settings(open_storage(url), "mine")
     assert stored == settings and stored.space.name == "cnn" and stored.max_epochs == 4
@@ -67,7 +69,9 @@ def test_one_seeded_worker_repeats_its_study(real_data_dir: Path, tmp_path: Path
     runs = []
     for attempt in range(2):
         url = f"sqlite:///{tmp_path / f'run{attempt}.db'}"
-        start_or_resume(open_storage(url), "dense", space="dense", max_epochs=1, subset=200, seed=11, n_trials=3, pruner="none")
+        start_or_resume(
+            open_storage(url), "dense", space="dense", max_epochs=1, subset=200, seed=11, n_trials=3, pruner="none"
+        )
         run_worker(WorkerJob(url, "dense", data_dir=str(real_data_dir)))
         study, _ = open_study(open_storage(url), "dense")
         runs.append([(t.params, t.value) for t in study.trials])
@@ -75,7 +79,9 @@ def test_one_seeded_worker_repeats_its_study(real_data_dir: Path, tmp_path: Path
     assert runs[0] == runs[1]
 
 
-def test_a_worker_that_only_fails_stops_with_the_reason(real_data_dir: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+def test_a_worker_that_only_fails_stops_with_the_reason(
+    real_data_dir: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
     import search.engines.optuna.objective
 
     def broken(*_args, **_kwargs):

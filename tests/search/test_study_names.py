@@ -9,8 +9,8 @@ import optuna
 import pytest
 
 from search.results.export import ExportError, inside
-from search.study.settings import SETTINGS_ATTR, StudySettings
 from search.study.names import StudyNameError, check_study_name
+from search.study.settings import SETTINGS_ATTR, StudySettings
 from spaces.space import load_space
 from storage import open_storage
 from tests.search.cli_helpers import assert_one_line_error, invoke
@@ -31,7 +31,9 @@ def test_bad_names_are_refused(name: str) -> None:
 
 def test_start_refuses_a_bad_name_before_writing(tmp_path: Path) -> None:
     db = tmp_path / "x.db"
-    assert_one_line_error(invoke("start", "--space", "dense", "--study", "../../x", "--storage", f"sqlite:///{db}"), "invalid study name")
+    assert_one_line_error(
+        invoke("start", "--space", "dense", "--study", "../../x", "--storage", f"sqlite:///{db}"), "invalid study name"
+    )
     assert not db.exists()
 
 
@@ -39,7 +41,9 @@ def test_a_space_named_like_a_path_needs_its_own_study_name(tmp_path: Path) -> N
     space = tmp_path / "evil.toml"
     space.write_text('name = "../../evil"\nmodel = "dense"\n')
     db = tmp_path / "x.db"
-    assert_one_line_error(invoke("start", "--space", str(space), "--storage", f"sqlite:///{db}"), "invalid study name", "--study")
+    assert_one_line_error(
+        invoke("start", "--space", str(space), "--storage", f"sqlite:///{db}"), "invalid study name", "--study"
+    )
     assert not db.exists()
 
 
@@ -49,23 +53,52 @@ def test_every_command_taking_a_name_checks_it(tmp_path: Path, command: tuple[st
     # A study with a path for a name, written into the store behind the tool's back.
     study = optuna.create_study(study_name="../../x", storage=open_storage(url))
     study.set_user_attr(SETTINGS_ATTR, StudySettings(space=load_space("dense")).to_attrs())
-    assert_one_line_error(invoke(*command, "../../x", "--storage", url, "--out", str(tmp_path))
-                          if command[0] == "export" else invoke(*command, "../../x", "--storage", url), "invalid study name")
+    assert_one_line_error(
+        invoke(*command, "../../x", "--storage", url, "--out", str(tmp_path))
+        if command[0] == "export"
+        else invoke(*command, "../../x", "--storage", url),
+        "invalid study name",
+    )
     assert not (tmp_path / "exports").exists() and not (tmp_path.parent / "x").exists()
     assert invoke("status", "--storage", url).exit_code == 0  # listing the store still works
 
 
 def test_a_config_naming_a_path_is_refused(tmp_path: Path) -> None:
-    params = {"n_layers": 1, "units": 16, "layer_shape": "constant", "activation": "relu", "dropout": 0.0,
-              "batch_norm": False, "learning_rate": 0.01, "optimizer": "adam", "batch_size": 32, "l2": 0.0}
+    params = {
+        "n_layers": 1,
+        "units": 16,
+        "layer_shape": "constant",
+        "activation": "relu",
+        "dropout": 0.0,
+        "batch_norm": False,
+        "learning_rate": 0.01,
+        "optimizer": "adam",
+        "batch_size": 32,
+        "l2": 0.0,
+    }
     work = tmp_path / "work"
     work.mkdir()
     config = work / "config.json"
-    config.write_text(json.dumps({"model": "dense", "params": params, "epochs": 1, "batch_size": 32, "seed": 0,
-                                  "study": "../../../outside", "trial_number": 0}))
-    result = invoke("export", "--from-config", str(config), "--out", str(work), "--storage", f"sqlite:///{tmp_path / 'x.db'}")
+    config.write_text(
+        json.dumps(
+            {
+                "model": "dense",
+                "params": params,
+                "epochs": 1,
+                "batch_size": 32,
+                "seed": 0,
+                "study": "../../../outside",
+                "trial_number": 0,
+            }
+        )
+    )
+    result = invoke(
+        "export", "--from-config", str(config), "--out", str(work), "--storage", f"sqlite:///{tmp_path / 'x.db'}"
+    )
     assert_one_line_error(result, "invalid study name")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["work"] and sorted(p.name for p in work.iterdir()) == ["config.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["work"] and sorted(p.name for p in work.iterdir()) == [
+        "config.json"
+    ]
 
 
 @pytest.mark.parametrize("name", ["../x", "..", ".x", "a/b", "/etc", ""])

@@ -1,4 +1,5 @@
-"""Workers are capped: never more processes than trials left, never more than memory holds; a one-line warning says so."""
+"""Workers are capped: never more processes than trials left, never more than memory holds; a one-line warning
+says so."""
 
 from __future__ import annotations
 
@@ -29,10 +30,25 @@ def test_footprint_grows_with_the_model_and_memory_is_known_here() -> None:
     assert memory is not None and memory > 0
 
 
-def test_sixteen_workers_for_two_trials_start_two(tiny_data_dir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sixteen_workers_for_two_trials_start_two(
+    tiny_data_dir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     started = use_stub_training(monkeypatch)
-    result = invoke("start", "--space", "dense", "--workers", "16", "--trials", "2", "--epochs", "1",
-                    "--data-dir", str(tiny_data_dir()), "--storage", f"sqlite:///{tmp_path / 'x.db'}")
+    result = invoke(
+        "start",
+        "--space",
+        "dense",
+        "--workers",
+        "16",
+        "--trials",
+        "2",
+        "--epochs",
+        "1",
+        "--data-dir",
+        str(tiny_data_dir()),
+        "--storage",
+        f"sqlite:///{tmp_path / 'x.db'}",
+    )
     assert result.exit_code == 0, result.output
     assert started == [2]
     [warning] = [line for line in result.stderr.splitlines() if line.strip()]
@@ -40,12 +56,27 @@ def test_sixteen_workers_for_two_trials_start_two(tiny_data_dir, tmp_path: Path,
     assert "2 workers" in result.output and "finished 2/2" in result.output
 
 
-def test_workers_are_capped_to_what_memory_holds(tiny_data_dir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_workers_are_capped_to_what_memory_holds(
+    tiny_data_dir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     started = use_stub_training(monkeypatch)
     # A machine with room for three workers of the dense space (the memory reading is the input here).
     footprint = worker_footprint(4_000_000)
     monkeypatch.setattr(worker_cap, "available_memory_bytes", lambda: 3 * footprint + footprint // 2)
-    result = invoke("start", "--space", "dense", "--workers", "8", "--trials", "20", "--epochs", "1",
-                    "--data-dir", str(tiny_data_dir()), "--storage", f"sqlite:///{tmp_path / 'x.db'}")
+    result = invoke(
+        "start",
+        "--space",
+        "dense",
+        "--workers",
+        "8",
+        "--trials",
+        "20",
+        "--epochs",
+        "1",
+        "--data-dir",
+        str(tiny_data_dir()),
+        "--storage",
+        f"sqlite:///{tmp_path / 'x.db'}",
+    )
     assert result.exit_code == 0, result.output
     assert started == [3] and "capped to 3" in result.stderr and "memory" in result.stderr

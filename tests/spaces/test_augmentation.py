@@ -30,7 +30,10 @@ from spaces.schedules import ScheduleSpan  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 EVERYTHING_ON = {"translate": 2, "flip": True, "cutout": 8, "lr_schedule": "one_cycle", "label_smoothing": 0.1}
-SMALL = {"dense": {"n_layers": 1, "units": 16}, "cnn": {"conv_blocks": 1, "filters": 4, "dense_units": 8, "head": "gap"}}
+SMALL = {
+    "dense": {"n_layers": 1, "units": 16},
+    "cnn": {"conv_blocks": 1, "filters": 4, "dense_units": 8, "head": "gap"},
+}
 
 # Trains one epoch with everything on, saves, loads, and prints what the test compares. The same
 # script runs in a child process for JAX.
@@ -156,7 +159,9 @@ def round_trip(cases: list[tuple[str, Path, dict]], backend: str) -> list[dict]:
     """Train, save, load and predict in a child process (one for all cases: each start imports Keras)."""
     data = json.dumps([[family, str(path), params] for family, path, params in cases])
     env = os.environ | {"KERAS_BACKEND": backend}
-    run = subprocess.run([sys.executable, "-c", ROUND_TRIP, data], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-c", ROUND_TRIP, data], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert run.returncode == 0, run.stderr
     return json.loads(run.stdout.strip().splitlines()[-1])
 

@@ -20,7 +20,10 @@ def layers_named(model, prefix: str, kind: type) -> list:
     return [layer for layer in model.layers if layer.name.startswith(prefix) and isinstance(layer, kind)]
 
 
-@pytest.mark.parametrize("n_layers, units, shape, activation", [(1, 64, "constant", "tanh"), (3, 100, "constant", "gelu"), (4, 256, "funnel", "selu")])
+@pytest.mark.parametrize(
+    "n_layers, units, shape, activation",
+    [(1, 64, "constant", "tanh"), (3, 100, "constant", "gelu"), (4, 256, "funnel", "selu")],
+)
 def test_dense_depth_width_activation(n_layers: int, units: int, shape: str, activation: str) -> None:
     params = {**defaults("dense"), "n_layers": n_layers, "units": units, "layer_shape": shape, "activation": activation}
     model = build_model("dense", params)
@@ -34,14 +37,26 @@ def test_dense_depth_width_activation(n_layers: int, units: int, shape: str, act
 
 
 @pytest.mark.parametrize("blocks, per_block, filters, kernel, bn", [(1, 1, 8, 3, False), (3, 2, 16, 5, True)])
-def test_cnn_blocks_filters_kernel_and_batch_norm(blocks: int, per_block: int, filters: int, kernel: int, bn: bool) -> None:
-    params = {**defaults("cnn"), "conv_blocks": blocks, "convs_per_block": per_block, "filters": filters, "kernel_size": kernel, "batch_norm": bn, "dense_units": 40}
+def test_cnn_blocks_filters_kernel_and_batch_norm(
+    blocks: int, per_block: int, filters: int, kernel: int, bn: bool
+) -> None:
+    params = {
+        **defaults("cnn"),
+        "conv_blocks": blocks,
+        "convs_per_block": per_block,
+        "filters": filters,
+        "kernel_size": kernel,
+        "batch_norm": bn,
+        "dense_units": 40,
+    }
     model = build_model("cnn", params)
     convs = layers_named(model, "conv_", keras.layers.Conv2D)
     assert len(convs) == blocks * per_block
     assert [c.filters for c in convs] == [filters * 2**b for b in range(blocks) for _ in range(per_block)]
     assert {c.kernel_size for c in convs} == {(kernel, kernel)}
-    assert len([layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]) == (blocks * per_block + 1 if bn else 0)
+    assert len([layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]) == (
+        blocks * per_block + 1 if bn else 0
+    )
     assert model.get_layer("head").units == 40
 
 

@@ -1,4 +1,5 @@
-"""The recipe keys in space files: the built-ins search them, bad ranges are one line, the seeds still fit, KerasTuner covers them."""
+"""The recipe keys in space files: the built-ins search them, bad ranges are one line, the seeds still fit,
+KerasTuner covers them."""
 
 from __future__ import annotations
 
@@ -43,7 +44,9 @@ def test_built_in_spaces_search_the_recipe_with_off_among_the_choices(name: str)
         ('head = ["flatten", "avg"]', ("params.head", "'avg'")),
     ],
 )
-def test_an_impossible_recipe_range_is_one_line_naming_the_key(tmp_path: Path, line: str, names: tuple[str, ...]) -> None:
+def test_an_impossible_recipe_range_is_one_line_naming_the_key(
+    tmp_path: Path, line: str, names: tuple[str, ...]
+) -> None:
     model = "cnn" if line.startswith("head") else "dense"
     path = tmp_path / "bad.toml"
     path.write_text(f'model = "{model}"\n[params]\n{line}\n')
@@ -63,7 +66,10 @@ def test_head_is_a_cnn_key_only(tmp_path: Path) -> None:
 
 
 def test_the_seeds_warm_starts_still_fit_and_start_with_the_recipe_off() -> None:
-    for name, expected in (("dense", ["s000-dense", "s001-dense", "s002-dense-sgd"]), ("cnn", ["s002-cnn", "s004-cnn"])):
+    for name, expected in (
+        ("dense", ["s000-dense", "s001-dense", "s002-dense-sgd"]),
+        ("cnn", ["s002-cnn", "s004-cnn"]),
+    ):
         fitting, _ = warm_start_params(load_seeds(), load_space(name))
         assert [seed_id for seed_id, _ in fitting] == expected
         for _, params in fitting:

@@ -38,7 +38,7 @@ def test_cosine_warms_up_from_zero_then_decays_to_zero() -> None:
     curve = rates("cosine", ScheduleSpan(epochs=10, images=100))  # 100 steps
     warmup = round(COSINE_WARMUP * 100)
     assert curve[0] == 0.0 and curve[warmup] == pytest.approx(PEAK) and curve.max() == pytest.approx(PEAK)
-    assert np.all(np.diff(curve[:warmup + 1]) > 0) and np.all(np.diff(curve[warmup:]) <= 1e-9)
+    assert np.all(np.diff(curve[: warmup + 1]) > 0) and np.all(np.diff(curve[warmup:]) <= 1e-9)
     assert curve[-1] == pytest.approx(0.0, abs=1e-9)
 
 
@@ -54,7 +54,9 @@ def test_the_span_is_epochs_of_the_images_given_so_the_curve_over_epochs_ignores
     small, large = ScheduleSpan(epochs=4, images=550), ScheduleSpan(epochs=4, images=600)
     a, b = rates("cosine", small), rates("cosine", large)
     for epoch in range(5):
-        assert a[epoch * small.steps_per_epoch(10)] == pytest.approx(b[epoch * large.steps_per_epoch(10)], abs=1e-4 * PEAK)
+        assert a[epoch * small.steps_per_epoch(10)] == pytest.approx(
+            b[epoch * large.steps_per_epoch(10)], abs=1e-4 * PEAK
+        )
     assert ScheduleSpan(3, 101).steps_per_epoch(10) == 11  # Keras's short last batch is a step
 
 
@@ -76,7 +78,14 @@ def test_tiny_spans_still_make_a_schedule() -> None:
 def test_a_resumed_model_goes_on_where_its_schedule_was() -> None:
     """KerasTuner continues a promoted trial in a fresh model: its schedule must not restart."""
     span = ScheduleSpan(epochs=6, images=100)
-    params = {**defaults("dense"), "n_layers": 1, "units": 4, "lr_schedule": "cosine", "learning_rate": PEAK, "batch_size": 10}
+    params = {
+        **defaults("dense"),
+        "n_layers": 1,
+        "units": 4,
+        "lr_schedule": "cosine",
+        "learning_rate": PEAK,
+        "batch_size": 10,
+    }
     model = build_model("dense", params, span)
     resume_at_epoch(model, 3, span, 10)
     assert int(model.optimizer.iterations) == 30

@@ -26,7 +26,9 @@ def test_the_catalog_holds_every_seed_model() -> None:
     assert [s.id for s in load_seeds()] == SEED_IDS
 
 
-@pytest.mark.parametrize(("seed_id", "params"), [("s001-dense", 109_386), ("s001-cnn", 106_202), ("s000-dense", 266_610)])
+@pytest.mark.parametrize(
+    ("seed_id", "params"), [("s001-dense", 109_386), ("s001-cnn", 106_202), ("s000-dense", 266_610)]
+)
 def test_models_have_the_parameter_count_their_report_gives(seed_id: str, params: int) -> None:
     """s001 states its counts; s000's follows from 784-300-100-10. A wrong layer list changes them."""
     assert build_seed_model(by_id(seed_id)).count_params() == params
@@ -73,12 +75,16 @@ def test_unknown_seed_ids_are_refused() -> None:
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
-        ('{ type = "dense", units = 300, activation = "relu", l2 = 1e-4 },', '{ type = "dense", activation = "relu" },', "needs 'units'"),
+        (
+            '{ type = "dense", units = 300, activation = "relu", l2 = 1e-4 },',
+            '{ type = "dense", activation = "relu" },',
+            "needs 'units'",
+        ),
         ('{ type = "pool", size = 2 },', '{ type = "pooling", size = 2 },', "type must be one of"),
         ('activation = "tanh" }', 'activation = "softplus" }', "activation: must be one of"),
         ('optimizer = "adam", learning_rate = 1e-4', 'optimizer = "lbfgs", learning_rate = 1e-4', "training.optimizer"),
         ('id = "s004-cnn"', 'id = "s004-dense"', "appears twice"),
-        ('space_params = { n_layers = 2, units = 300', 'space_params = { n_layers = 2, units = -3', "space_params"),
+        ("space_params = { n_layers = 2, units = 300", "space_params = { n_layers = 2, units = -3", "space_params"),
     ],
 )
 def test_a_bad_catalog_entry_is_one_line_naming_it(tmp_path: Path, old: str, new: str, message: str) -> None:

@@ -14,7 +14,10 @@ from spaces.families import ACTIVATIONS, OPTIMIZERS, defaults
 def test_builtin_spaces_declare_the_promised_dimensions(name: str) -> None:
     space = load_space(name)
     common = {"activation", "dropout", "learning_rate", "optimizer", "batch_size", "l2"}
-    specific = {"dense": {"n_layers", "units"}, "cnn": {"conv_blocks", "filters", "kernel_size", "batch_norm", "dense_units"}}
+    specific = {
+        "dense": {"n_layers", "units"},
+        "cnn": {"conv_blocks", "filters", "kernel_size", "batch_norm", "dense_units"},
+    }
     assert common | specific[name] <= set(space.searched)
     assert set(space.params["activation"].choices) == set(ACTIVATIONS)
     assert set(space.params["optimizer"].choices) == set(OPTIMIZERS)
@@ -46,7 +49,10 @@ def test_user_toml_and_yaml_files_mean_the_same(tmp_path: Path) -> None:
     "body, names",
     [
         ('model = "dense"\n[params]\nunits = { type = "int", low = 64, high = 8 }', ("units", "low")),
-        ('model = "dense"\n[params]\nlearning_rate = { type = "float", low = 0.0, high = 0.1, log = true }', ("learning_rate", "log")),
+        (
+            'model = "dense"\n[params]\nlearning_rate = { type = "float", low = 0.0, high = 0.1, log = true }',
+            ("learning_rate", "log"),
+        ),
         ('model = "dense"\n[params]\nactivation = { type = "choice", choices = [] }', ("activation", "empty")),
         ('model = "dense"\n[params]\nfilters = 32', ("filters", "unknown key")),
         ('model = "dense"\n[params]\nunits = { type = "int", low = 1, high = 8, stride = 2 }', ("units", "stride")),
@@ -54,12 +60,18 @@ def test_user_toml_and_yaml_files_mean_the_same(tmp_path: Path) -> None:
         ('model = "dense"\n[params]\ndropout = { type = "float", low = 0.5, high = 1.5 }', ("dropout", "1.5")),
         ('model = "dense"\n[params]\nunits = { type = "float", low = 8, high = 16 }', ("units", "int")),
         ('model = "transformer"', ("model", "transformer")),
-        ('[params]\nunits = 8', ("model", "missing")),
+        ("[params]\nunits = 8", ("model", "missing")),
         ('model = "dense"\ncolour = "red"', ("colour", "unknown")),
         ('model = "dense"\n[params]\nunits = { low = 1, high = 2 }', ("units", "type")),
         ('model = "dense"\n[params]\nunits = { type = "int", high = 2 }', ("units", "low")),
-        ('model = "dense"\n[params]\nunits = [64, 128]\n[[known_good]]\nunits = 256', ("known_good[0].units", "outside")),
-        ('model = "dense"\n[params]\nunits = [64, 128]\n[[known_good]]\ndropout = 0.3', ("known_good[0].dropout", "not a searched")),
+        (
+            'model = "dense"\n[params]\nunits = [64, 128]\n[[known_good]]\nunits = 256',
+            ("known_good[0].units", "outside"),
+        ),
+        (
+            'model = "dense"\n[params]\nunits = [64, 128]\n[[known_good]]\ndropout = 0.3',
+            ("known_good[0].dropout", "not a searched"),
+        ),
         ('model = "dense"\nknown_good = "cosine"', ("known_good", "list")),
     ],
 )

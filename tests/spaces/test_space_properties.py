@@ -14,15 +14,21 @@ from spaces.adapters import suggest
 from spaces.families import check_params
 from spaces.params import FloatParam, IntParam, param_from_data
 
-int_ranges = st.tuples(st.integers(1, 4), st.integers(0, 3)).map(lambda t: {"type": "int", "low": t[0], "high": min(4, t[0] + t[1])})
+int_ranges = st.tuples(st.integers(1, 4), st.integers(0, 3)).map(
+    lambda t: {"type": "int", "low": t[0], "high": min(4, t[0] + t[1])}
+)
 units = st.tuples(st.integers(1, 512), st.integers(0, 512), st.booleans()).map(
     lambda t: {"type": "int", "low": t[0], "high": t[0] + t[1], "log": t[2]}
 )
 rates = st.tuples(st.floats(1e-6, 1.0), st.floats(1.0, 5.0)).map(
     lambda t: {"type": "float", "low": t[0], "high": min(10.0, t[0] * t[1]), "log": True}
 )
-dropouts = st.tuples(st.floats(0.0, 0.8), st.floats(0.0, 0.1)).map(lambda t: {"type": "float", "low": t[0], "high": t[0] + t[1]})
-activations = st.lists(st.sampled_from(["relu", "elu", "selu", "gelu", "swish", "tanh", "sigmoid"]), min_size=1, unique=True)
+dropouts = st.tuples(st.floats(0.0, 0.8), st.floats(0.0, 0.1)).map(
+    lambda t: {"type": "float", "low": t[0], "high": t[0] + t[1]}
+)
+activations = st.lists(
+    st.sampled_from(["relu", "elu", "selu", "gelu", "swish", "tanh", "sigmoid"]), min_size=1, unique=True
+)
 
 
 @st.composite

@@ -230,7 +230,9 @@ def test_the_store_delegates_every_storage_method_and_patches_nothing() -> None:
 def test_a_worker_rides_out_a_database_that_is_down_for_a_few_seconds(postgres_server: Any, postgres_url: str) -> None:
     """Every call a worker makes through load_study's cached storage waits for the server to return."""
     storage = open_storage(postgres_url)
-    optuna.create_study(storage=storage, study_name="s", direction="maximize").tell(optuna.load_study(study_name="s", storage=storage).ask(), 1.0)
+    optuna.create_study(storage=storage, study_name="s", direction="maximize").tell(
+        optuna.load_study(study_name="s", storage=storage).ask(), 1.0
+    )
     study = optuna.load_study(study_name="s", storage=storage)
 
     postgres_server.stop()

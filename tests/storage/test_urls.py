@@ -24,7 +24,9 @@ def test_redact_hides_every_password(url: str, shown: str) -> None:
     assert redact(url) == shown and "s3cret" not in redact(url)
 
 
-@pytest.mark.parametrize("url", ["foo://user:s3cret@host/db", "postgresql+nodriver://user:s3cret@host/db", "sqlite+x://user:s3cret@/x"])
+@pytest.mark.parametrize(
+    "url", ["foo://user:s3cret@host/db", "postgresql+nodriver://user:s3cret@host/db", "sqlite+x://user:s3cret@/x"]
+)
 def test_a_bad_url_with_a_password_is_refused_without_showing_it(url: str) -> None:
     with pytest.raises(StorageError) as caught:
         check_url(url)
@@ -49,11 +51,24 @@ def test_start_never_prints_the_password(postgres_url: str, tiny_data_dir, monke
     use_stub_training(monkeypatch)
     with_password = postgres_url.replace("://postgres@", "://postgres:s3cret@")
     assert "s3cret" in with_password, postgres_url
-    result = invoke("start", "--space", "dense", "--trials", "1", "--epochs", "1", "--storage", with_password,
-                    "--data-dir", str(tiny_data_dir()))
+    result = invoke(
+        "start",
+        "--space",
+        "dense",
+        "--trials",
+        "1",
+        "--epochs",
+        "1",
+        "--storage",
+        with_password,
+        "--data-dir",
+        str(tiny_data_dir()),
+    )
     assert result.exit_code == 0, result.output
     assert "s3cret" not in result.output
-    assert "--storage 'postgresql+psycopg2://postgres:***@" in " ".join(result.output.split())  # the console wraps lines
+    assert "--storage 'postgresql+psycopg2://postgres:***@" in " ".join(
+        result.output.split()
+    )  # the console wraps lines
 
 
 def test_a_folder_is_not_a_store(tmp_path: Path) -> None:

@@ -217,7 +217,9 @@ def _search(
             coordinator=coordinator,
             deadline=job.deadline,
             on_trial=on_trial,
-            hypermodel=hypermodel_class(settings.space, seed, job.deadline, ScheduleSpan(settings.max_epochs, len(data.x_train))),
+            hypermodel=hypermodel_class(
+                settings.space, seed, job.deadline, ScheduleSpan(settings.max_epochs, len(data.x_train))
+            ),
             objective=keras_tuner.Objective(OBJECTIVE, direction="max"),
             max_epochs=settings.max_epochs,
             factor=HYPERBAND_FACTOR,

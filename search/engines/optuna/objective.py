@@ -69,7 +69,9 @@ class _ReportAndPrune(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def _fit(space: Space, params: dict[str, Any], data: TrainValData, max_epochs: int, reporter: _ReportAndPrune) -> tuple[float, int]:
+def _fit(
+    space: Space, params: dict[str, Any], data: TrainValData, max_epochs: int, reporter: _ReportAndPrune
+) -> tuple[float, int]:
     """Build and train the model; return (train seconds, parameter count). Nothing of it outlives the call.
 
     A learning-rate schedule spans ``max_epochs`` whatever epoch the pruner stops the trial at,
@@ -94,7 +96,9 @@ def _fit(space: Space, params: dict[str, Any], data: TrainValData, max_epochs: i
         reporter.set_model(None)  # the callback must not keep the model alive past this call
 
 
-def train_trial(trial: optuna.Trial, space: Space, context: TrainingContext, listener: EpochListener | None = None) -> float:
+def train_trial(
+    trial: optuna.Trial, space: Space, context: TrainingContext, listener: EpochListener | None = None
+) -> float:
     """Train one sampled model; return its best validation accuracy over the epochs run.
 
     Records per-trial user attributes (epochs run, best epoch, parameter count, train seconds,
