@@ -8,12 +8,13 @@ or TensorFlow are imported only by what needs them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+TYPE_CHECKING = False  # as typing's, without importing typing: this runs before `python -m search` can catch Ctrl-C
 __version__ = "0.1.0"
 __all__ = ["__version__", "evaluate", "export_best", "load_space", "run_study"]
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from search.api import evaluate, export_best, load_space, run_study
 
 
