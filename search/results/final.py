@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from search.data import loader as fmnist_data
 from search.errors import ExportError
 from search.results import baselines
+from search.results.view import percent_of
 from search.study.settings import open_study
 from spaces.seeds import SeedModel
 from spaces.space import load_space
@@ -103,7 +104,7 @@ def evaluate_export(
             f"attached the confusion matrix and the summary to {trial_label} (see it in `fmnist-search dashboard`)"
         )
     view.say(
-        f"test accuracy {accuracy['mean']:.4f} ± {accuracy['std']:.4f} over {len(result.report['models'])} model(s); "
+        f"test accuracy {percent_of(accuracy['mean'], accuracy['std'])} over {len(result.report['models'])} model(s); "
         f"report in {result.folder / evaluate.REPORT_FILE}"
     )
     return result
@@ -169,6 +170,6 @@ def _train_one_baseline(
     _record(url, lambda log: log.record_baseline(seed_id=seed.id, model=seed.model, **facts, **size))
     capped = f" (capped from {seed.training.epochs})" if run.epochs_cap else ""
     view.say(
-        f"{seed.id}: val {run.validation_accuracy:.4f}, test {test:.4f}, {run.param_count:,} params, "
+        f"{seed.id}: val {percent_of(run.validation_accuracy)}, test {percent_of(test)}, {run.param_count:,} params, "
         f"{run.epochs_run} epochs{capped} in {run.train_seconds:.0f} s; files in {folder}"
     )
