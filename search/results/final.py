@@ -81,7 +81,6 @@ def export_best(
     where = str(folder.resolve())
     _record(url, lambda log: log.record_export(config.study, config.trial_number, config.config_hash, where, files))
     view.say(f"wrote {', '.join(files)}; config hash {config.config_hash[:12]}")
-    view.say(f"evaluate on the test set: fmnist-search evaluate {folder}")
     return folder
 
 
