@@ -136,7 +136,7 @@ def timeout_line(study: optuna.Study, budget: int | None, first_new: int) -> str
         1 for t in trials[first_new:] if t.state == optuna.trial.TrialState.WAITING and REQUEUED_FROM in t.user_attrs
     )
     of = f" of {budget}" if budget is not None else ""
-    cut = f"; {requeued} unfinished trial{'s' if requeued != 1 else ''} re-queued (they run first next time)"
+    cut = f"; {requeued} unfinished trial{'s' if requeued != 1 else ''} re-queued to run first next time"
     return f"stopped at the --timeout: {done} trial{'s' if done != 1 else ''}{of} done{cut if requeued else ''}"
 
 
