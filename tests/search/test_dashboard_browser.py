@@ -5,8 +5,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -134,7 +134,8 @@ def test_the_evaluation_of_an_export_shows_on_its_trial(tiny_data_dir, tmp_path:
 # Elements of a note (the Markdown around the heading at arguments[0]) whose right edge passes the
 # note's own card or (arguments[1] true) the window: what a reader would find cut off.
 OVERFLOW_SCRIPT = """
-const heading = document.evaluate(arguments[0], document, null, XPathResult.FIRST_ORDERED_NODE_TYPE, null).singleNodeValue;
+const first = XPathResult.FIRST_ORDERED_NODE_TYPE;
+const heading = document.evaluate(arguments[0], document, null, first, null).singleNodeValue;
 const note = heading.parentElement;
 const right = arguments[1] ? window.innerWidth : note.getBoundingClientRect().right;
 return Array.from(note.querySelectorAll("*"))
