@@ -38,7 +38,7 @@ def learning_curve_figure(history: dict[str, list[float | None]], title: str) ->
     # and no GUI backend is ever chosen.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import MaxNLocator, PercentFormatter
 
     figure = Figure(figsize=(8, 3), dpi=80)
     FigureCanvasAgg(figure)
@@ -53,6 +53,8 @@ def learning_curve_figure(history: dict[str, list[float | None]], title: str) ->
         axes.set_xlim(0.5, max(len(epochs), 1) + 0.5)
         axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         axes.set_ylabel(metric)
+        if metric == "accuracy":  # in percent, as people read accuracies everywhere
+            axes.yaxis.set_major_formatter(PercentFormatter(xmax=1))
         axes.grid(alpha=0.3)
     # Drawing is most of a trial's fixed cost (bench/profile_trial.py): both panels share their
     # colours, so one legend says it all, and fixed margins replace tight_layout(), which draws
@@ -133,7 +135,8 @@ def accuracy_vs_parameters(trials: list[optuna.trial.FrozenTrial]) -> Any:
     figure.update_layout(
         title="Validation accuracy vs parameter count",
         xaxis={"title": "parameters", "type": "log"},
-        yaxis={"title": "best validation accuracy"},
+        # The stored fractions, shown in percent as everywhere people read them.
+        yaxis={"title": "best validation accuracy", "tickformat": ".1%", "hoverformat": ".2%"},
     )
     return figure
 

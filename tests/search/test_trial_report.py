@@ -10,6 +10,7 @@ from optuna_dashboard._note import get_note_from_system_attrs
 
 from search.engines.trial_files import (
     ACCURACY_VS_PARAMS_ID,
+    accuracy_vs_parameters,
     attach_trial_report,
     learning_curve_figure,
     render_learning_curve,
@@ -52,6 +53,15 @@ def test_epochs_are_whole_numbers_even_for_a_trial_pruned_after_one_epoch() -> N
             assert low < 1 and high > epochs  # every epoch's point inside the axes
     one = learning_curve_figure({name: values[:1] for name, values in HISTORY.items()}, "trial 0")
     assert [tick for tick in one.axes[0].get_xticks() if 0.5 <= tick <= 1.5] == [1]
+
+
+def test_the_figures_show_accuracy_in_percent() -> None:
+    curve = learning_curve_figure(HISTORY, "trial 0")
+    curve.canvas.draw()
+    assert all(label.get_text().endswith("%") for label in curve.axes[0].get_yticklabels())
+    assert not any(label.get_text().endswith("%") for label in curve.axes[1].get_yticklabels())  # loss is no accuracy
+    layout = accuracy_vs_parameters([]).layout
+    assert layout.yaxis.tickformat.endswith("%") and layout.yaxis.hoverformat == ".2%"  # the data stays fractions
 
 
 def test_note_says_when_a_trial_was_pruned() -> None:
