@@ -117,12 +117,23 @@ def start_study(
     gpus = gpus if gpus is not None else detect_gpus()
     first_new = len(queue.get_trials(deepcopy=False))  # trial numbers from here on are this run's
     run_study(job, settings, workers, gpus, view.open_display, engine_name=engine)
-    study = optuna.load_study(study_name=study_name, storage=storage)
+    _say_if_cut(view, storage, study_name, settings, deadline, first_new)
+    return optuna.load_study(study_name=study_name, storage=storage)
+
+
+def _say_if_cut(
+    view: RunView,
+    storage: optuna.storages.BaseStorage,
+    study_name: str,
+    settings: StudySettings,
+    deadline: float | None,
+    first_new: int,
+) -> None:
+    """After a run: one line when its deadline, not its budget, ended it (the exit code stays 0)."""
     if deadline is not None and time.time() >= deadline:
-        line = timeout_line(study, settings.n_trials, first_new)
+        line = timeout_line(optuna.load_study(study_name=study_name, storage=storage), settings.n_trials, first_new)
         if line:
             view.say(line)
-    return study
 
 
 def timeout_line(study: optuna.Study, budget: int | None, first_new: int) -> str | None:
@@ -200,7 +211,8 @@ def join_study(
 ) -> None:
     """Run one worker on an existing study, with the settings saved in the store."""
     url = resolve_url(storage_url, must_exist=True)
-    _, settings = open_study(open_storage(url, must_exist=True), study_name)
+    storage = open_storage(url, must_exist=True)
+    opened, settings = open_study(storage, study_name)
     fmnist_data.load_train_val(data_dir, settings.subset)
     # Workers started by `start` are 0..N-1; a joining one needs its own id, hence its own sampler
     # seed, or it would draw the same random start-up trials as worker 0.
@@ -220,5 +232,7 @@ def join_study(
         verbose=verbose,
         env=env,
     )
+    first_new = len(opened.get_trials(deepcopy=False))  # trial numbers from here on are this run's
     # gpus=[]: keep the CUDA_VISIBLE_DEVICES given.
     run_study(job, settings, workers=1, gpus=[], open_display=view.open_display)
+    _say_if_cut(view, storage, study_name, settings, deadline, first_new)

@@ -21,17 +21,22 @@ ROOT = Path(__file__).resolve().parents[2]
 State = optuna.trial.TrialState
 
 
-def _start(url: str, data_dir: Path, *options: str) -> subprocess.CompletedProcess[str]:
+def _run(command: str, url: str, data_dir: Path, *options: str) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
         "FMNIST_OBJECTIVE_FACTORY": "tests.stub_worker:factory_from_env",
         "FMNIST_STUB_EPOCH_SECONDS": "0.4",  # 8 epochs: over 3 s a trial, so a 2 s timeout cuts the first
     }
-    command = [sys.executable, "-m", "search", "start", "--space", "dense", "--study", "cut", "--epochs", "8",
-               "--pruner", "none", "--trials", "5", "--timeout", "2", "--storage", url, "--data-dir", str(data_dir),
-               *options]  # fmt: skip
-    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    arguments = [sys.executable, "-m", "search", command, "--study", "cut", "--timeout", "2", "--storage", url,
+                 "--data-dir", str(data_dir), *options]  # fmt: skip
+    return subprocess.run(arguments, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+def _start(url: str, data_dir: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    return _run(
+        "start", url, data_dir, "--space", "dense", "--epochs", "8", "--pruner", "none", "--trials", "5", *options
+    )
 
 
 @pytest.mark.parametrize("log_format", ["text", "json"])
@@ -51,3 +56,12 @@ def test_a_run_cut_by_its_timeout_says_so_in_one_line_and_exits_0(
     assert "stopped at" not in machines
     if log_format == "json":
         assert all(json.loads(text) for text in done.stdout.splitlines() if text.strip())  # stdout stays JSON
+
+
+def test_a_joining_worker_cut_by_its_timeout_says_so_too(tiny_data_dir, tmp_path: Path) -> None:
+    url, data = f"sqlite:///{tmp_path / 's.db'}", tiny_data_dir()
+    assert _start(url, data).returncode == 0
+    done = _run("worker", url, data, "--log-format", "text")
+    assert done.returncode == 0, done.stderr
+    [line] = [text for text in done.stdout.splitlines() if text.startswith("stopped at the --timeout: ")]
+    assert line.endswith("of 5 done; 1 unfinished trial re-queued to run first next time"), line
