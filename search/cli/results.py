@@ -108,7 +108,9 @@ def evaluate(
         configure_logging(verbose)
         from search import api
 
-        api.evaluate(path, storage=storage, data_dir=data_dir, verbose=verbose, console=console)
+        result = api.evaluate(path, storage=storage, data_dir=data_dir, verbose=verbose, console=console)
+        if getattr(result, "shown_on", None):  # the command to see it (the Python API prints no commands)
+            console.print("see it with its trial: fmnist-search dashboard", highlight=False, soft_wrap=True)
 
 
 @app.command()

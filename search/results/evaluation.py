@@ -50,6 +50,7 @@ class Evaluation:
     folder: Path
     report: dict[str, Any]
     config_hash: str | None
+    shown_on: str | None = None  # the trial whose dashboard page shows it ("trial 3 of study 'cnn'"), if any
 
     @property
     def test_accuracy(self) -> float:

@@ -10,6 +10,7 @@ What is said to people, and the epoch bars of long training, go through the call
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -99,14 +100,12 @@ def evaluate_export(
     accuracy = result.report["test_accuracy"]
     trial_label = attach_to_trial(url, result)
     if trial_label:
-        view.say(
-            f"attached the confusion matrix and the summary to {trial_label} (see it in `fmnist-search dashboard`)"
-        )
+        view.say(f"attached the confusion matrix and the summary to {trial_label}, in the dashboard")
     view.say(
         f"test accuracy {percent_of(accuracy['mean'], accuracy['std'])} over {len(result.report['models'])} model(s); "
         f"report in {result.folder / evaluate.REPORT_FILE}"
     )
-    return result
+    return replace(result, shown_on=trial_label)
 
 
 def _record(url: str, write: Callable[[ExportLog], None]) -> None:

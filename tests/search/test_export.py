@@ -66,6 +66,8 @@ def test_export_load_evaluate_round_trip(tiny_data_dir, tmp_path: Path) -> None:
     # People read percent (JSON keeps the fraction): the message and summary.md alike.
     in_percent = f"{100 * accuracy['mean']:.2f} ± {100 * accuracy['std']:.2f} %"
     assert f"test accuracy {in_percent} over 2 model(s)" in evaluated.stdout
+    assert "to trial 0 of study 'dense', in the dashboard" in evaluated.stdout
+    assert evaluated.stdout.splitlines()[-1] == "see it with its trial: fmnist-search dashboard"
     assert f"test accuracy: **{in_percent}**" in (export_dir / "summary.md").read_text()
     assert accuracy["std"] == pytest.approx(np.std(accuracy["per_model"]))
     matrix = np.array(report["confusion_matrix"])
