@@ -17,9 +17,8 @@ import optuna
 
 from search import notices
 from search.data import loader as fmnist_data
-from search.engines.coordinator import recover_dead_trials
+from search.engines.coordinator import REQUEUED_FROM, recover_dead_trials
 from search.engines.interface import WorkerJob
-from search.engines.optuna.worker import REQUEUED_FROM
 from search.engines.run_view import RunView
 from search.engines.runner import run_study
 from search.errors import StudyError

@@ -1,7 +1,8 @@
 """The Python API from a plain script, as an Optuna user runs it: twice in a row, ``n_trials`` more each time.
 
-The script runs in a subprocess of its own with stub training in the worker (the store, budget and
-trials stay real), so what it prints is exactly what a user would see.
+The script runs in a subprocess of its own with stub training in the worker (set through the
+objective seam, search/engines/interface.py; the store, budget and trials stay real), so what it
+prints is exactly what a user would see.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = """
 import json, sys
 import search
+from search.engines import interface
+
+interface.OBJECTIVE_FACTORY = "tests.stub_worker:factory_from_env"  # the test's seam: stub training
 
 url, data, out = sys.argv[1:4]
 calls = []
@@ -42,7 +46,6 @@ def test_a_script_calling_the_api_twice_runs_n_more_trials_each_time(tiny_data_d
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
-        "FMNIST_OBJECTIVE_FACTORY": "tests.stub_worker:factory_from_env",
         "FMNIST_STUB_EPOCH_SECONDS": "0",
     }
     url = f"sqlite:///{tmp_path / 'api.db'}"

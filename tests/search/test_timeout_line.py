@@ -25,11 +25,12 @@ def _run(command: str, url: str, data_dir: Path, *options: str) -> subprocess.Co
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
-        "FMNIST_OBJECTIVE_FACTORY": "tests.stub_worker:factory_from_env",
         "FMNIST_STUB_EPOCH_SECONDS": "0.4",  # 8 epochs: over 3 s a trial, so a 2 s timeout cuts the first
     }
-    arguments = [sys.executable, "-m", "search", command, "--study", "cut", "--timeout", "2", "--storage", url,
-                 "--data-dir", str(data_dir), *options]  # fmt: skip
+    # bench/with_objective.py: the real CLI, its workers training the stub
+    stub = "tests.stub_worker:factory_from_env"
+    arguments = [sys.executable, "-m", "bench.with_objective", stub, command, "--study", "cut", "--timeout", "2",
+                 "--storage", url, "--data-dir", str(data_dir), *options]  # fmt: skip
     return subprocess.run(arguments, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
 
 
