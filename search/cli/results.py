@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -14,14 +14,31 @@ from search.ui.console import console
 
 @app.command()
 def export(
-    study: Annotated[Optional[str], typer.Option(help="The study whose best trial to export.", show_default=False)] = None,
-    space: Annotated[Optional[str], typer.Option("--space", help="Shorthand for --study when the study is named after its space (e.g. cnn).", show_default=False)] = None,
-    from_config: Annotated[
-        Optional[str],
-        typer.Option("--from-config", help="Retrain from a saved config.json alone, without the study.", show_default=False),
+    study: Annotated[str | None, typer.Option(help="The study whose best trial to export.", show_default=False)] = None,
+    space: Annotated[
+        str | None,
+        typer.Option(
+            "--space",
+            help="Shorthand for --study when the study is named after its space (e.g. cnn).",
+            show_default=False,
+        ),
     ] = None,
-    out: Annotated[Optional[str], typer.Option(help="Folder under which exports/<study>-<trial>/ is written. Default: the current directory.", show_default=False)] = None,
-    repeats: Annotated[int, typer.Option(min=1, help="Models to retrain, each with its own seed (config seed + i).")] = 3,
+    from_config: Annotated[
+        str | None,
+        typer.Option(
+            "--from-config", help="Retrain from a saved config.json alone, without the study.", show_default=False
+        ),
+    ] = None,
+    out: Annotated[
+        str | None,
+        typer.Option(
+            help="Folder under which exports/<study>-<trial>/ is written. Default: the current directory.",
+            show_default=False,
+        ),
+    ] = None,
+    repeats: Annotated[
+        int, typer.Option(min=1, help="Models to retrain, each with its own seed (config seed + i).")
+    ] = 3,
     storage: StorageOption = None,
     data_dir: DataDirOption = None,
     verbose: VerboseOption = False,
@@ -40,7 +57,7 @@ def export(
             from search.results.final import export_best
             from search.ui.results_view import ConsoleResultsView
 
-            export_best(
+            folder = export_best(
                 ConsoleResultsView(console),
                 study_name=study,
                 space=space,
@@ -51,17 +68,34 @@ def export(
                 data_dir=data_dir,
                 verbose=verbose,
             )
-            return
-        if study is None:
-            if space is None:
-                raise ExportError("say which study to export (--study NAME, or --space NAME for a study named after its space)")
-            study = api.load_space(space).name
-        api.export_best(study, storage=storage, out=out or ".", repeats=repeats, data_dir=data_dir, verbose=verbose, console=console)
+        else:
+            if study is None:
+                if space is None:
+                    raise ExportError(
+                        "say which study to export (--study NAME, or --space NAME for a study named after its space)"
+                    )
+                study = api.load_space(space).name
+            folder = api.export_best(
+                study,
+                storage=storage,
+                out=out or ".",
+                repeats=repeats,
+                data_dir=data_dir,
+                verbose=verbose,
+                console=console,
+            )
+        # The next step, as a command to copy (the Python API prints no commands).
+        console.print(f"evaluate on the test set: fmnist-search evaluate {folder}", highlight=False, soft_wrap=True)
 
 
 @app.command()
 def evaluate(
-    path: Annotated[str, typer.Argument(help="An export folder (made by `fmnist-search export`) or one .keras file.", show_default=False)],
+    path: Annotated[
+        str,
+        typer.Argument(
+            help="An export folder (made by `fmnist-search export`) or one .keras file.", show_default=False
+        ),
+    ],
     storage: StorageOption = None,
     data_dir: DataDirOption = None,
     verbose: VerboseOption = False,
@@ -74,7 +108,9 @@ def evaluate(
         configure_logging(verbose)
         from search import api
 
-        api.evaluate(path, storage=storage, data_dir=data_dir, verbose=verbose, console=console)
+        result = api.evaluate(path, storage=storage, data_dir=data_dir, verbose=verbose, console=console)
+        if getattr(result, "shown_on", None):  # the command to see it (the Python API prints no commands)
+            console.print("see it with its trial: fmnist-search dashboard", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -92,14 +128,27 @@ def data(data_dir: DataDirOption = None) -> None:
 @app.command()
 def baselines(
     only: Annotated[
-        Optional[str],
-        typer.Option(help="Comma-separated seed ids to train (e.g. s000-dense,s004-cnn); default: all of spaces/seeds.toml.", show_default=False),
+        str | None,
+        typer.Option(
+            help="Comma-separated seed ids to train (e.g. s000-dense,s004-cnn); default: all of spaces/seeds.toml.",
+            show_default=False,
+        ),
     ] = None,
     max_epochs: Annotated[
-        Optional[int],
-        typer.Option(min=1, help="Train no seed longer than this many epochs (for a quick look on a CPU); the leaderboard says which were capped.", show_default=False),
+        int | None,
+        typer.Option(
+            min=1,
+            help="Train no seed longer than this many epochs (for a quick look on a CPU); the leaderboard says which were capped.",
+            show_default=False,
+        ),
     ] = None,
-    out: Annotated[Optional[str], typer.Option(help="Folder under which exports/baselines/<id>/ is written; default: the current folder.", show_default=False)] = None,
+    out: Annotated[
+        str | None,
+        typer.Option(
+            help="Folder under which exports/baselines/<id>/ is written; default: the current folder.",
+            show_default=False,
+        ),
+    ] = None,
     storage: StorageOption = None,
     data_dir: DataDirOption = None,
     verbose: VerboseOption = False,
@@ -127,7 +176,9 @@ def baselines(
 @app.command()
 def leaderboard(
     storage: StorageOption = None,
-    markdown: Annotated[bool, typer.Option("--markdown", help="Print a Markdown table (as in the README) instead.")] = False,
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print a Markdown table (as in the README) instead.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Seed baselines and searched bests side by side: validation and test accuracy (in %), parameters, train time.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -35,7 +35,7 @@ EngineName = Enum("EngineName", {"optuna": "optuna", "keras_tuner": "keras-tuner
 @app.command()
 def start(
     space: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             "--space",
             help="Space to search: 'dense', 'cnn', or a path to your own .toml/.yaml space file "
@@ -43,32 +43,79 @@ def start(
             show_default=False,
         ),
     ] = None,
-    study: Annotated[Optional[str], typer.Option(help="Study name; default: the space's name. An existing name resumes that study.", show_default=False)] = None,
+    study: Annotated[
+        str | None,
+        typer.Option(
+            help="Study name; default: the space's name. An existing name resumes that study.", show_default=False
+        ),
+    ] = None,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes sharing the study.")] = 1,
     trials: Annotated[
-        Optional[int],
-        typer.Option(min=1, help="Stop when the whole study has this many finished (complete + pruned) trials. Failed trials do not count.", show_default=False),
+        int | None,
+        typer.Option(
+            min=1,
+            help="Stop when the whole study has this many finished (complete + pruned) trials. Failed trials do not count.",
+            show_default=False,
+        ),
     ] = None,
-    timeout: Annotated[Optional[float], typer.Option(min=1, help="Bound the whole run to this many seconds: no trial starts after it, and a running trial stops at its next epoch end and is re-queued (its params run first next time).", show_default=False)] = None,
-    epochs: Annotated[Optional[int], typer.Option(min=1, help="Most epochs a trial trains (the pruner's resource). New studies: 15.", show_default=False)] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            min=1,
+            help="Bound the whole run to this many seconds: no trial starts after it, and a running trial stops at its next epoch end and is re-queued (its params run first next time).",
+            show_default=False,
+        ),
+    ] = None,
+    epochs: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Most epochs a trial trains (the pruner's resource). New studies: 15.", show_default=False
+        ),
+    ] = None,
     storage: StorageOption = None,
-    subset: Annotated[Optional[int], typer.Option(min=10, help="Train on a stratified sample of this many train images, for quick runs (validation stays 5,000).", show_default=False)] = None,
-    seed: Annotated[Optional[int], typer.Option(min=0, max=MAX_SEED, help="Seed for sampling and weight initialisation, 0 to 2**31 - 1; one worker with the same seed repeats a study. New studies: 0.", show_default=False)] = None,
+    subset: Annotated[
+        int | None,
+        typer.Option(
+            min=10,
+            help="Train on a stratified sample of this many train images, for quick runs (validation stays 5,000).",
+            show_default=False,
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=MAX_SEED,
+            help="Seed for sampling and weight initialisation, 0 to 2**31 - 1; one worker with the same seed repeats a study. New studies: 0.",
+            show_default=False,
+        ),
+    ] = None,
     sampler: Annotated[
-        Optional[SamplerName],
-        typer.Option(help="How to pick the next params. New studies: prior (start-up near the defaults and known-good points, steps from the best, TPE). gp needs PyTorch.", show_default=False),
+        SamplerName | None,
+        typer.Option(
+            help="How to pick the next params. New studies: prior (start-up near the defaults and known-good points, steps from the best, TPE). gp needs PyTorch.",
+            show_default=False,
+        ),
     ] = None,
     pruner: Annotated[
-        Optional[PrunerName],
-        typer.Option(help="When to stop a bad trial early; epochs are the resource. New studies: hyperband.", show_default=False),
+        PrunerName | None,
+        typer.Option(
+            help="When to stop a bad trial early; epochs are the resource. New studies: hyperband.", show_default=False
+        ),
     ] = None,
     gpus: Annotated[
-        Optional[str],
-        typer.Option(help="GPUs to use, e.g. 0,1: worker i gets GPU i mod the number given; several workers may share one. Default: every GPU found (CUDA_VISIBLE_DEVICES, nvidia-smi), else the CPU cores split between workers.", show_default=False),
+        str | None,
+        typer.Option(
+            help="GPUs to use, e.g. 0,1: worker i gets GPU i mod the number given; several workers may share one. Default: every GPU found (CUDA_VISIBLE_DEVICES, nvidia-smi), else the CPU cores split between workers.",
+            show_default=False,
+        ),
     ] = None,
     warm_start: Annotated[
-        Optional[WarmStart],
-        typer.Option(help="What a new study tries first. defaults (the default): the family's default model (cheap and sound: Hyperband trains the first trial of each bracket in full, so a random first draw could cost minutes before anything else runs). seeds: also the seed reports' models that fit the space (spaces/seeds.toml), the hand-tuned baselines. none: the sampler from the first trial.", show_default=False),
+        WarmStart | None,
+        typer.Option(
+            help="What a new study tries first. defaults (the default): the family's default model (cheap and sound: Hyperband trains the first trial of each bracket in full, so a random first draw could cost minutes before anything else runs). seeds: also the seed reports' models that fit the space (spaces/seeds.toml), the hand-tuned baselines. none: the sampler from the first trial.",
+            show_default=False,
+        ),
     ] = None,
     engine: Annotated[
         EngineName,
@@ -82,7 +129,10 @@ def start(
     ] = EngineName.optuna,  # type: ignore[attr-defined]
     max_params: Annotated[
         int,
-        typer.Option(min=1, help="Refuse a --space whose largest model (counted from the builders' layer shapes) has more parameters than this."),
+        typer.Option(
+            min=1,
+            help="Refuse a --space whose largest model (counted from the builders' layer shapes) has more parameters than this.",
+        ),
     ] = DEFAULT_MAX_PARAMS,
     data_dir: DataDirOption = None,
     log_format: LogFormatOption = LogFormat.auto,  # type: ignore[attr-defined]
@@ -126,13 +176,32 @@ def start(
             log_format=log_format.value,
             console=console,
         )
+        name = study if study is not None else api.load_space(space).name  # type: ignore[arg-type]
+        _say_where_to_look(name, storage, log_format.value)
+
+
+def _say_where_to_look(study_name: str, storage: str | None, log_format: str) -> None:
+    """The command that lists the study's trials, after a run (the Python API prints no commands)."""
+    from search.ui.run_view import ConsoleRunView
+    from storage import redact, resolve_url
+
+    # The password stays out of the terminal (and nohup and container logs): the user has it already.
+    storage_flag = f" --storage '{redact(resolve_url(storage))}'" if storage else ""
+    ConsoleRunView(console, log_format).say(
+        f"\nsee all trials: fmnist-search status --study {study_name}{storage_flag}"
+    )
 
 
 @app.command()
 def worker(
     study: Annotated[str, typer.Option(help="The study to join (made by `fmnist-search start`).")],
     storage: StorageOption = None,
-    timeout: Annotated[Optional[float], typer.Option(min=1, help="Stop after this many seconds (an unfinished trial is re-queued).", show_default=False)] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            min=1, help="Stop after this many seconds (an unfinished trial is re-queued).", show_default=False
+        ),
+    ] = None,
     data_dir: DataDirOption = None,
     log_format: LogFormatOption = LogFormat.auto,  # type: ignore[attr-defined]
     verbose: VerboseOption = False,
@@ -154,8 +223,13 @@ def worker(
 
 @app.command()
 def status(
-    study: Annotated[Optional[str], typer.Option(help="Show this study's trials; default: one line per study in the store.", show_default=False)] = None,
-    show_all: Annotated[bool, typer.Option("--all", help="With --study: list every trial, not only the best 10 finished ones.")] = False,
+    study: Annotated[
+        str | None,
+        typer.Option(help="Show this study's trials; default: one line per study in the store.", show_default=False),
+    ] = None,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="With --study: list every trial, not only the best 10 finished ones.")
+    ] = False,
     storage: StorageOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -177,10 +251,15 @@ def status(
 @app.command()
 def dashboard(
     storage: StorageOption = None,
-    host: Annotated[str, typer.Option(help="Address to listen on. The dashboard has no login: keep it on loopback and use an SSH tunnel.")] = "127.0.0.1",
+    host: Annotated[
+        str,
+        typer.Option(
+            help="Address to listen on. The dashboard has no login: keep it on loopback and use an SSH tunnel."
+        ),
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on; 0 picks a free one.")] = 8080,
     artifacts: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             "--artifacts",
             envvar="FMNIST_ARTIFACTS",

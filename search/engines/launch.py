@@ -17,7 +17,7 @@ import optuna
 
 from search import notices
 from search.data import loader as fmnist_data
-from search.engines.coordinator import recover_dead_trials
+from search.engines.coordinator import REQUEUED_FROM, recover_dead_trials
 from search.engines.interface import WorkerJob
 from search.engines.run_view import RunView
 from search.engines.runner import run_study
@@ -54,8 +54,14 @@ def start_study(
     warm_start: str | None = None,
     engine: str = "optuna",
     max_params: int = DEFAULT_MAX_PARAMS,
+    more_trials: int | None = None,
 ) -> optuna.Study:
-    """Create or resume a study, then run its workers (or KerasTuner) until the budget or the timeout; return it."""
+    """Create or resume a study, then run its workers (or KerasTuner) until the budget or the timeout; return it.
+
+    ``n_trials`` is the study-wide budget of finished trials; ``more_trials`` instead sets it to
+    the trials finished now plus that many (Optuna's ``optimize(n_trials=...)``). A run that the
+    timeout ends before the budget says so in one line: how many trials are done, how many were
+    cut and re-queued."""
     from search.engines.keras_tuner.engine import check_engine_options
 
     check_engine_options(engine, workers=workers, sampler=sampler, pruner=pruner, warm_start=warm_start)
@@ -73,6 +79,8 @@ def start_study(
     fmnist_data.load_train_val(data_dir, subset)  # parses (and caches) now: corrupt files fail here
     url = resolve_url(storage_url)
     storage = open_storage(url)
+    if more_trials is not None:
+        n_trials = _finished_now(storage, study_name) + more_trials
     settings, resumed = start_or_resume(
         storage,
         study_name,
@@ -106,11 +114,48 @@ def start_study(
         storage_url=url, study_name=study_name, deadline=deadline, data_dir=data_dir, verbose=verbose, env=env
     )
     gpus = gpus if gpus is not None else detect_gpus()
+    first_new = len(queue.get_trials(deepcopy=False))  # trial numbers from here on are this run's
     run_study(job, settings, workers, gpus, view.open_display, engine_name=engine)
-    # The password stays out of the terminal (and nohup and container logs): the user has it already.
-    storage_flag = f" --storage '{redact(url)}'" if storage_url else ""
-    view.say(f"\nsee all trials: fmnist-search status --study {study_name}{storage_flag}")
+    _say_if_cut(view, storage, study_name, settings, deadline, first_new)
     return optuna.load_study(study_name=study_name, storage=storage)
+
+
+def _say_if_cut(
+    view: RunView,
+    storage: optuna.storages.BaseStorage,
+    study_name: str,
+    settings: StudySettings,
+    deadline: float | None,
+    first_new: int,
+) -> None:
+    """After a run: one line when its deadline, not its budget, ended it (the exit code stays 0)."""
+    if deadline is not None and time.time() >= deadline:
+        line = timeout_line(optuna.load_study(study_name=study_name, storage=storage), settings.n_trials, first_new)
+        if line:
+            view.say(line)
+
+
+def timeout_line(study: optuna.Study, budget: int | None, first_new: int) -> str | None:
+    """What a run ended by --timeout says: trials done of the budget, and the unfinished trials it
+    re-queued (trials numbered from ``first_new`` on are this run's). None when the budget was met."""
+    done = count_finished(study)
+    if budget is not None and done >= budget:
+        return None
+    trials = study.get_trials(deepcopy=False)
+    requeued = sum(
+        1 for t in trials[first_new:] if t.state == optuna.trial.TrialState.WAITING and REQUEUED_FROM in t.user_attrs
+    )
+    of = f" of {budget}" if budget is not None else ""
+    cut = f"; {requeued} unfinished trial{'s' if requeued != 1 else ''} re-queued to run first next time"
+    return f"stopped at the --timeout: {done} trial{'s' if done != 1 else ''}{of} done{cut if requeued else ''}"
+
+
+def _finished_now(storage: optuna.storages.BaseStorage, study_name: str) -> int:
+    """Finished trials of the study in the store now; 0 when it does not exist yet."""
+    try:
+        return count_finished(optuna.load_study(study_name=study_name, storage=storage))
+    except KeyError:
+        return 0
 
 
 def _enqueue_first_trials(
@@ -165,7 +210,8 @@ def join_study(
 ) -> None:
     """Run one worker on an existing study, with the settings saved in the store."""
     url = resolve_url(storage_url, must_exist=True)
-    _, settings = open_study(open_storage(url, must_exist=True), study_name)
+    storage = open_storage(url, must_exist=True)
+    opened, settings = open_study(storage, study_name)
     fmnist_data.load_train_val(data_dir, settings.subset)
     # Workers started by `start` are 0..N-1; a joining one needs its own id, hence its own sampler
     # seed, or it would draw the same random start-up trials as worker 0.
@@ -185,5 +231,7 @@ def join_study(
         verbose=verbose,
         env=env,
     )
+    first_new = len(opened.get_trials(deepcopy=False))  # trial numbers from here on are this run's
     # gpus=[]: keep the CUDA_VISIBLE_DEVICES given.
     run_study(job, settings, workers=1, gpus=[], open_display=view.open_display)
+    _say_if_cut(view, storage, study_name, settings, deadline, first_new)

@@ -19,6 +19,7 @@ from optuna.artifacts import upload_artifact
 from optuna_dashboard import save_note, save_plotly_graph_object
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
     from optuna.artifacts._protocol import ArtifactStore
 
 LEARNING_CURVE_FILE = "learning_curve.png"
@@ -27,11 +28,17 @@ ACCURACY_VS_PARAMS_ID = "accuracy-vs-parameters"
 
 def render_learning_curve(history: dict[str, list[float | None]], title: str, path: Path) -> Path:
     """Train and validation accuracy and loss per epoch, side by side, as a small PNG."""
+    learning_curve_figure(history, title).savefig(path, format="png")
+    return path
+
+
+def learning_curve_figure(history: dict[str, list[float | None]], title: str) -> Figure:
+    """The learning curve's figure: epochs on the x axes, as whole numbers only, however few."""
     # The object API, not pyplot: no global figure registry to leak figures across trials,
     # and no GUI backend is ever chosen.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import MaxNLocator, PercentFormatter
 
     figure = Figure(figsize=(8, 3), dpi=80)
     FigureCanvasAgg(figure)
@@ -42,8 +49,12 @@ def render_learning_curve(history: dict[str, list[float | None]], title: str, pa
             values = [float("nan") if v is None else v for v in history.get(prefix + metric, [])]
             axes.plot(epochs[: len(values)], values, marker="o", markersize=3, label=label)
         axes.set_xlabel("epoch")
-        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        # Half an epoch of room each side; a pruned trial's single epoch gets the one tick "1", not 0.945...1.050.
+        axes.set_xlim(0.5, max(len(epochs), 1) + 0.5)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         axes.set_ylabel(metric)
+        if metric == "accuracy":  # in percent, as people read accuracies everywhere
+            axes.yaxis.set_major_formatter(PercentFormatter(xmax=1))
         axes.grid(alpha=0.3)
     # Drawing is most of a trial's fixed cost (bench/profile_trial.py): both panels share their
     # colours, so one legend says it all, and fixed margins replace tight_layout(), which draws
@@ -51,8 +62,7 @@ def render_learning_curve(history: dict[str, list[float | None]], title: str, pa
     accuracy_axes.legend(fontsize=8)
     figure.suptitle(title, fontsize=10)
     figure.subplots_adjust(left=0.09, right=0.98, bottom=0.16, top=0.88, wspace=0.25)
-    figure.savefig(path, format="png")
-    return path
+    return figure
 
 
 def trial_note(
@@ -125,7 +135,8 @@ def accuracy_vs_parameters(trials: list[optuna.trial.FrozenTrial]) -> Any:
     figure.update_layout(
         title="Validation accuracy vs parameter count",
         xaxis={"title": "parameters", "type": "log"},
-        yaxis={"title": "best validation accuracy"},
+        # The stored fractions, shown in percent as everywhere people read them.
+        yaxis={"title": "best validation accuracy", "tickformat": ".1%", "hoverformat": ".2%"},
     )
     return figure
 

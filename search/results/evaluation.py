@@ -26,6 +26,7 @@ import numpy as np
 from search.data import loader as fmnist_data
 from search.errors import ExportError
 from search.results.baselines import BASELINE_FILE
+from search.results.export import file_sha256
 from search.results.export_config import (
     CONFIG_FILE,
     HISTORY_FILE,
@@ -34,7 +35,7 @@ from search.results.export_config import (
     read_config,
     read_json_object,
 )
-from search.results.export import file_sha256
+from search.results.view import percent_of
 
 REPORT_FILE = "report.json"
 CONFUSION_FILE = "confusion_matrix.png"
@@ -49,6 +50,7 @@ class Evaluation:
     folder: Path
     report: dict[str, Any]
     config_hash: str | None
+    shown_on: str | None = None  # the trial whose dashboard page shows it ("trial 3 of study 'cnn'"), if any
 
     @property
     def test_accuracy(self) -> float:
@@ -64,7 +66,9 @@ def find_models(path: Path) -> tuple[Path, list[Path]]:
         models = sorted(path.glob("model-*.keras"), key=lambda p: _repeat_index(p))
         if models:
             return path, models
-        raise ExportError(f"{path} is not an export: it holds no model-*.keras files (make one with `fmnist-search export`)")
+        raise ExportError(
+            f"{path} is not an export: it holds no model-*.keras files (make one with `fmnist-search export`)"
+        )
     if not path.exists():
         raise ExportError(f"{path} does not exist")
     raise ExportError(f"{path} is not an export: give an export folder or a .keras file")
@@ -155,16 +159,26 @@ def predict_classes(model: Any, images: np.ndarray) -> np.ndarray:
     return np.argmax(model.predict(images, batch_size=1024, verbose=0), axis=1)
 
 
-def build_report(models: list[Path], labels: np.ndarray, predictions: list[np.ndarray], param_count: int) -> dict[str, Any]:
+def build_report(
+    models: list[Path], labels: np.ndarray, predictions: list[np.ndarray], param_count: int
+) -> dict[str, Any]:
     """report.json's contents; the confusion matrix and per-class metrics pool every repeat's predictions
     (each model's own matrix is kept beside them)."""
     accuracies = [float(np.mean(p == labels)) for p in predictions]
     n_classes = len(fmnist_data.CLASS_NAMES)
     per_model = [confusion_matrix(labels, p, n_classes) for p in predictions]
     matrix = sum(per_model)
-    pooled = f"summed over {len(models)} models ({len(models) * len(labels):,} predictions)" if len(models) > 1 else "one model"
+    pooled = (
+        f"summed over {len(models)} models ({len(models) * len(labels):,} predictions)"
+        if len(models) > 1
+        else "one model"
+    )
     return {
-        "test_accuracy": {"mean": float(np.mean(accuracies)), "std": float(np.std(accuracies)), "per_model": accuracies},
+        "test_accuracy": {
+            "mean": float(np.mean(accuracies)),
+            "std": float(np.std(accuracies)),
+            "per_model": accuracies,
+        },
         "models": [m.name for m in models],
         "test_images": len(labels),
         "parameter_count": param_count,
@@ -186,7 +200,9 @@ def trained_on(folder: Path, config: Any | None) -> dict[str, Any]:
     if config is not None:
         retrain = read_json_object(folder / RETRAIN_FILE) or {}
         subset = (config.data_split or {}).get("search_subset")
-        searched = f"a stratified {subset:,}-image subset of the 55,000 train images" if subset else "the 55,000 train images"
+        searched = (
+            f"a stratified {subset:,}-image subset of the 55,000 train images" if subset else "the 55,000 train images"
+        )
         images = retrain.get("train_images", 60_000)
         return {
             "train_images": images,
@@ -204,7 +220,12 @@ def trained_on(folder: Path, config: Any | None) -> dict[str, Any]:
             "search_train_images": None,
             "text": f"seed baseline trained for {run.get('epochs_run')} epochs on the search's 55,000 train images",
         }
-    return {"train_images": None, "epochs": None, "search_train_images": None, "text": "unknown (no config.json or baseline.json beside the model)"}
+    return {
+        "train_images": None,
+        "epochs": None,
+        "search_train_images": None,
+        "text": "unknown (no config.json or baseline.json beside the model)",
+    }
 
 
 def render_confusion_matrix(matrix: np.ndarray, path: Path, n_models: int = 1) -> Path:
@@ -224,7 +245,15 @@ def render_confusion_matrix(matrix: np.ndarray, path: Path, n_models: int = 1) -
     axes.set_xlabel("predicted")
     axes.set_ylabel("true")
     for (row, column), count in np.ndenumerate(matrix):
-        axes.text(column, row, str(count), ha="center", va="center", fontsize=7, color="white" if shares[row, column] > 0.5 else "black")
+        axes.text(
+            column,
+            row,
+            str(count),
+            ha="center",
+            va="center",
+            fontsize=7,
+            color="white" if shares[row, column] > 0.5 else "black",
+        )
     axes.set_title(matrix_title(n_models))
     figure.tight_layout()
     figure.savefig(path, format="png")
@@ -240,15 +269,22 @@ def summary_markdown(report: dict[str, Any], config: dict[str, Any] | None) -> s
         lines.append("")
     n_models = len(report["models"])
     lines += [
-        f"- test accuracy: **{accuracy['mean']:.4f}** ± {accuracy['std']:.4f} over {n_models} model(s) ({report['test_images']:,} test images)",
+        f"- test accuracy: **{percent_of(accuracy['mean'], accuracy['std'])}** over {n_models} model(s) "
+        f"({report['test_images']:,} test images)",
         f"- trained on: {report['trained_on']['text']}",
         f"- parameters: {report['parameter_count']:,}",
         "",
         "| class | precision | recall | F1 |",
         "|---|---|---|---|",
     ]
-    lines += [f"| {c['class']} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} |" for c in report["per_class"]]
-    pooled = f"pooled over {n_models} models (each row sums to {n_models} x the class's test images)" if n_models > 1 else "one model"
+    lines += [
+        f"| {c['class']} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} |" for c in report["per_class"]
+    ]
+    pooled = (
+        f"pooled over {n_models} models (each row sums to {n_models} x the class's test images)"
+        if n_models > 1
+        else "one model"
+    )
     lines += ["", f"Per-class figures and the confusion matrix `{CONFUSION_FILE}`: {pooled}; data: `{REPORT_FILE}`."]
     return "\n".join(lines) + "\n"
 

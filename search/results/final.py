@@ -10,12 +10,14 @@ What is said to people, and the epoch bars of long training, go through the call
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from search.data import loader as fmnist_data
 from search.errors import ExportError
 from search.results import baselines
+from search.results.view import percent_of
 from search.study.settings import open_study
 from spaces.seeds import SeedModel
 from spaces.space import load_space
@@ -80,7 +82,6 @@ def export_best(
     where = str(folder.resolve())
     _record(url, lambda log: log.record_export(config.study, config.trial_number, config.config_hash, where, files))
     view.say(f"wrote {', '.join(files)}; config hash {config.config_hash[:12]}")
-    view.say(f"evaluate on the test set: fmnist-search evaluate {folder}")
     return folder
 
 
@@ -99,14 +100,12 @@ def evaluate_export(
     accuracy = result.report["test_accuracy"]
     trial_label = attach_to_trial(url, result)
     if trial_label:
-        view.say(
-            f"attached the confusion matrix and the summary to {trial_label} (see it in `fmnist-search dashboard`)"
-        )
+        view.say(f"attached the confusion matrix and the summary to {trial_label}, in the dashboard")
     view.say(
-        f"test accuracy {accuracy['mean']:.4f} ± {accuracy['std']:.4f} over {len(result.report['models'])} model(s); "
+        f"test accuracy {percent_of(accuracy['mean'], accuracy['std'])} over {len(result.report['models'])} model(s); "
         f"report in {result.folder / evaluate.REPORT_FILE}"
     )
-    return result
+    return replace(result, shown_on=trial_label)
 
 
 def _record(url: str, write: Callable[[ExportLog], None]) -> None:
@@ -169,6 +168,6 @@ def _train_one_baseline(
     _record(url, lambda log: log.record_baseline(seed_id=seed.id, model=seed.model, **facts, **size))
     capped = f" (capped from {seed.training.epochs})" if run.epochs_cap else ""
     view.say(
-        f"{seed.id}: val {run.validation_accuracy:.4f}, test {test:.4f}, {run.param_count:,} params, "
+        f"{seed.id}: val {percent_of(run.validation_accuracy)}, test {percent_of(test)}, {run.param_count:,} params, "
         f"{run.epochs_run} epochs{capped} in {run.train_seconds:.0f} s; files in {folder}"
     )

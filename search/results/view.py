@@ -11,6 +11,14 @@ from contextlib import AbstractContextManager
 from typing import Protocol
 
 
+def percent_of(fraction: float, spread: float | None = None) -> str:
+    """An accuracy in a sentence, in the unit people read everywhere (percent, 2 decimals):
+    ``83.97 %``, or ``83.97 ± 0.12 %`` with the spread over several models. JSON keeps fractions."""
+    if spread is None:
+        return f"{100 * fraction:.2f} %"
+    return f"{100 * fraction:.2f} ± {100 * spread:.2f} %"
+
+
 class EpochBar(Protocol):
     """A bar counted in epochs, open while a model trains."""
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -43,6 +45,25 @@ def show_notices(replace: bool = True) -> None:
         notices.show_with(_ConsoleNotices())
 
 
+@contextmanager
+def silenced(quiet: bool = True) -> Iterator[None]:
+    """Nothing reaches stdout or stderr through this layer inside the block (``quiet=False``: no
+    change): the consoles print nothing and the core's notices go nowhere. For callers that asked
+    for silence (the Python API's ``quiet=True``); what they are told is what the call returns."""
+    if not quiet:
+        yield
+        return
+    saved = (console.quiet, errors.quiet, notices.LOGGER.handlers[:], notices.LOGGER.propagate)
+    console.quiet = errors.quiet = True
+    notices.LOGGER.handlers[:] = [logging.NullHandler()]
+    notices.LOGGER.propagate = False
+    try:
+        yield
+    finally:
+        console.quiet, errors.quiet = saved[0], saved[1]
+        notices.LOGGER.handlers[:], notices.LOGGER.propagate = saved[2], saved[3]
+
+
 def percent(fraction: float | None) -> str:
     """An accuracy as people read it everywhere: ``87.66``, the ``%`` in the heading or after it.
 
@@ -67,5 +88,12 @@ def epoch_progress(console: Console) -> Progress:
         TimeRemainingColumn,
     )
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("epochs"), TimeElapsedColumn(), TimeRemainingColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("epochs"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
     return Progress(*columns, console=console, transient=True)

@@ -40,3 +40,19 @@ class ConsoleResultsView:
     def epochs(self, description: str, total: int) -> Iterator[_RichEpochBar]:
         with epoch_progress(self._console) as progress:
             yield _RichEpochBar(progress, progress.add_task(description, total=total))
+
+
+class SilentResultsView:
+    """A ``ResultsView`` that shows nothing (the Python API's ``quiet=True``)."""
+
+    def say(self, text: str) -> None:
+        pass
+
+    @contextmanager
+    def epochs(self, description: str, total: int) -> Iterator[_SilentEpochBar]:
+        yield _SilentEpochBar()
+
+
+class _SilentEpochBar:
+    def update(self, completed: int, description: str | None = None) -> None:
+        pass

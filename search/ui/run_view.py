@@ -48,3 +48,37 @@ class ConsoleRunView:
         from search.ui.display import open_display
 
         return open_display(self._log, study, settings, started, deadline, workers, self._log_format, worker_ids)
+
+
+class SilentRunView:
+    """A ``RunView`` that shows nothing: no lines, no live view, no log (the Python API's ``quiet=True``)."""
+
+    def headline(self, verb: str, study_name: str, rest: str) -> None:
+        pass
+
+    def say(self, text: str, *, dim: bool = False) -> None:
+        pass
+
+    def open_display(
+        self,
+        study: optuna.Study,
+        settings: StudySettings,
+        started: float,
+        deadline: float | None,
+        workers: int,
+        worker_ids: set[int],
+    ) -> RunDisplay:
+        return _NoDisplay()
+
+
+class _NoDisplay:
+    """The display of a run nobody watches."""
+
+    def __enter__(self) -> _NoDisplay:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        pass
+
+    def refresh(self) -> None:
+        pass

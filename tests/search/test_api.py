@@ -20,18 +20,22 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_import_search_stays_cheap() -> None:
     """Worker processes and scripts import the package: no Optuna, Keras or TensorFlow until used."""
     code = "import sys, search; print(sorted(m for m in ('optuna', 'keras', 'tensorflow', 'sqlalchemy') if m in sys.modules))"
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
+    )
     assert done.stdout.strip() == "[]"
     assert search.run_study is api.run_study and search.evaluate is api.evaluate
 
 
 @pytest.mark.slow
-def test_search_export_evaluate_from_python(tiny_data_dir, tmp_path: Path) -> None:
+def test_search_export_evaluate_from_python(tiny_data_dir, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = tiny_data_dir()
     url = f"sqlite:///{tmp_path / 'api.db'}"
     study = search.run_study("dense", study="from-python", trials=2, epochs=1, storage=url, data_dir=data, seed=1)
     assert isinstance(study, optuna.Study) and study.study_name == "from-python"
-    finished = [t for t in study.trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
+    finished = [
+        t for t in study.trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    ]
     assert len(finished) == 2
     frame = study.trials_dataframe()  # pandas
     assert len(frame) == 2 and "params_units" in frame.columns and "user_attrs_epochs_run" in frame.columns
@@ -44,6 +48,9 @@ def test_search_export_evaluate_from_python(tiny_data_dir, tmp_path: Path) -> No
     assert 0.0 <= evaluation.test_accuracy <= 1.0
     assert evaluation.test_accuracy == evaluation.report["test_accuracy"]["mean"]
     assert (folder / "report.json").is_file()
+    shown = capsys.readouterr()
+    assert "test accuracy" in shown.out and "fmnist-search" not in shown.out + shown.err  # no CLI commands from Python
+    assert frame is not None and "value" in study.trials_dataframe().columns  # Optuna's plain objective column
 
 
 def test_resume_and_bad_input_from_python(tiny_data_dir, tmp_path: Path) -> None:
@@ -64,7 +71,12 @@ def test_the_cli_is_a_layer_over_the_api(monkeypatch) -> None:
     assert invoke("export", "--space", "dense").exit_code == 0  # a study named after its space
     assert invoke("evaluate", "exports/cnn-1").exit_code == 0
     (start_name, start_args, start_kwargs), export_study, export_space, evaluated = calls
-    assert start_name == "run_study" and start_args == ("cnn",) and start_kwargs["trials"] == 3 and start_kwargs["subset"] == 100
+    assert (
+        start_name == "run_study"
+        and start_args == ("cnn",)
+        and start_kwargs["trials"] == 3
+        and start_kwargs["subset"] == 100
+    )
     assert start_kwargs["epochs"] is None  # not given: a resumed study keeps its own
     assert export_study[:2] == ("export_best", ("cnn",)) and export_study[2]["repeats"] == 2
     assert export_space[1] == ("dense",)

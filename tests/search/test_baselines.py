@@ -14,7 +14,9 @@ from tests.search.cli_helpers import assert_one_line_error, invoke
 
 
 @pytest.mark.slow
-def test_baselines_are_trained_evaluated_recorded_and_ranked_beside_a_searched_best(tiny_data_dir, tmp_path: Path) -> None:
+def test_baselines_are_trained_evaluated_recorded_and_ranked_beside_a_searched_best(
+    tiny_data_dir, tmp_path: Path
+) -> None:
     data = tiny_data_dir()
     url = f"sqlite:///{tmp_path / 'x.db'}"
     common = ("--data-dir", str(data), "--storage", url)
@@ -28,6 +30,9 @@ def test_baselines_are_trained_evaluated_recorded_and_ranked_beside_a_searched_b
     folder = tmp_path / "exports" / "baselines" / "s000-dense"
     report = json.loads((folder / "report.json").read_text())
     assert report["test_accuracy"]["mean"] == dense["test_accuracy"] and report["test_images"] == 30
+    # The line for people is in percent; the store keeps fractions.
+    in_percent = f"val {100 * dense['validation_accuracy']:.2f} %, test {100 * dense['test_accuracy']:.2f} %"
+    assert f"s000-dense: {in_percent}, 266,610 params" in trained.stdout
     facts = json.loads((folder / "baseline.json").read_text())
     assert facts["seed"]["id"] == "s000-dense" and facts["run"]["epochs_cap"] == 1
     assert (folder / "learning_curves.png").is_file() and (folder / "confusion_matrix.png").is_file()
@@ -44,7 +49,9 @@ def test_baselines_are_trained_evaluated_recorded_and_ranked_beside_a_searched_b
     searched = next(line for line in lines if "| search |" in line)
     assert "dense #0" in searched and "± " in searched and "(2 models)" in searched
     retrain = json.loads((tmp_path / "exports" / "dense-0" / "retrain.json").read_text())
-    assert retrain["train_images"] == 120 and len(retrain["seconds_per_model"]) == 2  # tiny data: all of its train images
+    assert (
+        retrain["train_images"] == 120 and len(retrain["seconds_per_model"]) == 2
+    )  # tiny data: all of its train images
     # Every row's time is that of training one final model: the export's retrain, not the search trial's.
     cells = [cell.strip() for cell in searched.split("|")]
     mean_retrain = sum(retrain["seconds_per_model"]) / 2
@@ -55,7 +62,10 @@ def test_baselines_are_trained_evaluated_recorded_and_ranked_beside_a_searched_b
     assert next(s.reported for s in seeds if s.id == "s000-dense") in s000  # what the seed's report claimed
     not_run = [s.id for s in seeds if s.id not in ("s000-dense", "s004-cnn")]
     [line] = [line for line in board.stdout.splitlines() if line.startswith("not run yet:")]
-    assert line == f"not run yet: {', '.join(not_run)}; run them with: fmnist-search baselines --only {','.join(not_run)} --storage '{url}'"
+    assert (
+        line
+        == f"not run yet: {', '.join(not_run)}; run them with: fmnist-search baselines --only {','.join(not_run)} --storage '{url}'"
+    )
     assert lines.index(s000) < lines.index(next(line for line in lines if "| s004-cnn |" in line))  # dense rows first
 
     table = invoke("leaderboard", "--storage", url)  # the terminal table, 80 columns wide here
@@ -67,7 +77,10 @@ def test_baselines_are_trained_evaluated_recorded_and_ranked_beside_a_searched_b
 def test_bad_baseline_and_leaderboard_input_is_one_line(tiny_data_dir, tmp_path: Path) -> None:
     data = tiny_data_dir()
     url = f"sqlite:///{tmp_path / 'x.db'}"
-    assert_one_line_error(invoke("baselines", "--only", "s009-cnn", "--data-dir", str(data), "--storage", url), "unknown seed id 's009-cnn'")
+    assert_one_line_error(
+        invoke("baselines", "--only", "s009-cnn", "--data-dir", str(data), "--storage", url),
+        "unknown seed id 's009-cnn'",
+    )
     assert_one_line_error(invoke("leaderboard", "--storage", f"sqlite:///{tmp_path / 'none.db'}"), "no store at")
     assert not (tmp_path / "none.db").exists()
 
@@ -85,13 +98,20 @@ def test_warm_start_enqueues_the_fitting_seeds_first_and_only_once(tiny_data_dir
     assert again.exit_code == 0, again.output
     trials = optuna.load_study(study_name="dense", storage=url).get_trials()
     # The family defaults come first (spaces/first_trial.py), then the seeds, each once.
-    assert [t.user_attrs.get("warm_start") for t in trials] == ["defaults", "s000-dense", "s001-dense", "s002-dense-sgd"]
+    assert [t.user_attrs.get("warm_start") for t in trials] == [
+        "defaults",
+        "s000-dense",
+        "s001-dense",
+        "s002-dense-sgd",
+    ]
     assert trials[1].params["units"] == 300 and trials[3].params["optimizer"] == "sgd"
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
 
 
 @pytest.mark.parametrize("warm_start", [None, "none"])
-def test_a_new_study_tries_the_family_defaults_first_unless_told_none(tiny_data_dir, tmp_path: Path, warm_start: str | None) -> None:
+def test_a_new_study_tries_the_family_defaults_first_unless_told_none(
+    tiny_data_dir, tmp_path: Path, warm_start: str | None
+) -> None:
     from spaces.first_trial import default_point, known_good_points
     from spaces.space import load_space
 

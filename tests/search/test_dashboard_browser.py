@@ -5,8 +5,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -51,19 +51,29 @@ def test_a_user_sees_trials_notes_and_learning_curves(real_data_dir: Path, tmp_p
     wait = WebDriverWait(browser, 30)
     with running_dashboard(url) as base:
         browser.get(f"{base}/dashboard")
-        wait.until(EC.element_to_be_clickable((By.XPATH, "//a[contains(@href, '/dashboard/studies/')][contains(., 'dense')]"))).click()
+        wait.until(
+            EC.element_to_be_clickable((By.XPATH, "//a[contains(@href, '/dashboard/studies/')][contains(., 'dense')]"))
+        ).click()
         wait.until(EC.url_contains("/dashboard/studies/"))
         browser.get(browser.current_url.rstrip("/") + "/trials")  # the trial list, as its side-bar icon opens it
         for number in (0, 1):
             wait.until(EC.presence_of_element_located((By.XPATH, f"//*[normalize-space(text())='Trial {number}']")))
         browser.find_element(By.XPATH, "//*[normalize-space(text())='Trial 1']").click()
-        wait.until(EC.presence_of_element_located((By.XPATH, "//h2[normalize-space(.)='Trial 1']")))  # the note's heading
+        wait.until(
+            EC.presence_of_element_located((By.XPATH, "//h2[normalize-space(.)='Trial 1']"))
+        )  # the note's heading
         body = browser.find_element(By.TAG_NAME, "body").text
         assert "parameters" in body and "epochs run" in body and "train time" in body
         # The learning curve is inside the note (a Markdown image), not only a thumbnail among the artifacts.
-        image = wait.until(EC.presence_of_element_located((By.XPATH, "//img[contains(@alt, 'learning curve')][contains(@src, '/artifacts/')]")))
+        image = wait.until(
+            EC.presence_of_element_located(
+                (By.XPATH, "//img[contains(@alt, 'learning curve')][contains(@src, '/artifacts/')]")
+            )
+        )
         browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", image)
-        wait.until(lambda _: browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", image))
+        wait.until(
+            lambda _: browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", image)
+        )
         assert browser.execute_script("return arguments[0].naturalWidth", image) >= 600  # full size: 8 in at 80 dpi
         assert "learning_curve.png" in browser.find_element(By.TAG_NAME, "body").text
         # The objective is named, on the trial page and in the study's charts.
@@ -96,7 +106,9 @@ def test_the_evaluation_of_an_export_shows_on_its_trial(tiny_data_dir, tmp_path:
     wait = WebDriverWait(browser, 30)
     with running_dashboard(url) as base:
         browser.get(f"{base}/dashboard")
-        wait.until(EC.element_to_be_clickable((By.XPATH, "//a[contains(@href, '/dashboard/studies/')][contains(., 'dense')]"))).click()
+        wait.until(
+            EC.element_to_be_clickable((By.XPATH, "//a[contains(@href, '/dashboard/studies/')][contains(., 'dense')]"))
+        ).click()
         wait.until(EC.url_contains("/dashboard/studies/"))
         browser.get(browser.current_url.rstrip("/") + "/trials")
         wait.until(EC.element_to_be_clickable((By.XPATH, "//*[normalize-space(text())='Trial 0']"))).click()
@@ -104,7 +116,29 @@ def test_the_evaluation_of_an_export_shows_on_its_trial(tiny_data_dir, tmp_path:
         # The confusion matrix is a study file, shown inside the trial's note.
         image = wait.until(EC.presence_of_element_located((By.XPATH, "//img[contains(@alt, 'confusion matrix')]")))
         browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", image)
-        wait.until(lambda _: browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", image))
+        wait.until(
+            lambda _: browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", image)
+        )
         assert "test accuracy" in browser.find_element(By.TAG_NAME, "body").text
         SCREENSHOT_DIR.mkdir(exist_ok=True)
         assert browser.save_screenshot(str(SCREENSHOT_DIR / "dashboard-evaluation.png"))
+        heading = "//h2[contains(., 'Final evaluation')]"
+        # The note's lines wrap inside its card: nothing in it is wider than the card.
+        assert browser.execute_script(OVERFLOW_SCRIPT, heading, False) == []
+        # The card itself fits the window only once nothing beside it in the trial's pane is
+        # wider: the `history` user attribute, one unwrapped line, widens the pane today.
+        if cut := browser.execute_script(OVERFLOW_SCRIPT, heading, True):
+            pytest.xfail(f"the trial pane is wider than the window, the note is cut at its edge: {cut[:2]}")
+
+
+# Elements of a note (the Markdown around the heading at arguments[0]) whose right edge passes the
+# note's own card or (arguments[1] true) the window: what a reader would find cut off.
+OVERFLOW_SCRIPT = """
+const first = XPathResult.FIRST_ORDERED_NODE_TYPE;
+const heading = document.evaluate(arguments[0], document, null, first, null).singleNodeValue;
+const note = heading.parentElement;
+const right = arguments[1] ? window.innerWidth : note.getBoundingClientRect().right;
+return Array.from(note.querySelectorAll("*"))
+  .filter((e) => e.getBoundingClientRect().right > right + 1)
+  .map((e) => `${e.tagName} to ${Math.round(e.getBoundingClientRect().right)} px: ${e.textContent.slice(0, 60)}`);
+"""

@@ -21,8 +21,6 @@ TINY_DENSE = {
 }  # fmt: skip
 
 
-
-
 def tiny_config(**changes) -> ExportConfig:
     return ExportConfig(**{"model": "dense", "params": TINY_DENSE, "epochs": 1, "batch_size": 32, "seed": 5, **changes})
 
@@ -30,15 +28,31 @@ def tiny_config(**changes) -> ExportConfig:
 def test_export_load_evaluate_round_trip(tiny_data_dir, tmp_path: Path) -> None:
     folder = tiny_data_dir()
     url = f"sqlite:///{tmp_path / 'x.db'}"
-    started = invoke("start", "--space", "dense", "--trials", "1", "--epochs", "1", "--data-dir", str(folder), "--storage", url)
+    started = invoke(
+        "start", "--space", "dense", "--trials", "1", "--epochs", "1", "--data-dir", str(folder), "--storage", url
+    )
     assert started.exit_code == 0, started.output
 
-    exported = invoke("export", "--space", "dense", "--out", str(tmp_path), "--repeats", "2", "--data-dir", str(folder), "--storage", url)
+    exported = invoke(
+        "export",
+        "--space",
+        "dense",
+        "--out",
+        str(tmp_path),
+        "--repeats",
+        "2",
+        "--data-dir",
+        str(folder),
+        "--storage",
+        url,
+    )
     assert exported.exit_code == 0, exported.output
     export_dir = tmp_path / "exports" / "dense-0"
     config = read_config(export_dir / "config.json")
     assert config.study == "dense" and config.trial_number == 0 and config.epochs == 1
-    assert {"keras", "numpy", "python"} <= set(config.versions) and config.data_split["split_seed"] == fmnist_data.SPLIT_SEED
+    assert {"keras", "numpy", "python"} <= set(config.versions) and config.data_split[
+        "split_seed"
+    ] == fmnist_data.SPLIT_SEED
     assert {p.name for p in export_dir.glob("*.keras")} == {"model-0.keras", "model-1.keras"}
     [row] = ExportLog(url).exports()
     assert row["study_name"] == "dense" and row["trial_number"] == 0 and row["config_hash"] == config.config_hash
@@ -49,6 +63,12 @@ def test_export_load_evaluate_round_trip(tiny_data_dir, tmp_path: Path) -> None:
     report = json.loads((export_dir / "report.json").read_text())
     accuracy = report["test_accuracy"]
     assert 0.0 <= accuracy["mean"] <= 1.0 and len(accuracy["per_model"]) == 2
+    # People read percent (JSON keeps the fraction): the message and summary.md alike.
+    in_percent = f"{100 * accuracy['mean']:.2f} ± {100 * accuracy['std']:.2f} %"
+    assert f"test accuracy {in_percent} over 2 model(s)" in evaluated.stdout
+    assert "to trial 0 of study 'dense', in the dashboard" in evaluated.stdout
+    assert evaluated.stdout.splitlines()[-1] == "see it with its trial: fmnist-search dashboard"
+    assert f"test accuracy: **{in_percent}**" in (export_dir / "summary.md").read_text()
     assert accuracy["std"] == pytest.approx(np.std(accuracy["per_model"]))
     matrix = np.array(report["confusion_matrix"])
     assert matrix.shape == (10, 10) and matrix.sum() == 2 * 30  # 30 tiny test images, two models
@@ -62,17 +82,30 @@ def test_export_load_evaluate_round_trip(tiny_data_dir, tmp_path: Path) -> None:
     study = optuna.load_study(study_name="dense", storage=url)
     trial = study.trials[0]
     study_attrs = study._storage.get_study_system_attrs(study._study_id)
-    artifacts = {a["filename"]: a for a in (json.loads(v) for k, v in study_attrs.items() if k.startswith("artifacts:"))}
+    artifacts = {
+        a["filename"]: a for a in (json.loads(v) for k, v in study_attrs.items() if k.startswith("artifacts:"))
+    }
     assert set(artifacts) == {"trial-0-confusion_matrix.png", "trial-0-summary.md"}
     for artifact in artifacts.values():
         assert (tmp_path / "artifacts" / artifact["artifact_id"] / artifact["filename"]).is_file()
     note = get_note_from_system_attrs(study_attrs, trial._trial_id)["body"]
     assert f"/artifacts/{study._study_id}/{artifacts['trial-0-confusion_matrix.png']['artifact_id']}" in note
-    assert "## Trial 0" in note and "## Final evaluation (test set)" in note and f"{accuracy['mean']:.4f}" in note
+    assert "## Trial 0" in note and "## Final evaluation (test set)" in note and in_percent in note
 
     # The config alone is enough to retrain, without the study.
-    again = invoke("export", "--from-config", str(export_dir / "config.json"), "--out", str(tmp_path / "b"),
-                   "--repeats", "1", "--data-dir", str(folder), "--storage", url)
+    again = invoke(
+        "export",
+        "--from-config",
+        str(export_dir / "config.json"),
+        "--out",
+        str(tmp_path / "b"),
+        "--repeats",
+        "1",
+        "--data-dir",
+        str(folder),
+        "--storage",
+        url,
+    )
     assert again.exit_code == 0, again.output
     assert (tmp_path / "b" / "exports" / "dense-0" / "model-0.keras").is_file()
     assert len(ExportLog(url).exports()) == 2
@@ -93,7 +126,9 @@ def test_exported_model_predicts_like_the_training_pipeline(tiny_data_dir, tmp_p
     assert not np.allclose(loaded.predict(raw.astype("float32") / 255.0, verbose=0), expected)
 
 
-def test_start_and_worker_never_read_the_test_files(tiny_data_dir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_start_and_worker_never_read_the_test_files(
+    tiny_data_dir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     folder = tiny_data_dir()
     for part in ("images", "labels"):
         (folder / f"{fmnist_data.FILES['test_' + part]}.gz").write_bytes(b"sealed: reading this is a bug")
@@ -111,7 +146,9 @@ def test_start_and_worker_never_read_the_test_files(tiny_data_dir, tmp_path: Pat
     monkeypatch.setattr(fmnist_data, "load_test", sealed)
     monkeypatch.setattr(fmnist_data, "load_part", train_only)
     url = f"sqlite:///{tmp_path / 's.db'}"
-    started = invoke("start", "--space", "dense", "--trials", "1", "--epochs", "1", "--data-dir", str(folder), "--storage", url)
+    started = invoke(
+        "start", "--space", "dense", "--trials", "1", "--epochs", "1", "--data-dir", str(folder), "--storage", url
+    )
     assert started.exit_code == 0 and "finished 1/1" in started.output, started.output
     from search.study.settings import open_study, start_or_resume
     from storage import open_storage
@@ -135,15 +172,21 @@ def test_corrupt_model_and_config_are_one_line_errors(tiny_data_dir, tmp_path: P
     recorded = {"model-0.keras": file_sha256(export_dir / "model-0.keras")}
     manifest = {"config_hash": tiny_config().config_hash, "model_sha256": recorded}
     (export_dir / "retrain.json").write_text(json.dumps(manifest))
-    assert_one_line_error(invoke("evaluate", str(export_dir), "--data-dir", str(folder), "--storage", url), "model-0.keras", "cannot load")
+    assert_one_line_error(
+        invoke("evaluate", str(export_dir), "--data-dir", str(folder), "--storage", url), "model-0.keras", "cannot load"
+    )
 
     (export_dir / "config.json").write_text('{"model": "dense", "params": ')
-    result = invoke("export", "--from-config", str(export_dir / "config.json"), "--data-dir", str(folder), "--storage", url)
+    result = invoke(
+        "export", "--from-config", str(export_dir / "config.json"), "--data-dir", str(folder), "--storage", url
+    )
     assert_one_line_error(result, "config.json", "corrupt")
     edited = json.loads(tiny_config().to_json())
     edited["epochs"] = 7
     (export_dir / "config.json").write_text(json.dumps(edited))
-    assert_one_line_error(invoke("export", "--from-config", str(export_dir / "config.json"), "--storage", url), "config_hash")
+    assert_one_line_error(
+        invoke("export", "--from-config", str(export_dir / "config.json"), "--storage", url), "config_hash"
+    )
 
 
 def test_something_that_is_not_an_export(tmp_path: Path) -> None:
@@ -175,13 +218,17 @@ def test_the_committed_best_configs_are_valid_exports(name: str) -> None:
     assert config.epochs >= 1 and config.data_split["split_seed"] == fmnist_data.SPLIT_SEED
 
 
-def test_an_export_is_written_whole_or_not_at_all(tiny_data_dir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_export_is_written_whole_or_not_at_all(
+    tiny_data_dir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from search.results import export
 
     data = str(tiny_data_dir())
     target = tmp_path / "exports" / "dense-0"
     epochs_seen: list[tuple[int, int]] = []
-    export.write_export(tiny_config(epochs=2), target, 2, data, listener=lambda repeat, done: epochs_seen.append((repeat, done)))
+    export.write_export(
+        tiny_config(epochs=2), target, 2, data, listener=lambda repeat, done: epochs_seen.append((repeat, done))
+    )
     assert epochs_seen == [(0, 1), (0, 2), (1, 1), (1, 2)]  # what the progress bar is driven by
     (target / "report.json").write_text("{}")  # an evaluation of these two models
     before = {path.name: path.read_bytes() for path in target.iterdir()}

@@ -140,6 +140,8 @@ def test_start_off_a_terminal_logs_every_trial(tiny_data_dir, tmp_path: Path, mo
     assert result.exit_code == 0, result.output
     assert sum(" complete  val acc " in line or " pruned  val acc " in line for line in result.output.splitlines()) == 3
     assert "finished 3/3" in result.output
+    # The CLI, not the engine, names the next command.
+    assert result.stdout.splitlines()[-1] == f"see all trials: fmnist-search status --study dense --storage '{url}'"
 
 
 def test_json_log_keeps_stdout_for_json_alone(tiny_data_dir, tmp_path: Path, monkeypatch) -> None:
@@ -151,6 +153,7 @@ def test_json_log_keeps_stdout_for_json_alone(tiny_data_dir, tmp_path: Path, mon
     events = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
     assert [e["event"] for e in events] == ["trial", "trial", "end"]
     assert "starting study dense" in result.stderr
+    assert "see all trials: fmnist-search status --study dense" in result.stderr
 
 
 def test_a_piped_start_with_two_workers_logs_trials_while_it_runs(tmp_path: Path, tiny_data_dir) -> None:
@@ -216,5 +219,6 @@ def test_the_engines_speak_only_through_the_view_they_are_given(
         data_dir=str(tiny_data_dir()), verbose=False, **options,
     )  # fmt: skip
     assert len(study.trials) >= 2 and view.refreshes >= 2
-    assert view.lines[0].startswith("starting viewed: space 'dense'") and "see all trials" in view.lines[-1]
+    assert view.lines[0].startswith("starting viewed: space 'dense'")
+    assert not any("fmnist-search" in line for line in view.lines)  # CLI commands are the CLI's to print
     assert capsys.readouterr().out == ""  # nothing went around the view to a console

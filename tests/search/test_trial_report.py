@@ -10,7 +10,9 @@ from optuna_dashboard._note import get_note_from_system_attrs
 
 from search.engines.trial_files import (
     ACCURACY_VS_PARAMS_ID,
+    accuracy_vs_parameters,
     attach_trial_report,
+    learning_curve_figure,
     render_learning_curve,
     trial_note,
     update_study_plots,
@@ -18,14 +20,48 @@ from search.engines.trial_files import (
 from storage import open_storage
 from storage.artifacts import artifact_dir, open_artifact_store
 
-HISTORY = {"accuracy": [0.5, 0.7, 0.8], "loss": [1.5, 0.9, None], "val_accuracy": [0.55, 0.72, 0.79], "val_loss": [1.4, 1.0, 0.8]}
-ATTRS = {"epochs_run": 3, "best_epoch": 3, "param_count": 25_450, "train_seconds": 4.2, "device": "cpu", "worker_id": 0, "history": HISTORY}
+HISTORY = {
+    "accuracy": [0.5, 0.7, 0.8],
+    "loss": [1.5, 0.9, None],
+    "val_accuracy": [0.55, 0.72, 0.79],
+    "val_loss": [1.4, 1.0, 0.8],
+}
+ATTRS = {
+    "epochs_run": 3,
+    "best_epoch": 3,
+    "param_count": 25_450,
+    "train_seconds": 4.2,
+    "device": "cpu",
+    "worker_id": 0,
+    "history": HISTORY,
+}
 
 
 def test_learning_curve_is_a_small_png(tmp_path: Path) -> None:
     # Its cost per trial is measured by bench/profile_trial.py, not asserted here: a loaded machine is slow.
     path = render_learning_curve(HISTORY, "trial 0", tmp_path / "curve.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size < 100_000
+
+
+def test_epochs_are_whole_numbers_even_for_a_trial_pruned_after_one_epoch() -> None:
+    for epochs in (1, 2, 3, 15):
+        history = {name: values[:1] * epochs for name, values in HISTORY.items()}
+        for axes in learning_curve_figure(history, "trial 0").axes:
+            low, high = axes.get_xlim()
+            shown = [tick for tick in axes.get_xticks() if low <= tick <= high]
+            assert shown and all(float(tick).is_integer() for tick in shown), (epochs, shown)
+            assert low < 1 and high > epochs  # every epoch's point inside the axes
+    one = learning_curve_figure({name: values[:1] for name, values in HISTORY.items()}, "trial 0")
+    assert [tick for tick in one.axes[0].get_xticks() if 0.5 <= tick <= 1.5] == [1]
+
+
+def test_the_figures_show_accuracy_in_percent() -> None:
+    curve = learning_curve_figure(HISTORY, "trial 0")
+    curve.canvas.draw()
+    assert all(label.get_text().endswith("%") for label in curve.axes[0].get_yticklabels())
+    assert not any(label.get_text().endswith("%") for label in curve.axes[1].get_yticklabels())  # loss is no accuracy
+    layout = accuracy_vs_parameters([]).layout
+    assert layout.yaxis.tickformat.endswith("%") and layout.yaxis.hoverformat == ".2%"  # the data stays fractions
 
 
 def test_note_says_when_a_trial_was_pruned() -> None:
@@ -70,7 +106,10 @@ def test_complete_and_pruned_trials_carry_a_curve_and_a_note(tmp_path: Path) -> 
         body = get_note_from_system_attrs(system_attrs, trial._trial_id)["body"]
         assert f"## Trial {trial.number}" in body
         # The curve is shown inside the note, through optuna-dashboard's route for trial files.
-        assert f"![learning curve: accuracy and loss per epoch](/artifacts/{study._study_id}/{trial._trial_id}/{meta['artifact_id']})" in body
+        assert (
+            f"![learning curve: accuracy and loss per epoch](/artifacts/{study._study_id}/{trial._trial_id}/{meta['artifact_id']})"
+            in body
+        )
     assert "pruned after epoch" in get_note_from_system_attrs(system_attrs, study.trials[1]._trial_id)["body"]
     assert any(ACCURACY_VS_PARAMS_ID in key for key in system_attrs)
 
