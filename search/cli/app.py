@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from enum import Enum
-from typing import Annotated, Any, Iterator, Optional, Sequence
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -62,7 +63,7 @@ app = typer.Typer(
 LogFormat = Enum("LogFormat", {name: name for name in LOG_FORMATS}, type=str)  # type: ignore[misc]
 
 StorageOption = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--storage",
         help="SQLAlchemy URL of the store, e.g. postgresql+psycopg2://user:pw@host/db. "
@@ -70,7 +71,9 @@ StorageOption = Annotated[
         show_default=False,
     ),
 ]
-VerboseOption = Annotated[bool, typer.Option("--verbose", help="Show TensorFlow's own log output, and what caused an error.")]
+VerboseOption = Annotated[
+    bool, typer.Option("--verbose", help="Show TensorFlow's own log output, and what caused an error.")
+]
 LogFormatOption = Annotated[
     LogFormat,
     typer.Option(
@@ -82,11 +85,10 @@ LogFormatOption = Annotated[
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table, for scripts.")]
 DataDirOption = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--data-dir",
-        envvar="FMNIST_DATA_DIR",
-        help="Folder with the four Fashion-MNIST IDX files (.gz or not). Default: Debian's "
+        help="Folder with the four Fashion-MNIST IDX files (.gz or not). Default: $FMNIST_DATA_DIR, else Debian's "
         "/usr/share/datasets/fashion-mnist, then the user cache, else a checksummed download.",
         show_default=False,
     ),

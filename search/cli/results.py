@@ -138,7 +138,10 @@ def baselines(
         int | None,
         typer.Option(
             min=1,
-            help="Train no seed longer than this many epochs (for a quick look on a CPU); the leaderboard says which were capped.",
+            help=(
+                "Train no seed longer than this many epochs (for a quick look on a CPU); the leaderboard says which "
+                "were capped."
+            ),
             show_default=False,
         ),
     ] = None,

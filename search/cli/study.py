@@ -54,7 +54,10 @@ def start(
         int | None,
         typer.Option(
             min=1,
-            help="Stop when the whole study has this many finished (complete + pruned) trials. Failed trials do not count.",
+            help=(
+                "Stop when the whole study has this many finished (complete + pruned) trials. Failed trials do not "
+                "count."
+            ),
             show_default=False,
         ),
     ] = None,
@@ -62,7 +65,10 @@ def start(
         float | None,
         typer.Option(
             min=1,
-            help="Bound the whole run to this many seconds: no trial starts after it, and a running trial stops at its next epoch end and is re-queued (its params run first next time).",
+            help=(
+                "Bound the whole run to this many seconds: no trial starts after it, and a running trial stops at its "
+                "next epoch end and is re-queued (its params run first next time)."
+            ),
             show_default=False,
         ),
     ] = None,
@@ -86,14 +92,20 @@ def start(
         typer.Option(
             min=0,
             max=MAX_SEED,
-            help="Seed for sampling and weight initialisation, 0 to 2**31 - 1; one worker with the same seed repeats a study. New studies: 0.",
+            help=(
+                "Seed for sampling and weight initialisation, 0 to 2**31 - 1; one worker with the same seed repeats a "
+                "study. New studies: 0."
+            ),
             show_default=False,
         ),
     ] = None,
     sampler: Annotated[
         SamplerName | None,
         typer.Option(
-            help="How to pick the next params. New studies: prior (start-up near the defaults and known-good points, steps from the best, TPE). gp needs PyTorch.",
+            help=(
+                "How to pick the next params. New studies: prior (start-up near the defaults and known-good points, "
+                "steps from the best, TPE). gp needs PyTorch."
+            ),
             show_default=False,
         ),
     ] = None,
@@ -106,14 +118,22 @@ def start(
     gpus: Annotated[
         str | None,
         typer.Option(
-            help="GPUs to use, e.g. 0,1: worker i gets GPU i mod the number given; several workers may share one. Default: every GPU found (CUDA_VISIBLE_DEVICES, nvidia-smi), else the CPU cores split between workers.",
+            help=(
+                "GPUs to use, e.g. 0,1: worker i gets GPU i mod the number given; several workers may share one. "
+                "Default: every GPU found (CUDA_VISIBLE_DEVICES, nvidia-smi), else the CPU cores split between workers."
+            ),
             show_default=False,
         ),
     ] = None,
     warm_start: Annotated[
         WarmStart | None,
         typer.Option(
-            help="What a new study tries first. defaults (the default): the family's default model (cheap and sound: Hyperband trains the first trial of each bracket in full, so a random first draw could cost minutes before anything else runs). seeds: also the seed reports' models that fit the space (spaces/seeds.toml), the hand-tuned baselines. none: the sampler from the first trial.",
+            help=(
+                "What a new study tries first. defaults (the default): the family's default model (cheap and sound: "
+                "Hyperband trains the first trial of each bracket in full, so a random first draw could cost minutes "
+                "before anything else runs). seeds: also the seed reports' models that fit the space "
+                "(spaces/seeds.toml), the hand-tuned baselines. none: the sampler from the first trial."
+            ),
             show_default=False,
         ),
     ] = None,
@@ -131,7 +151,10 @@ def start(
         int,
         typer.Option(
             min=1,
-            help="Refuse a --space whose largest model (counted from the builders' layer shapes) has more parameters than this.",
+            help=(
+                "Refuse a --space whose largest model (counted from the builders' layer shapes) has more parameters "
+                "than this."
+            ),
         ),
     ] = DEFAULT_MAX_PARAMS,
     data_dir: DataDirOption = None,
@@ -262,8 +285,8 @@ def dashboard(
         str | None,
         typer.Option(
             "--artifacts",
-            envvar="FMNIST_ARTIFACTS",
-            help="Folder of the trial files (learning curves). Default: 'artifacts' beside a SQLite store, else $FMNIST_SEARCH_HOME/artifacts.",
+            help="Folder of the trial files (learning curves). Default: $FMNIST_ARTIFACTS, else 'artifacts' "
+            "beside a SQLite store, else the database itself.",
             show_default=False,
         ),
     ] = None,

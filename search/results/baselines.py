@@ -46,7 +46,9 @@ def planned_epochs(seed: SeedModel, max_epochs: int | None) -> int:
     return min(seed.training.epochs, max_epochs) if max_epochs else seed.training.epochs
 
 
-def train_seed(seed: SeedModel, data: TrainValData, max_epochs: int | None = None, listener: EpochListener | None = None) -> tuple[Any, BaselineRun]:
+def train_seed(
+    seed: SeedModel, data: TrainValData, max_epochs: int | None = None, listener: EpochListener | None = None
+) -> tuple[Any, BaselineRun]:
     """Train one seed model as its report did; returns the model and what was measured."""
     import keras
 
@@ -58,7 +60,11 @@ def train_seed(seed: SeedModel, data: TrainValData, max_epochs: int | None = Non
     epochs = planned_epochs(seed, max_epochs)
     callbacks: list[Any] = []
     if seed.training.early_stopping:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=seed.training.early_stopping, restore_best_weights=True))
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_accuracy", patience=seed.training.early_stopping, restore_best_weights=True
+            )
+        )
     if listener is not None:
         callbacks.append(keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: listener(epoch + 1, epochs)))
     started = time.perf_counter()
@@ -99,7 +105,11 @@ def write_baseline(seed: SeedModel, run: BaselineRun, model: Any, folder: Path) 
     for stale in folder.glob("model-*.keras"):
         stale.unlink()
     model.save(folder / "model-0.keras")
-    facts = {"seed": asdict(seed), "run": {k: v for k, v in asdict(run).items() if k != "history"}, "versions": package_versions()}
+    facts = {
+        "seed": asdict(seed),
+        "run": {k: v for k, v in asdict(run).items() if k != "history"},
+        "versions": package_versions(),
+    }
     (folder / BASELINE_FILE).write_text(json.dumps(facts, indent=2, default=list) + "\n", encoding="utf-8")
     (folder / HISTORY_FILE).write_text(json.dumps(run.history, indent=1) + "\n", encoding="utf-8")
     return ["model-0.keras", BASELINE_FILE, HISTORY_FILE]

@@ -143,7 +143,8 @@ def markdown_table(rows: list[Row], not_run: str = "") -> str:
     for row in rows:
         lines.append(
             f"| {row.model} | {row.kind} | {row.name} | {format_test(row)} | {format_seconds(row.train_seconds)} | "
-            f"{_percent(row.validation_accuracy)} | {format_count(row.param_count)} | {row.note} | {row.reported or '—'} |"
+            f"{_percent(row.validation_accuracy)} | {format_count(row.param_count)} | {row.note} | "
+            f"{row.reported or '—'} |"
         )
     if not_run:
         lines += ["", not_run]

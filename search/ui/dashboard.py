@@ -11,9 +11,10 @@ from __future__ import annotations
 import ipaddress
 import signal
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from socketserver import ThreadingMixIn
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from search.errors import DashboardError
@@ -54,7 +55,9 @@ class Dashboard:
     warning: str | None = None  # who else can reach it, when it does not listen on loopback only
 
 
-def serve_dashboard(storage_url: str | None, host: str, port: int, artifacts: str | None, on_ready: Callable[[Dashboard], None]) -> None:
+def serve_dashboard(
+    storage_url: str | None, host: str, port: int, artifacts: str | None, on_ready: Callable[[Dashboard], None]
+) -> None:
     """Serve until interrupted; ``on_ready`` hears the URL (port 0 picks a free port) once it listens.
 
     A store that does not exist is a StorageError, never an empty new database.
@@ -108,11 +111,15 @@ def is_loopback(host: str) -> bool:
 
 
 def exposure_warning(host: str, port: int) -> str | None:
-    """One line saying who can reach a dashboard that listens beyond loopback, and what they can do; None on loopback."""
+    """One line saying who can reach a dashboard listening beyond loopback, and what they can do; None on loopback."""
     if is_loopback(host):
         return None
     where = "every network interface" if host in ("", "0.0.0.0", "::") else host
-    reach = f"http://{socket.gethostname()}:{port}/dashboard" if host in ("", "0.0.0.0", "::") else f"http://{_display_host(host)}:{port}/dashboard"
+    reach = (
+        f"http://{socket.gethostname()}:{port}/dashboard"
+        if host in ("", "0.0.0.0", "::")
+        else f"http://{_display_host(host)}:{port}/dashboard"
+    )
     return (
         f"the dashboard listens on {where}: anyone who can reach this machine on port {port} ({reach}) can read, "
         "change and delete every study, without a login; use --host 127.0.0.1 and an SSH tunnel instead"
@@ -121,6 +128,7 @@ def exposure_warning(host: str, port: int) -> str | None:
 
 def run_dashboard(console: Console, *, storage_url: str | None, host: str, port: int, artifacts: str | None) -> None:
     """Serve optuna-dashboard on the store until Ctrl-C; print where to open it."""
+
     def ready(served: Dashboard) -> None:
         if served.warning:
             report_error(served.warning, label="warning")

@@ -56,7 +56,15 @@ def open_display(
 class LiveDisplay:
     """The rich live view: the store is read on refresh, the clock (elapsed, ETA) ticks in between."""
 
-    def __init__(self, console: Console, study: optuna.Study, settings: StudySettings, started: float, deadline: float | None, workers: int) -> None:
+    def __init__(
+        self,
+        console: Console,
+        study: optuna.Study,
+        settings: StudySettings,
+        started: float,
+        deadline: float | None,
+        workers: int,
+    ) -> None:
         self._study, self._settings = study, settings
         self._started, self._deadline, self._workers = started, deadline, workers
         self._snapshot = take_snapshot(study, settings)
@@ -70,7 +78,9 @@ class LiveDisplay:
         self._live.__enter__()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
         self._live.__exit__(kind, error, trace)
 
     def refresh(self) -> None:
@@ -111,7 +121,9 @@ class TrialLog:
         self._ticker.start()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
         self._stop.set()
         self._ticker.join(timeout=5)
         try:
@@ -146,7 +158,9 @@ class TrialLog:
 
     def _status_event(self, event: str, snapshot: StudySnapshot) -> dict[str, Any]:
         now = time.time()
-        return status_event(event, snapshot, now - self._started, eta_seconds(snapshot, self._workers, self._deadline, now))
+        return status_event(
+            event, snapshot, now - self._started, eta_seconds(snapshot, self._workers, self._deadline, now)
+        )
 
     def _write(self, event: dict[str, Any]) -> None:
         line = json.dumps(event, separators=(", ", ": ")) if self._as_json else format_line(event)
@@ -206,10 +220,15 @@ def format_line(event: dict[str, Any]) -> str:
         worker = "?" if event["worker"] is None else event["worker"]
         return (
             f"{event['time']} trial {event['number']} {event['state']}  val acc {value}  "
-            f"epochs {event['epochs']}/{event['max_epochs']}  {seconds}  worker {worker}  {format_params(event['params'])}"
+            f"epochs {event['epochs']}/{event['max_epochs']}  {seconds}  worker {worker}  "
+            f"{format_params(event['params'])}"
         )
     budget = f"/{event['budget']}" if event["budget"] else ""
-    best = "-" if event["best_val_accuracy"] is None else f"{percent(event['best_val_accuracy'])} % (trial {event['best_trial']})"
+    best = (
+        "-"
+        if event["best_val_accuracy"] is None
+        else f"{percent(event['best_val_accuracy'])} % (trial {event['best_trial']})"
+    )
     eta = "-" if event["eta_seconds"] is None else format_duration(event["eta_seconds"])
     return (
         f"{event['time']} {event['event']}  finished {event['finished']}{budget} (complete {event['complete']}, "

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from search.results.leaderboard import format_count, format_seconds, format_test, markdown_table, not_run_line
-from search.results.leaderboard import read_leaderboard
+from search.results.leaderboard import (
+    format_count,
+    format_seconds,
+    format_test,
+    markdown_table,
+    not_run_line,
+    read_leaderboard,
+)
 from search.ui.console import percent, print_json
 from search.ui.tables import Column, print_table
 

@@ -51,7 +51,9 @@ class StudySnapshot:
         return self.complete + self.pruned
 
 
-def take_snapshot(study: optuna.Study, settings: StudySettings, trials: list[optuna.trial.FrozenTrial] | None = None) -> StudySnapshot:
+def take_snapshot(
+    study: optuna.Study, settings: StudySettings, trials: list[optuna.trial.FrozenTrial] | None = None
+) -> StudySnapshot:
     """The study now; ``trials`` when the caller has just read them (one read of the store, not two)."""
     if trials is None:
         trials = study.get_trials(deepcopy=False)
@@ -61,7 +63,9 @@ def take_snapshot(study: optuna.Study, settings: StudySettings, trials: list[opt
     complete = [t for t in trials if t.state == State.COMPLETE and t.value is not None]
     best = max(complete, key=lambda t: t.value) if complete else None
     running = tuple(
-        RunningTrial(t.number, t.user_attrs.get("worker_id"), len(t.intermediate_values), t.user_attrs.get("device", "?"))
+        RunningTrial(
+            t.number, t.user_attrs.get("worker_id"), len(t.intermediate_values), t.user_attrs.get("device", "?")
+        )
         for t in trials
         if t.state == State.RUNNING
     )
@@ -86,7 +90,9 @@ def _mean_trial_seconds(trials: list[optuna.trial.FrozenTrial]) -> float | None:
     durations = [
         (t.datetime_complete - t.datetime_start).total_seconds()
         for t in trials
-        if t.state in (State.COMPLETE, State.PRUNED) and t.datetime_start is not None and t.datetime_complete is not None
+        if t.state in (State.COMPLETE, State.PRUNED)
+        and t.datetime_start is not None
+        and t.datetime_complete is not None
     ]
     return sum(durations) / len(durations) if durations else None
 
@@ -197,6 +203,12 @@ def finished_trials(study: optuna.Study) -> list[dict[str, Any]]:
     trials.sort(key=lambda t: (t.state != State.COMPLETE, -(t.value or 0.0)))
     attrs = ("epochs_run", "best_epoch", "param_count", "train_seconds", "worker_id", "device")
     return [
-        {"number": t.number, "state": t.state.name.lower(), "val_accuracy": t.value, **{k: t.user_attrs.get(k) for k in attrs}, "params": dict(t.params)}
+        {
+            "number": t.number,
+            "state": t.state.name.lower(),
+            "val_accuracy": t.value,
+            **{k: t.user_attrs.get(k) for k in attrs},
+            "params": dict(t.params),
+        }
         for t in trials
     ]

@@ -91,7 +91,9 @@ def _show_study(
         )
         return
     shown, left_out = listed_trials(trials, None if show_all else TRIALS_SHOWN)
-    title = f"best trials of {name}: " + ("every trial, best first" if not left_out else f"the {TRIALS_SHOWN} best finished")
+    title = f"best trials of {name}: " + (
+        "every trial, best first" if not left_out else f"the {TRIALS_SHOWN} best finished"
+    )
     if any(trial.state in CURRENT_STATES for trial in shown):
         title += ", then those running or waiting"
     print_table(console, title, TRIAL_COLUMNS, [trial_row(trial) for trial in shown])

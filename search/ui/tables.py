@@ -51,7 +51,9 @@ def print_table(
                         )
             return
     for row in rows:
-        pairs = [_pair(column.heading, cell) for i, (column, cell) in enumerate(zip(columns, row)) if i != key]
+        pairs = [
+            _pair(column.heading, cell) for i, (column, cell) in enumerate(zip(columns, row, strict=True)) if i != key
+        ]
         console.print(f"{row[key]}: {', '.join(pairs)}", highlight=False, markup=False, soft_wrap=True)
 
 

@@ -19,7 +19,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_import_search_stays_cheap() -> None:
     """Worker processes and scripts import the package: no Optuna, Keras or TensorFlow until used."""
-    code = "import sys, search; print(sorted(m for m in ('optuna', 'keras', 'tensorflow', 'sqlalchemy') if m in sys.modules))"
+    code = (
+        "import sys, search; "
+        "print(sorted(m for m in ('optuna', 'keras', 'tensorflow', 'sqlalchemy') if m in sys.modules))"
+    )
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
     )

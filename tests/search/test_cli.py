@@ -16,16 +16,35 @@ from tests.search.cli_helpers import assert_one_line_error, invoke
 def test_start_runs_a_real_study_and_stores_every_epoch(real_data_dir: Path, tmp_path: Path) -> None:
     db = tmp_path / "cli.db"
     url = f"sqlite:///{db}"
-    result = invoke("start", "--space", "dense", "--trials", "2", "--epochs", "2", "--subset", "500",
-                    "--data-dir", str(real_data_dir), "--storage", url, "--seed", "3")
+    result = invoke(
+        "start",
+        "--space",
+        "dense",
+        "--trials",
+        "2",
+        "--epochs",
+        "2",
+        "--subset",
+        "500",
+        "--data-dir",
+        str(real_data_dir),
+        "--storage",
+        url,
+        "--seed",
+        "3",
+    )
     assert result.exit_code == 0, result.output
     assert "starting study dense" in result.output and "finished 2/2" in result.output
     with sqlite3.connect(db) as connection:
         trials = connection.execute("SELECT trial_id, state FROM trials ORDER BY number").fetchall()
         assert [state for _, state in trials] in (["COMPLETE", "COMPLETE"], ["COMPLETE", "PRUNED"])
         for trial_id, state in trials:
-            steps = [row[0] for row in connection.execute(
-                "SELECT step FROM trial_intermediate_values WHERE trial_id = ? ORDER BY step", (trial_id,))]
+            steps = [
+                row[0]
+                for row in connection.execute(
+                    "SELECT step FROM trial_intermediate_values WHERE trial_id = ? ORDER BY step", (trial_id,)
+                )
+            ]
             expected_epochs = 2 if state == "COMPLETE" else len(steps)
             assert steps == list(range(1, expected_epochs + 1)) and steps
         attrs = {key for (key,) in connection.execute("SELECT DISTINCT key FROM trial_user_attributes")}
@@ -60,7 +79,15 @@ def test_malformed_space_file_and_impossible_range(tmp_path: Path) -> None:
 
 def test_unreachable_and_invalid_storage(real_data_dir: Path) -> None:
     assert_one_line_error(
-        invoke("start", "--space", "dense", "--data-dir", str(real_data_dir), "--storage", "postgresql+psycopg2://x@127.0.0.1:9/db"),
+        invoke(
+            "start",
+            "--space",
+            "dense",
+            "--data-dir",
+            str(real_data_dir),
+            "--storage",
+            "postgresql+psycopg2://x@127.0.0.1:9/db",
+        ),
         "failed",
     )
     assert_one_line_error(invoke("status", "--storage", "nonsense"), "invalid storage URL")
@@ -99,14 +126,50 @@ def test_resuming_with_different_epochs_is_refused(tiny_data_dir, tmp_path: Path
 
 # What each command's help must tell a user: what it does, its own options, and the shared ones it takes.
 HELP = {
-    "start": ("Start a search, or resume one", "--space", "--study", "--trials", "--workers", "--timeout", "--epochs",
-              "--engine", "keras-tuner", "--gpus", "--warm-start", "--max-params", "--log-format", "Example:"),
-    "worker": ("Join a running study", "settings read from the store", "--study", "--timeout", "CUDA_VISIBLE_DEVICES", "Example:"),
+    "start": (
+        "Start a search, or resume one",
+        "--space",
+        "--study",
+        "--trials",
+        "--workers",
+        "--timeout",
+        "--epochs",
+        "--engine",
+        "keras-tuner",
+        "--gpus",
+        "--warm-start",
+        "--max-params",
+        "--log-format",
+        "Example:",
+    ),
+    "worker": (
+        "Join a running study",
+        "settings read from the store",
+        "--study",
+        "--timeout",
+        "CUDA_VISIBLE_DEVICES",
+        "Example:",
+    ),
     "status": ("trials by state", "best validation accuracy", "--study", "--all", "--json", "Example:"),
     "dashboard": ("optuna-dashboard", "--host", "--port", "no login", "SSH tunnel", "--artifacts", "Example:"),
-    "export": ("Export the best trial", "60,000 training images", "--study", "--space", "--from-config", "--repeats",
-               "--out", "The test set is not read", "Example:"),
-    "evaluate": ("10,000 sealed test images", "The only command that reads the test set", "export folder", ".keras", "Example:"),
+    "export": (
+        "Export the best trial",
+        "60,000 training images",
+        "--study",
+        "--space",
+        "--from-config",
+        "--repeats",
+        "--out",
+        "The test set is not read",
+        "Example:",
+    ),
+    "evaluate": (
+        "10,000 sealed test images",
+        "The only command that reads the test set",
+        "export folder",
+        ".keras",
+        "Example:",
+    ),
     "data": ("Fashion-MNIST", "download", "--data-dir", "FMNIST_DATA_DIR", "Example:"),
     "baselines": ("seed reports' models", "--only", "--max-epochs", "--out", "fmnist-search leaderboard", "Example:"),
     "leaderboard": ("Seed baselines and searched bests", "test accuracy", "--markdown", "--json", "Example:"),
@@ -153,4 +216,7 @@ def test_only_the_commands_that_need_optuna_dashboard_import_it() -> None:
         "import sys; import search.cli, search.ui.status, search.results.leaderboard, search.results.final; "
         "print('optuna_dashboard' in sys.modules)"
     )
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+        == "False"
+    )

@@ -241,4 +241,6 @@ def test_the_core_s_warnings_are_one_warning_line_on_stderr(capsys: pytest.Captu
     show_notices()
     notices.warn("study plots not updated: OSError: disk full")
     notices.error("the store went away")
-    assert capsys.readouterr().err == "warning: study plots not updated: OSError: disk full\nerror: the store went away\n"
+    assert (
+        capsys.readouterr().err == "warning: study plots not updated: OSError: disk full\nerror: the store went away\n"
+    )

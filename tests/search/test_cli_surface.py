@@ -35,7 +35,9 @@ def test_shell_completion_completes_commands_and_options() -> None:
 
     def complete(words: str, index: int) -> list[str]:
         env = {**os.environ, "_FMNIST_SEARCH_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(index)}
-        done = subprocess.run([sys.executable, "-m", "search"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-m", "search"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        )
         assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
         return done.stdout.split()
 
@@ -44,14 +46,35 @@ def test_shell_completion_completes_commands_and_options() -> None:
     assert "--log-format" in complete("fmnist-search start --log", 2)
     # Typer finds the shell from the parent processes: run it under bash, as a user would ("; true"
     # keeps bash from exec-ing into it), so that it does not depend on what runs the tests.
-    shown = subprocess.run(["bash", "-c", f"'{sys.executable}' -m search --show-completion; true"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    shown = subprocess.run(
+        ["bash", "-c", f"'{sys.executable}' -m search --show-completion; true"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert "complete -o default -F _fmnist_search_completion fmnist-search" in shown.stdout, shown.stderr
 
 
 def test_status_json_for_the_store_and_for_one_study(tiny_data_dir, tmp_path: Path, monkeypatch) -> None:
     use_stub_training(monkeypatch)
     url = f"sqlite:///{tmp_path / 's.db'}"
-    assert invoke("start", "--space", "dense", "--trials", "2", "--epochs", "1", "--data-dir", str(tiny_data_dir()), "--storage", url).exit_code == 0
+    assert (
+        invoke(
+            "start",
+            "--space",
+            "dense",
+            "--trials",
+            "2",
+            "--epochs",
+            "1",
+            "--data-dir",
+            str(tiny_data_dir()),
+            "--storage",
+            url,
+        ).exit_code
+        == 0
+    )
     every = json.loads(invoke("status", "--json", "--storage", url).stdout)
     [study] = every["studies"]
     assert study["study"] == "dense" and study["space"] == "dense" and study["complete"] + study["pruned"] == 2
@@ -59,7 +82,11 @@ def test_status_json_for_the_store_and_for_one_study(tiny_data_dir, tmp_path: Pa
     one = json.loads(invoke("status", "--study", "dense", "--json", "--storage", url).stdout)
     assert one["study"] == "dense" and len(one["trials"]) == 2
     best = one["trials"][0]
-    assert best["number"] == one["best_trial"] and best["val_accuracy"] == one["best_val_accuracy"] and "units" in best["params"]
+    assert (
+        best["number"] == one["best_trial"]
+        and best["val_accuracy"] == one["best_val_accuracy"]
+        and "units" in best["params"]
+    )
 
 
 def test_leaderboard_json_lists_every_seed(tmp_path: Path) -> None:

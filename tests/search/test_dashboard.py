@@ -43,7 +43,13 @@ def test_polling_the_dashboard_does_not_disturb_a_running_sqlite_study(real_data
     open_storage(url)  # the dashboard needs a store; the study is created while it watches
     polls = 0
     with running_dashboard(url) as base:
-        study = subprocess.Popen(study_command(url, real_data_dir, trials=4, workers=2), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        study = subprocess.Popen(
+            study_command(url, real_data_dir, trials=4, workers=2),
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         try:
             while study.poll() is None:
                 for summary in get_json(f"{base}/api/studies")["study_summaries"]:

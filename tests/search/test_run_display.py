@@ -19,9 +19,9 @@ from optuna.distributions import IntDistribution
 from optuna.trial import TrialState, create_trial
 from rich.console import Console
 
-from search.ui.progress import eta_seconds, render_live, take_snapshot
-from search.ui.display import LiveDisplay, TrialLog, open_display
 from search.study.settings import StudySettings
+from search.ui.display import LiveDisplay, TrialLog, open_display
+from search.ui.progress import eta_seconds, render_live, take_snapshot
 from spaces.space import load_space
 from tests.search.cli_helpers import invoke
 from tests.search.stub_start import use_stub_training
@@ -66,7 +66,11 @@ def test_off_a_terminal_each_finished_trial_is_one_line_and_older_trials_are_not
     assert "4.2 s" in lines[0] or "4.3 s" in lines[0]
     assert "worker 0" in lines[0] and "units=64" in lines[0]
     assert "trial 2 pruned" in lines[1] and "val acc 70.00 %" in lines[1] and "worker 1" in lines[1]
-    assert " end " in lines[2] and "finished 3/4 (complete 2, pruned 1, failed 0)" in lines[2] and "best 81.00 % (trial 1)" in lines[2]
+    assert (
+        " end " in lines[2]
+        and "finished 3/4 (complete 2, pruned 1, failed 0)" in lines[2]
+        and "best 81.00 % (trial 1)" in lines[2]
+    )
 
 
 def test_json_lines_parse_and_carry_the_trial_and_the_study() -> None:
@@ -79,7 +83,9 @@ def test_json_lines_parse_and_carry_the_trial_and_the_study() -> None:
     assert [e["event"] for e in events] == ["trial", "end"]
     trial, end = events
     assert trial["number"] == 0 and trial["state"] == "complete" and trial["val_accuracy"] == 0.8
-    assert trial["epochs"] == 2 and trial["seconds"] == 4.2 and trial["worker"] == 0 and trial["params"] == {"units": 64}
+    assert (
+        trial["epochs"] == 2 and trial["seconds"] == 4.2 and trial["worker"] == 0 and trial["params"] == {"units": 64}
+    )
     assert end["finished"] == 1 and end["budget"] == 4 and end["best_trial"] == 0 and end["eta_seconds"] is not None
 
 
@@ -136,7 +142,19 @@ def test_eta_is_the_trials_left_times_the_mean_trial_time_shared_by_the_workers(
 def test_start_off_a_terminal_logs_every_trial(tiny_data_dir, tmp_path: Path, monkeypatch) -> None:
     use_stub_training(monkeypatch)
     url = f"sqlite:///{tmp_path / 's.db'}"
-    result = invoke("start", "--space", "dense", "--trials", "3", "--epochs", "1", "--data-dir", str(tiny_data_dir()), "--storage", url)
+    result = invoke(
+        "start",
+        "--space",
+        "dense",
+        "--trials",
+        "3",
+        "--epochs",
+        "1",
+        "--data-dir",
+        str(tiny_data_dir()),
+        "--storage",
+        url,
+    )
     assert result.exit_code == 0, result.output
     assert sum(" complete  val acc " in line or " pruned  val acc " in line for line in result.output.splitlines()) == 3
     assert "finished 3/3" in result.output
@@ -160,8 +178,9 @@ def test_a_piped_start_with_two_workers_logs_trials_while_it_runs(tmp_path: Path
     """The real command in its own process, stdout a pipe as under nohup: lines come as trials end."""
     env = {**os.environ, "FMNIST_STUB_EPOCH_SECONDS": "0.3", "FMNIST_STATUS_INTERVAL": "1"}
     stub = "tests.stub_worker:factory_from_env"  # bench/with_objective.py: the real CLI, stub training
-    command = [sys.executable, "-m", "bench.with_objective", stub, "start", "--space", "dense", "--trials", "6", "--epochs", "2", "--workers", "2",
-               "--data-dir", str(tiny_data_dir()), "--storage", f"sqlite:///{tmp_path / 's.db'}"]  # fmt: skip
+    command = [sys.executable, "-m", "bench.with_objective", stub, "start", "--space", "dense", "--trials", "6",
+               "--epochs", "2", "--workers", "2", "--data-dir", str(tiny_data_dir()),
+               "--storage", f"sqlite:///{tmp_path / 's.db'}"]  # fmt: skip
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert process.stdout is not None
     lines = []
@@ -173,7 +192,9 @@ def test_a_piped_start_with_two_workers_logs_trials_while_it_runs(tmp_path: Path
     assert process.wait(timeout=120) == 0, "".join(lines) + process.stderr.read()  # type: ignore[union-attr]
     assert running_when_first_trial_logged, lines
     trial_lines = [line for line in lines if " trial " in line]
-    assert len(trial_lines) >= 6 and {"worker 0", "worker 1"} <= {w for line in trial_lines for w in ("worker 0", "worker 1") if w in line}
+    assert len(trial_lines) >= 6 and {"worker 0", "worker 1"} <= {
+        w for line in trial_lines for w in ("worker 0", "worker 1") if w in line
+    }
     assert any(" status " in line for line in lines) and "finished 6/6" in lines[-3] + lines[-2] + lines[-1]
 
 

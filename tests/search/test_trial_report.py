@@ -107,7 +107,8 @@ def test_complete_and_pruned_trials_carry_a_curve_and_a_note(tmp_path: Path) -> 
         assert f"## Trial {trial.number}" in body
         # The curve is shown inside the note, through optuna-dashboard's route for trial files.
         assert (
-            f"![learning curve: accuracy and loss per epoch](/artifacts/{study._study_id}/{trial._trial_id}/{meta['artifact_id']})"
+            "![learning curve: accuracy and loss per epoch]"
+            f"(/artifacts/{study._study_id}/{trial._trial_id}/{meta['artifact_id']})"
             in body
         )
     assert "pruned after epoch" in get_note_from_system_attrs(system_attrs, study.trials[1]._trial_id)["body"]
