@@ -77,13 +77,41 @@ def command(tool: str, family: str, seed: int, args: argparse.Namespace, url: st
     """The command line of one run: what a user of each tool would type."""
     budget_s = str(round(args.minutes * 60))
     common = ["--epochs", str(args.epochs), "--seed", str(seed), "--storage", url]
-    data = (["--subset", str(args.subset)] if args.subset else []) + (["--data-dir", args.data_dir] if args.data_dir else [])
+    data = (["--subset", str(args.subset)] if args.subset else []) + (
+        ["--data-dir", args.data_dir] if args.data_dir else []
+    )
     if tool in PLAIN_STUDIES:
         default_only = ["--default-only"] if tool == "default-only" else []
-        return [sys.executable, "-m", "bench.plain_optuna", "--space", family, "--minutes", str(args.minutes), *default_only, *common, *data]
+        return [
+            sys.executable,
+            "-m",
+            "bench.plain_optuna",
+            "--space",
+            family,
+            "--minutes",
+            str(args.minutes),
+            *default_only,
+            *common,
+            *data,
+        ]
     engine = ["--engine", "keras-tuner"] if tool == "keras-tuner" else []
     sampler = ["--sampler", "tpe"] if tool == "fmnist-search-tpe" else []
-    return [sys.executable, "-m", "search", "start", "--space", family, "--study", STUDY, "--timeout", budget_s, *engine, *sampler, *common, *data]
+    return [
+        sys.executable,
+        "-m",
+        "search",
+        "start",
+        "--space",
+        family,
+        "--study",
+        STUDY,
+        "--timeout",
+        budget_s,
+        *engine,
+        *sampler,
+        *common,
+        *data,
+    ]
 
 
 def tool_env(tool: str, env: Mapping[str, str], one_core: bool = False) -> dict[str, str]:
@@ -105,7 +133,9 @@ def _epochs_trained(study: optuna.Study) -> int:
     return total
 
 
-def launch(tool: str, family: str, seed: int, args: argparse.Namespace, workdir: Path, core: int | None) -> subprocess.Popen[bytes]:
+def launch(
+    tool: str, family: str, seed: int, args: argparse.Namespace, workdir: Path, core: int | None
+) -> subprocess.Popen[bytes]:
     """Start one tool's run in a fresh store, its output to a log in ``workdir``; ``core``: pinned to it."""
     url = f"sqlite:///{workdir / f'{tool}-{seed}.db'}"
     log = (workdir / f"{tool}-{seed}.log").open("w")
@@ -179,7 +209,10 @@ def run_all(args: argparse.Namespace, out: Path) -> dict[str, Any]:
             nonlocal results
             entries[tool].append(run_entry(seed, run, trained, load))
             best = max((t.value for t in run.trials if t.value is not None), default=None)
-            print(f"        {tool}, seed {seed}: {len(run.trials)} trials, {trained} epochs, best {best if best is None else f'{best:.4f}'}", flush=True)
+            print(
+                f"        {tool}, seed {seed}: {len(run.trials)} trials, {trained} epochs, best {best if best is None else f'{best:.4f}'}",
+                flush=True,
+            )
             results = summarise(meta, entries)
             out.write_text(json.dumps(results, indent=1))
 
@@ -277,7 +310,9 @@ def summarise(meta: dict[str, Any], entries: dict[str, list[dict[str, Any]]]) ->
     return {
         **meta,
         "seeds": complete,
-        "load_average_before_after": {tool: [tuple(e["load_before_after"]) for e in tool_entries] for tool, tool_entries in chosen.items()},
+        "load_average_before_after": {
+            tool: [tuple(e["load_before_after"]) for e in tool_entries] for tool, tool_entries in chosen.items()
+        },
         "runs": by_seed,
         "epochs": epochs,
         "figures": anytime_figures(runs, epochs, checkpoints(meta["minutes"])),
@@ -325,7 +360,9 @@ def merge_results(files: list[dict[str, Any]]) -> dict[str, Any]:
     for other in files[1:]:
         for key in MERGE_KEYS:
             if _meta(other, key) != _meta(first, key):
-                raise ValueError(f"cannot merge runs with different {key}: {_meta(first, key)!r} and {_meta(other, key)!r}")
+                raise ValueError(
+                    f"cannot merge runs with different {key}: {_meta(first, key)!r} and {_meta(other, key)!r}"
+                )
     merged: dict[str, list[dict[str, Any]]] = {}
     for results in files:
         for tool, tool_entries in entries_of(results).items():
@@ -356,7 +393,10 @@ def _cpu_model() -> str:
 def runs_from_json(results: dict[str, Any]) -> dict[str, list[SearchRun]]:
     """The runs behind a results file's figures (the seeds every tool ran), to recompute them from."""
     seeds = set(results["seeds"])
-    return {tool: [_search_run(tool, e) for e in tool_entries if e["seed"] in seeds] for tool, tool_entries in entries_of(results).items()}
+    return {
+        tool: [_search_run(tool, e) for e in tool_entries if e["seed"] in seeds]
+        for tool, tool_entries in entries_of(results).items()
+    }
 
 
 def _pct(value: float | None) -> str:
@@ -380,8 +420,14 @@ def render(results: dict[str, Any]) -> str:
     ]
     for tool, figure in figures["tools"].items():
         curve = " | ".join(_pct(v) for v in figure["curve"])
-        lines.append(f"| {tool} | {curve} | {', '.join(map(str, figure['epochs']))} | {', '.join(map(str, figure['trials']))} |")
-    lines += ["", "| time to reach the final best of → | " + " | ".join(figures["tools"]) + " |", f"|---|{'---|' * len(figures['tools'])}"]
+        lines.append(
+            f"| {tool} | {curve} | {', '.join(map(str, figure['epochs']))} | {', '.join(map(str, figure['trials']))} |"
+        )
+    lines += [
+        "",
+        "| time to reach the final best of → | " + " | ".join(figures["tools"]) + " |",
+        f"|---|{'---|' * len(figures['tools'])}",
+    ]
     for a in figures["tools"]:
         cells = []
         for b in figures["tools"]:
@@ -432,7 +478,9 @@ def main() -> None:
         if args.minutes <= 0 or args.epochs < 1:
             parser.error("--minutes must be positive and --epochs at least 1")
         if not 1 <= args.parallel <= len(os.sched_getaffinity(0)):
-            parser.error(f"--parallel must lie in [1, {len(os.sched_getaffinity(0))}] (a core each), but got {args.parallel}")
+            parser.error(
+                f"--parallel must lie in [1, {len(os.sched_getaffinity(0))}] (a core each), but got {args.parallel}"
+            )
         results = run_all(args, out)
     out.write_text(json.dumps(results, indent=1))
     print(render(results))

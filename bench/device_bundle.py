@@ -32,7 +32,13 @@ PROJECT = "fmnist-search"
 NOT_CARRIED = frozenset(map(canonicalize_name, ("tensorflow", "tensorboard", "keras-tuner", "psycopg2-binary")))
 LIMIT_MIB = 64  # what one device call carries: working tree and bundle together
 # Where pip may take wheels from for the image: CPython 3.12, glibc x86-64 (manylinux tags are matched exactly).
-PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64", "manylinux1_x86_64")
+PLATFORMS = (
+    "manylinux_2_28_x86_64",
+    "manylinux_2_27_x86_64",
+    "manylinux_2_17_x86_64",
+    "manylinux2014_x86_64",
+    "manylinux1_x86_64",
+)
 TARGET_PYTHON = "3.12"
 
 
@@ -89,7 +95,9 @@ def wheels_to_carry(image: frozenset[str], project: str = PROJECT, skip: frozens
         try:
             version = metadata.version(name)
         except metadata.PackageNotFoundError:
-            raise BundleError(f"{name} is needed on the GPU machine but not installed here; pip install -e . first") from None
+            raise BundleError(
+                f"{name} is needed on the GPU machine but not installed here; pip install -e . first"
+            ) from None
         carried[name] = Wheel(name, version)
         pending.extend(_needs(name))
     return sorted(carried.values(), key=lambda wheel: wheel.name)
@@ -129,7 +137,9 @@ def copy_data(folder: Path, data_dir: str | None = None) -> list[Path]:
         for key in (f"{part}_images", f"{part}_labels"):
             name = fmnist_data.FILES[key] + ".gz"
             if not (source / name).is_file():
-                raise BundleError(f"{source} holds {fmnist_data.FILES[key]} uncompressed; the bundle carries the .gz files")
+                raise BundleError(
+                    f"{source} holds {fmnist_data.FILES[key]} uncompressed; the bundle carries the .gz files"
+                )
             shutil.copyfile(source / name, folder / name)
             copied.append(folder / name)
         try:
@@ -142,7 +152,9 @@ def copy_data(folder: Path, data_dir: str | None = None) -> list[Path]:
 def tracked_bytes(root: Path = ROOT) -> int:
     """Size of the files git tracks: they travel with the bundle."""
     listing = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, check=True).stdout
-    return sum((root / name).stat().st_size for name in listing.decode().split("\0") if name and (root / name).is_file())
+    return sum(
+        (root / name).stat().st_size for name in listing.decode().split("\0") if name and (root / name).is_file()
+    )
 
 
 def device_commands(bundle: str) -> list[str]:
@@ -160,7 +172,9 @@ def device_commands(bundle: str) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.device_bundle", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="device-bundle", help="folder, relative to the project root (git-ignored)")
-    parser.add_argument("--data-dir", default=None, help="where the four .gz files are (default: as fmnist-search finds them)")
+    parser.add_argument(
+        "--data-dir", default=None, help="where the four .gz files are (default: as fmnist-search finds them)"
+    )
     args = parser.parse_args()
     folder = ROOT / args.out
     try:
@@ -173,7 +187,9 @@ def main() -> None:
     tree = tracked_bytes()
     mib = 1024 * 1024
     print(f"{len(wheels)} wheels: {', '.join(wheel.pin for wheel in wheels)}")
-    print(f"bundle {folder}: {size / mib:.1f} MiB; with the tracked files ({tree / mib:.1f} MiB): {(size + tree) / mib:.1f} MiB of {LIMIT_MIB}")
+    print(
+        f"bundle {folder}: {size / mib:.1f} MiB; with the tracked files ({tree / mib:.1f} MiB): {(size + tree) / mib:.1f} MiB of {LIMIT_MIB}"
+    )
     if size + tree > LIMIT_MIB * mib:
         print(f"error: over the {LIMIT_MIB} MiB a device call carries", file=sys.stderr)
         raise SystemExit(1)

@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
@@ -65,7 +65,9 @@ CONFIGS: dict[str, Config] = {
     "tf-bf16": Config(precision="mixed_bfloat16", note="needs AVX-512 BF16 or AMX"),
     "tf-inter1": Config(intra_inter=(0, 1), note="intra-op all cores, inter-op 1"),
     "tf-spe32-inter1": Config(steps_per_execution=32, intra_inter=(0, 1), note="32 steps per execution, inter-op 1"),
-    "tf-2workers": Config(workers=2, steps_per_execution=None, note="2 processes of 1 core, as chosen: s per epoch of the pair"),
+    "tf-2workers": Config(
+        workers=2, steps_per_execution=None, note="2 processes of 1 core, as chosen: s per epoch of the pair"
+    ),
     "tf-b64": Config(batch_size=64, note="a hyperparameter: accuracy differs"),
     "tf-b256": Config(batch_size=256, note="a hyperparameter: accuracy differs"),
     "tf-xla": Config(jit_compile="true", families=("dense",), note="XLA"),
@@ -150,15 +152,21 @@ def _wait_for_go(barrier: str | None, family: str, worker: int) -> None:
 
 
 def train_families(
-    families: list[str], epochs: int, seed: int, subset: int | None, batch_size: int | None, data_dir: str | None, barrier: str | None = None
+    families: list[str],
+    epochs: int,
+    seed: int,
+    subset: int | None,
+    batch_size: int | None,
+    data_dir: str | None,
+    barrier: str | None = None,
 ) -> dict[str, Any]:
     """Train each family's default model in this process's runtime; its epoch and validation seconds, accuracy."""
     from search.runtime.quiet import import_keras
 
     keras = import_keras()
     from search.data.loader import load_train_val
-    from search.runtime.devices import apply_backend_limits
     from search.runtime.choice import compile_options, current_runtime
+    from search.runtime.devices import apply_backend_limits
     from spaces.builders import build_model
     from spaces.families import defaults
 
@@ -198,12 +206,32 @@ def run_config(name: str, config: Config, args: argparse.Namespace, seed: int) -
     """Run ``config`` in ``config.workers`` child processes at once; each child's results."""
     families = [f for f in args.families if f in config.families]
     with tempfile.TemporaryDirectory(prefix="epoch-time-") as barrier:
-        command = [sys.executable, "-m", "bench.epoch_time", "--child", "--epochs", str(args.epochs), "--seed", str(seed), "--families", *families]
-        command += [*(["--subset", str(args.subset)] if args.subset else []), *(["--data-dir", args.data_dir] if args.data_dir else [])]
+        command = [
+            sys.executable,
+            "-m",
+            "bench.epoch_time",
+            "--child",
+            "--epochs",
+            str(args.epochs),
+            "--seed",
+            str(seed),
+            "--families",
+            *families,
+        ]
+        command += [
+            *(["--subset", str(args.subset)] if args.subset else []),
+            *(["--data-dir", args.data_dir] if args.data_dir else []),
+        ]
         command += [*(["--batch-size", str(config.batch_size)] if config.batch_size else [])]
         command += ["--barrier", barrier] if config.workers > 1 else []
         children = [
-            subprocess.Popen(command, env=os.environ | config_env(config, w), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            subprocess.Popen(
+                command,
+                env=os.environ | config_env(config, w),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             for w in range(config.workers)
         ]
         if config.workers > 1:
@@ -213,8 +241,10 @@ def run_config(name: str, config: Config, args: argparse.Namespace, seed: int) -
     for child, (out, err) in zip(children, outputs):
         lines = [line for line in out.splitlines() if line.startswith(RESULT_PREFIX)]
         if child.returncode != 0 or not lines:
-            raise RuntimeError(f"configuration {name} failed (exit {child.returncode}): {(err or out).strip().splitlines()[-1:]}")
-        results.append(json.loads(lines[-1][len(RESULT_PREFIX):]))
+            raise RuntimeError(
+                f"configuration {name} failed (exit {child.returncode}): {(err or out).strip().splitlines()[-1:]}"
+            )
+        results.append(json.loads(lines[-1][len(RESULT_PREFIX) :]))
     return results
 
 
@@ -234,7 +264,9 @@ def steady_seconds(result: dict[str, Any], family: str, workers: int) -> float:
     return median(train) * FULL_TRAIN / result["n_train"] / workers
 
 
-def summarize(rounds: list[dict[str, dict[str, Any]]], configs: dict[str, Config], families: list[str]) -> list[dict[str, Any]]:
+def summarize(
+    rounds: list[dict[str, dict[str, Any]]], configs: dict[str, Config], families: list[str]
+) -> list[dict[str, Any]]:
     """Per family and configuration: median seconds, median per-round ratio to the baseline, validation accuracy against its spread."""
     rows = []
     for family in families:
@@ -281,7 +313,10 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
                 if family in config.families
             }
             figures = "  ".join(f"{f} {v['seconds']:.2f} s" for f, v in row[name].items())
-            print(f"round {seed + 1}/{args.repeats}  {name:<18} {figures}  ({time.perf_counter() - started:.0f} s)", flush=True)
+            print(
+                f"round {seed + 1}/{args.repeats}  {name:<18} {figures}  ({time.perf_counter() - started:.0f} s)",
+                flush=True,
+            )
         rounds.append(row)
     rows = summarize(rounds, configs, args.families)
     flags = sorted({"avx512_bf16", "amx_bf16", "amx_tile", "avx512f"} & read_cpu_flags())
@@ -305,7 +340,9 @@ def print_comparison(report: dict[str, Any]) -> None:
          f"{r['val_delta']:+.4f}", "yes" if r["accuracy_kept"] else "NO", r["note"])
         for r in report["rows"]
     ]  # fmt: skip
-    print_table(("model", "config", "s/epoch (55k)", "speed vs default", "val acc", "vs default", "acc kept", "note"), table)
+    print_table(
+        ("model", "config", "s/epoch (55k)", "speed vs default", "val acc", "vs default", "acc kept", "note"), table
+    )
 
 
 def single(args: argparse.Namespace) -> None:
@@ -318,7 +355,9 @@ def single(args: argparse.Namespace) -> None:
         run = results[family]
         for epoch, (total, val) in enumerate(zip(run["epoch_s"], run["val_s"]), start=1):
             train = total - val
-            rows.append((family, epoch, total, train, val, round(results["n_train"] / train), run["val_accuracy"][epoch - 1]))
+            rows.append(
+                (family, epoch, total, train, val, round(results["n_train"] / train), run["val_accuracy"][epoch - 1])
+            )
         print(f"{family}: {run['params']:,} parameters, batch size {run['batch_size']}, "
               f"1-min load average {run['loadavg_1min'][0]:.2f} before, {run['loadavg_1min'][1]:.2f} after")  # fmt: skip
     print()
@@ -331,13 +370,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=None, help="epochs per model (default: 2, or 3 with --compare)")
     parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--subset", type=int, default=None, help="train images (default: all 55,000, or 4,000 with --compare)")
+    parser.add_argument(
+        "--subset", type=int, default=None, help="train images (default: all 55,000, or 4,000 with --compare)"
+    )
     parser.add_argument("--batch-size", type=int, default=None, help="instead of the model's own")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--json", default=None, help="also write the raw figures to this file")
     parser.add_argument("--compare", action="store_true", help="every configuration side by side, in child processes")
     parser.add_argument("--repeats", type=int, default=3, help="--compare: rounds over all configurations")
-    parser.add_argument("--configs", nargs="+", default=None, choices=list(CONFIGS), help="--compare: these only (default: all available but the *-cnn ones)")
+    parser.add_argument(
+        "--configs",
+        nargs="+",
+        default=None,
+        choices=list(CONFIGS),
+        help="--compare: these only (default: all available but the *-cnn ones)",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--barrier", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -345,14 +392,18 @@ def main(argv: list[str] | None = None) -> None:
         args.epochs = args.epochs or 3
         args.subset = args.subset or 4000
         if args.epochs < 2 or args.repeats < 1:
-            parser.error(f"--compare needs --epochs of at least 2 (the first one compiles) and --repeats of at least 1, but got {args.epochs=}, {args.repeats=}")
+            parser.error(
+                f"--compare needs --epochs of at least 2 (the first one compiles) and --repeats of at least 1, but got {args.epochs=}, {args.repeats=}"
+            )
         report = compare(args)
         print_comparison(report)
         save_json(args.json, report)
         return
     args.epochs = args.epochs or 2
     if args.child:
-        results = train_families(args.families, args.epochs, args.seed, args.subset, args.batch_size, args.data_dir, args.barrier)
+        results = train_families(
+            args.families, args.epochs, args.seed, args.subset, args.batch_size, args.data_dir, args.barrier
+        )
         print(RESULT_PREFIX + json.dumps(results), flush=True)
         return
     single(args)

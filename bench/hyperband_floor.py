@@ -100,7 +100,9 @@ def simulated_ratio(max_epochs: int, n_trials: int, seed: int) -> float:
             best = max(best, accuracy)
             epochs += 1
             trial.report(accuracy, step)
-            if step < max_epochs and trial.should_prune():  # as search/engines/optuna/objective.py: never after the last
+            if (
+                step < max_epochs and trial.should_prune()
+            ):  # as search/engines/optuna/objective.py: never after the last
                 raise optuna.TrialPruned()
         return best
 

@@ -69,9 +69,9 @@ from bench._common import (
 )
 from search.data.loader import TrainValData, load_train_val
 from search.engines.optuna.objective import TrainingContext, train_trial
-from search.study.settings import open_study, start_or_resume
 from search.engines.optuna.worker import WorkerJob, run_worker
 from search.runtime.choice import compile_options
+from search.study.settings import open_study, start_or_resume
 from spaces.builders import build_model
 from spaces.families import defaults
 from storage import open_storage

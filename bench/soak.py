@@ -116,8 +116,22 @@ class Parents:
 
     def start(self, workers: int) -> None:
         env = {**os.environ, **ENV, "PYTHONPATH": str(ROOT), "FMNIST_SEARCH_HOME": str(self.home)}
-        command = [sys.executable, "-m", "bench.with_objective", "bench.soak:soak_objective", "start", "--study", STUDY, "--workers", str(workers), "--storage", self.url]
-        self.started.append(subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True, stdout=self.log, stderr=self.log))
+        command = [
+            sys.executable,
+            "-m",
+            "bench.with_objective",
+            "bench.soak:soak_objective",
+            "start",
+            "--study",
+            STUDY,
+            "--workers",
+            str(workers),
+            "--storage",
+            self.url,
+        ]
+        self.started.append(
+            subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True, stdout=self.log, stderr=self.log)
+        )
         self.since[self.started[-1].pid] = time.time()
 
     def alive(self) -> list[subprocess.Popen[bytes]]:
@@ -127,7 +141,8 @@ class Parents:
         """Start parents until the run has its number of workers again (killed workers are not replaced by their parent)."""
         # A parent still starting up (imports, data, spawning: long on a loaded CPU) counts as full.
         running = sum(
-            WORKERS_PER_PARENT if time.time() - self.since[p.pid] < STARTUP_S else len(_children(p.pid)) for p in self.alive()
+            WORKERS_PER_PARENT if time.time() - self.since[p.pid] < STARTUP_S else len(_children(p.pid))
+            for p in self.alive()
         )
         while running + WORKERS_PER_PARENT <= self.workers or not self.alive():
             self.start(min(WORKERS_PER_PARENT, self.workers))
@@ -146,7 +161,9 @@ def _children(pid: int) -> list[int]:
 
 def _session(sid: int) -> list[str]:
     listing = subprocess.run(["ps", "-e", "-o", "pid=,sid=,stat=,args="], capture_output=True, text=True).stdout
-    return [line for line in listing.splitlines() if line.split()[1] == str(sid) and not line.split()[2].startswith("Z")]
+    return [
+        line for line in listing.splitlines() if line.split()[1] == str(sid) and not line.split()[2].startswith("Z")
+    ]
 
 
 def _chaos(parents: Parents, counts: dict[str, int], rng: random.Random) -> None:
@@ -200,7 +217,9 @@ def run_soak(backend: str, workers: int, minutes: float, seed: int = 0) -> SoakR
         url = f"sqlite:///{home / 'soak.db'}"
     # A large budget while the chaos runs, so every claim is counted; the sampler is random (TPE's
     # cost grows with the trials, and this measures the store, not the sampler).
-    start_or_resume(open_storage(url), STUDY, space="dense", max_epochs=4, sampler="random", pruner="median", n_trials=1_000_000)
+    start_or_resume(
+        open_storage(url), STUDY, space="dense", max_epochs=4, sampler="random", pruner="median", n_trials=1_000_000
+    )
     parents = Parents(url, workers, home)
     started = time.time()
     end_chaos = started + 60 * minutes
