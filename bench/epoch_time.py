@@ -238,7 +238,7 @@ def run_config(name: str, config: Config, args: argparse.Namespace, seed: int) -
             _release(barrier, families, config.workers, children)
         outputs = [child.communicate() for child in children]
     results = []
-    for child, (out, err) in zip(children, outputs):
+    for child, (out, err) in zip(children, outputs, strict=True):
         lines = [line for line in out.splitlines() if line.startswith(RESULT_PREFIX)]
         if child.returncode != 0 or not lines:
             raise RuntimeError(
@@ -260,7 +260,7 @@ def _release(barrier: str, families: list[str], workers: int, children: list[sub
 def steady_seconds(result: dict[str, Any], family: str, workers: int) -> float:
     """Train seconds of one epoch after the first, scaled to the full train split; per pair of workers' epochs when several ran at once."""
     run = result[family]
-    train = [total - val for total, val in zip(run["epoch_s"][1:], run["val_s"][1:])]
+    train = [total - val for total, val in zip(run["epoch_s"][1:], run["val_s"][1:], strict=True)]
     return median(train) * FULL_TRAIN / result["n_train"] / workers
 
 
@@ -353,7 +353,7 @@ def single(args: argparse.Namespace) -> None:
     rows: list[tuple[object, ...]] = []
     for family in args.families:
         run = results[family]
-        for epoch, (total, val) in enumerate(zip(run["epoch_s"], run["val_s"]), start=1):
+        for epoch, (total, val) in enumerate(zip(run["epoch_s"], run["val_s"], strict=True), start=1):
             train = total - val
             rows.append(
                 (family, epoch, total, train, val, round(results["n_train"] / train), run["val_accuracy"][epoch - 1])

@@ -114,7 +114,7 @@ def anytime_figures(
             if a == b:
                 continue
             ratios, seconds, targets = [], [], []
-            for a_run, b_run in zip(a_runs, b_runs):
+            for a_run, b_run in zip(a_runs, b_runs, strict=True):
                 target = best_value(b_run, until_s=end)
                 targets.append(target)
                 a_seconds = time_to_reach(a_run, target) if target is not None else None

@@ -184,7 +184,7 @@ class Overhead:
     @property
     def ratio(self) -> float:
         """Median of the per-round ratios C / A: the sides of one round share the machine's load."""
-        return median([c.total_s / a.total_s for a, c in zip(self.plain, self.worker)])
+        return median([c.total_s / a.total_s for a, c in zip(self.plain, self.worker, strict=True)])
 
     @property
     def fixed_extra_s(self) -> float:
@@ -246,13 +246,13 @@ def main() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
     rows: list[tuple[object, ...]] = []
-    for i, (a, n, b, c) in enumerate(zip(plain, nan, trial, worker)):
+    for i, (a, n, b, c) in enumerate(zip(plain, nan, trial, worker, strict=True)):
         rows.append(
             (i + 1, a.total_s, n.total_s, b.total_s, c.total_s, load[i], b.total_s / a.total_s, c.total_s / a.total_s)
         )
     ma, mn, mb, mc = (median([r.total_s for r in side]) for side in (plain, nan, trial, worker))
-    paired_b = median([b.total_s / a.total_s for a, b in zip(plain, trial)])
-    paired_c = median([c.total_s / a.total_s for a, c in zip(plain, worker)])
+    paired_b = median([b.total_s / a.total_s for a, b in zip(plain, trial, strict=True)])
+    paired_c = median([c.total_s / a.total_s for a, c in zip(plain, worker, strict=True)])
     rows.append(("median", ma, mn, mb, mc, median(load), paired_b, paired_c))
     headers = ("round", "A plain s", "N +NaN s", "B trial s", "C run_worker s", "load_train_val s", "B / A", "C / A")
     print_table(headers, rows)
@@ -278,7 +278,7 @@ def main() -> None:
     print(f"objects tracked by the collector after the warm-up round: {objects_start}, at the end: {objects_end}")
     print(
         "warm-up round (discarded): "
-        + ", ".join(f"{label.split()[0]} {r.total_s:.3f} s" for (label, _), r in zip(sides, warmup))
+        + ", ".join(f"{label.split()[0]} {r.total_s:.3f} s" for (label, _), r in zip(sides, warmup, strict=True))
     )
     outside_a = median([r.total_s - r.fit_s for r in plain])
     print("\nratios three ways (median of per-round ratios / median of totals / fit-normalised):")
