@@ -437,9 +437,7 @@ def render(results: dict[str, Any]) -> str:
             entry = figures["reach"][a][b]
             seconds = ", ".join(
                 "no result to reach" if target is None else "never" if s is None else f"{s:.0f} s"
-                for s, target in zip(
-                    entry["seconds"], entry.get("targets", [0.0] * len(entry["seconds"])), strict=True
-                )
+                for s, target in zip(entry["seconds"], entry.get("targets", [0.0] * len(entry["seconds"])), strict=True)
             )
             ratio = "" if entry["ratio"] is None else f" (×{entry['ratio']:.2f})"
             cells.append(f"{seconds}{ratio}")
