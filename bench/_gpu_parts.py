@@ -103,7 +103,7 @@ def _epoch_seconds(env: dict[str, str], family: str, subset: int | None, epochs:
     from search.runtime.quiet import import_keras
 
     keras = import_keras()
-    from bench.epoch_time import epoch_timer
+    from bench._epoch_time_child import epoch_timer
     from search.data.loader import load_train_val
     from search.runtime.choice import compile_options
     from search.runtime.devices import apply_backend_limits
