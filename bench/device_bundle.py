@@ -65,7 +65,8 @@ def image_packages(path: Path = IMAGE_PACKAGES) -> frozenset[str]:
 
 
 def target_environment() -> dict[str, str]:
-    """PEP 508 marker values of the GPU machine's Python, for requirements such as ``tomli; python_version < "3.11"``."""
+    """PEP 508 marker values of the GPU machine's Python, for requirements such as
+    ``tomli; python_version < "3.11"``."""
     return default_environment() | {
         "python_version": TARGET_PYTHON, "python_full_version": "3.12.3", "implementation_name": "cpython",
         "platform_python_implementation": "CPython", "sys_platform": "linux", "platform_system": "Linux",
@@ -160,11 +161,14 @@ def tracked_bytes(root: Path = ROOT) -> int:
 def device_commands(bundle: str) -> list[str]:
     """What to run on the GPU machine, one device call each (10 minutes a call); the bundle is carried."""
     setup = (
-        f"set -o pipefail; python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site {bundle}/wheels/*.whl"
-        f" && export PYTHONPATH=/tmp/site:$PWD FMNIST_DATA_DIR=$PWD/{bundle}/data KERAS_BACKEND=jax PYTHONUNBUFFERED=1 || exit;"
+        "set -o pipefail; python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir "
+        f"--target /tmp/site {bundle}/wheels/*.whl"
+        f" && export PYTHONPATH=/tmp/site:$PWD FMNIST_DATA_DIR=$PWD/{bundle}/data KERAS_BACKEND=jax "
+        "PYTHONUNBUFFERED=1 || exit;"
     )
     return [
-        f"{setup} python3 -m bench.gpu --part epoch-time --part scaling --out $OUT/gpu-a.json 2>&1 | tee $OUT/gpu-a.log",
+        f"{setup} python3 -m bench.gpu --part epoch-time --part scaling --out $OUT/gpu-a.json 2>&1 "
+        "| tee $OUT/gpu-a.log",
         f"{setup} python3 -m bench.gpu --part search --out $OUT/gpu-b.json 2>&1 | tee $OUT/gpu-b.log",
     ]
 
@@ -188,7 +192,8 @@ def main() -> None:
     mib = 1024 * 1024
     print(f"{len(wheels)} wheels: {', '.join(wheel.pin for wheel in wheels)}")
     print(
-        f"bundle {folder}: {size / mib:.1f} MiB; with the tracked files ({tree / mib:.1f} MiB): {(size + tree) / mib:.1f} MiB of {LIMIT_MIB}"
+        f"bundle {folder}: {size / mib:.1f} MiB; with the tracked files ({tree / mib:.1f} MiB): "
+        f"{(size + tree) / mib:.1f} MiB of {LIMIT_MIB}"
     )
     if size + tree > LIMIT_MIB * mib:
         print(f"error: over the {LIMIT_MIB} MiB a device call carries", file=sys.stderr)

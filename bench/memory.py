@@ -136,7 +136,8 @@ def main() -> None:
         growth = rss[-1] - rss[4]
         per_trial = growth / (len(rss) - 5) if len(rss) > 5 else 0.0
         print(f"\ngrowth from trial 5 to {len(rss)}: {growth:+.1f} MiB ({per_trial:+.2f} MiB per trial), "
-              f"{objects[-1] - objects[4]:+d} Python objects, {registry[-1] - registry[4]:+d} gradient registry entries")  # fmt: skip
+              f"{objects[-1] - objects[4]:+d} Python objects, "
+              f"{registry[-1] - registry[4]:+d} gradient registry entries")  # fmt: skip
     print(f"peak RSS {max(rss):.1f} MiB; median seconds per trial {median(seconds[1:] or seconds):.3f}")
     save_json(
         args.json,

@@ -83,7 +83,8 @@ def main() -> None:
         server.cleanup()
     for name, values in results.items():
         print(
-            f"{name:10s}: median {median(values):.2f} ms per report + should_prune  (runs: {', '.join(f'{v:.2f}' for v in values)})"
+            f"{name:10s}: median {median(values):.2f} ms per report + should_prune  "
+            f"(runs: {', '.join(f'{v:.2f}' for v in values)})"
         )
     print(f"postgresql / sqlite: {median(results['postgresql']) / median(results['sqlite']):.2f}")
     if args.json:
