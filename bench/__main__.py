@@ -217,8 +217,8 @@ def main() -> None:
         "machine": _machine(),
         "load": f"1-min load average {load_before:.1f} → {os.getloadavg()[0]:.1f}; "
         + (f"{background} other fmnist-search process(es) running" if background else "no other fmnist-search running"),
-        "setup": f"space {profile.space!r}, {profile.subset:,}-image stratified subset of the 55,000-image train split, "
-        f"the 5,000-image validation split, max {profile.max_epochs} epochs, seed {profile.seed}, TPE sampler "
+        "setup": f"space {profile.space!r}, {profile.subset:,}-image stratified subset of the 55,000-image train "
+        f"split, the 5,000-image validation split, max {profile.max_epochs} epochs, seed {profile.seed}, TPE sampler "
         f"(fmnist-search), Hyperband factor 3 (both); overhead: default dense model, {profile.overhead_subset:,} "
         f"images, {profile.overhead_epochs} epochs, {profile.overhead_repeats} rounds",
         **figures,
@@ -227,7 +227,8 @@ def main() -> None:
     if not args.no_markdown:
         update_benchmarks_md(ROOT / "BENCHMARKS.md", results)
     for key in ("overhead_ratio", "pruning_epoch_ratio", "pruning_best_gap", "kerastuner_time_ratio",
-                "kerastuner_best_val_accuracy", "fmnist_search_best_val_accuracy", "data_warm_load_s", "data_load_ratio"):  # fmt: skip
+                "kerastuner_best_val_accuracy", "fmnist_search_best_val_accuracy", "data_warm_load_s",
+                "data_load_ratio"):  # fmt: skip
         console.print(f"{key}: {results.get(key)}", highlight=False)
     console.print(f"wrote {args.out}" + ("" if args.no_markdown else " and BENCHMARKS.md"), highlight=False)
 

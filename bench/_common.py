@@ -68,7 +68,7 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> Non
     cells = [[str(h) for h in headers]] + [[_cell(value) for value in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     for n, row in enumerate(cells):
-        print("| " + " | ".join(text.rjust(width) for text, width in zip(row, widths)) + " |")
+        print("| " + " | ".join(text.rjust(width) for text, width in zip(row, widths, strict=True)) + " |")
         if n == 0:
             print("|" + "|".join("-" * (width + 2) for width in widths) + "|")
 

@@ -172,7 +172,7 @@ def main() -> None:
             os.environ["XDG_CACHE_HOME"] = saved
 
     print(f"{images} images (train + test), {args.repeats} repeats, interleaved\n")
-    rows = [(i + 1, c, g, w, c / w) for i, (c, g, w) in enumerate(zip(cold, gunzip, warm))]
+    rows = [(i + 1, c, g, w, c / w) for i, (c, g, w) in enumerate(zip(cold, gunzip, warm, strict=True))]
     rows.append(("median", median(cold), median(gunzip), median(warm), median(cold) / median(warm)))
     print_table(("repeat", "cold s", "gunzip only s", "warm s", "cold / warm"), rows)
     goal = "met" if median(warm) < 1.0 else "MISSED"

@@ -32,7 +32,13 @@ PROJECT = "fmnist-search"
 NOT_CARRIED = frozenset(map(canonicalize_name, ("tensorflow", "tensorboard", "keras-tuner", "psycopg2-binary")))
 LIMIT_MIB = 64  # what one device call carries: working tree and bundle together
 # Where pip may take wheels from for the image: CPython 3.12, glibc x86-64 (manylinux tags are matched exactly).
-PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64", "manylinux1_x86_64")
+PLATFORMS = (
+    "manylinux_2_28_x86_64",
+    "manylinux_2_27_x86_64",
+    "manylinux_2_17_x86_64",
+    "manylinux2014_x86_64",
+    "manylinux1_x86_64",
+)
 TARGET_PYTHON = "3.12"
 
 
@@ -59,7 +65,8 @@ def image_packages(path: Path = IMAGE_PACKAGES) -> frozenset[str]:
 
 
 def target_environment() -> dict[str, str]:
-    """PEP 508 marker values of the GPU machine's Python, for requirements such as ``tomli; python_version < "3.11"``."""
+    """PEP 508 marker values of the GPU machine's Python, for requirements such as
+    ``tomli; python_version < "3.11"``."""
     return default_environment() | {
         "python_version": TARGET_PYTHON, "python_full_version": "3.12.3", "implementation_name": "cpython",
         "platform_python_implementation": "CPython", "sys_platform": "linux", "platform_system": "Linux",
@@ -89,7 +96,9 @@ def wheels_to_carry(image: frozenset[str], project: str = PROJECT, skip: frozens
         try:
             version = metadata.version(name)
         except metadata.PackageNotFoundError:
-            raise BundleError(f"{name} is needed on the GPU machine but not installed here; pip install -e . first") from None
+            raise BundleError(
+                f"{name} is needed on the GPU machine but not installed here; pip install -e . first"
+            ) from None
         carried[name] = Wheel(name, version)
         pending.extend(_needs(name))
     return sorted(carried.values(), key=lambda wheel: wheel.name)
@@ -129,7 +138,9 @@ def copy_data(folder: Path, data_dir: str | None = None) -> list[Path]:
         for key in (f"{part}_images", f"{part}_labels"):
             name = fmnist_data.FILES[key] + ".gz"
             if not (source / name).is_file():
-                raise BundleError(f"{source} holds {fmnist_data.FILES[key]} uncompressed; the bundle carries the .gz files")
+                raise BundleError(
+                    f"{source} holds {fmnist_data.FILES[key]} uncompressed; the bundle carries the .gz files"
+                )
             shutil.copyfile(source / name, folder / name)
             copied.append(folder / name)
         try:
@@ -142,17 +153,22 @@ def copy_data(folder: Path, data_dir: str | None = None) -> list[Path]:
 def tracked_bytes(root: Path = ROOT) -> int:
     """Size of the files git tracks: they travel with the bundle."""
     listing = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, check=True).stdout
-    return sum((root / name).stat().st_size for name in listing.decode().split("\0") if name and (root / name).is_file())
+    return sum(
+        (root / name).stat().st_size for name in listing.decode().split("\0") if name and (root / name).is_file()
+    )
 
 
 def device_commands(bundle: str) -> list[str]:
     """What to run on the GPU machine, one device call each (10 minutes a call); the bundle is carried."""
     setup = (
-        f"set -o pipefail; python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site {bundle}/wheels/*.whl"
-        f" && export PYTHONPATH=/tmp/site:$PWD FMNIST_DATA_DIR=$PWD/{bundle}/data KERAS_BACKEND=jax PYTHONUNBUFFERED=1 || exit;"
+        "set -o pipefail; python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir "
+        f"--target /tmp/site {bundle}/wheels/*.whl"
+        f" && export PYTHONPATH=/tmp/site:$PWD FMNIST_DATA_DIR=$PWD/{bundle}/data KERAS_BACKEND=jax "
+        "PYTHONUNBUFFERED=1 || exit;"
     )
     return [
-        f"{setup} python3 -m bench.gpu --part epoch-time --part scaling --out $OUT/gpu-a.json 2>&1 | tee $OUT/gpu-a.log",
+        f"{setup} python3 -m bench.gpu --part epoch-time --part scaling --out $OUT/gpu-a.json 2>&1 "
+        "| tee $OUT/gpu-a.log",
         f"{setup} python3 -m bench.gpu --part search --out $OUT/gpu-b.json 2>&1 | tee $OUT/gpu-b.log",
     ]
 
@@ -160,7 +176,9 @@ def device_commands(bundle: str) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.device_bundle", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="device-bundle", help="folder, relative to the project root (git-ignored)")
-    parser.add_argument("--data-dir", default=None, help="where the four .gz files are (default: as fmnist-search finds them)")
+    parser.add_argument(
+        "--data-dir", default=None, help="where the four .gz files are (default: as fmnist-search finds them)"
+    )
     args = parser.parse_args()
     folder = ROOT / args.out
     try:
@@ -173,7 +191,10 @@ def main() -> None:
     tree = tracked_bytes()
     mib = 1024 * 1024
     print(f"{len(wheels)} wheels: {', '.join(wheel.pin for wheel in wheels)}")
-    print(f"bundle {folder}: {size / mib:.1f} MiB; with the tracked files ({tree / mib:.1f} MiB): {(size + tree) / mib:.1f} MiB of {LIMIT_MIB}")
+    print(
+        f"bundle {folder}: {size / mib:.1f} MiB; with the tracked files ({tree / mib:.1f} MiB): "
+        f"{(size + tree) / mib:.1f} MiB of {LIMIT_MIB}"
+    )
     if size + tree > LIMIT_MIB * mib:
         print(f"error: over the {LIMIT_MIB} MiB a device call carries", file=sys.stderr)
         raise SystemExit(1)

@@ -88,7 +88,9 @@ def mean_or_none(values: Sequence[float | None]) -> float | None:
     return sum(values) / len(values)  # type: ignore[arg-type]
 
 
-def anytime_figures(runs: dict[str, list[SearchRun]], epochs: dict[str, list[int]], checkpoints_s: Sequence[float]) -> dict[str, Any]:
+def anytime_figures(
+    runs: dict[str, list[SearchRun]], epochs: dict[str, list[int]], checkpoints_s: Sequence[float]
+) -> dict[str, Any]:
     """Per tool: the mean best-so-far curve over seeds, its final best and epochs trained; per pair
     of tools, how long one took to reach the other's final best (same seed index), as a ratio.
 
@@ -112,7 +114,7 @@ def anytime_figures(runs: dict[str, list[SearchRun]], epochs: dict[str, list[int
             if a == b:
                 continue
             ratios, seconds, targets = [], [], []
-            for a_run, b_run in zip(a_runs, b_runs):
+            for a_run, b_run in zip(a_runs, b_runs, strict=True):
                 target = best_value(b_run, until_s=end)
                 targets.append(target)
                 a_seconds = time_to_reach(a_run, target) if target is not None else None

@@ -100,7 +100,9 @@ def simulated_ratio(max_epochs: int, n_trials: int, seed: int) -> float:
             best = max(best, accuracy)
             epochs += 1
             trial.report(accuracy, step)
-            if step < max_epochs and trial.should_prune():  # as search/engines/optuna/objective.py: never after the last
+            if (
+                step < max_epochs and trial.should_prune()
+            ):  # as search/engines/optuna/objective.py: never after the last
                 raise optuna.TrialPruned()
         return best
 
@@ -118,7 +120,8 @@ def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.ERROR)
 
     print(
-        "| max epochs | trials | trials per bracket | never pruned | fewest epochs | floor ratio | simulated median (10-90 %) |"
+        "| max epochs | trials | trials per bracket | never pruned | fewest epochs | floor ratio "
+        "| simulated median (10-90 %) |"
     )
     print("|---|---|---|---|---|---|---|")
     for max_epochs in (int(e) for e in args.epochs.split(",")):
@@ -130,7 +133,8 @@ def main() -> None:
                 deciles = statistics.quantiles(ratios, n=10)
                 simulated = f"{statistics.median(ratios):.3f} ({deciles[0]:.3f}–{deciles[-1]:.3f})"
             print(f"| {max_epochs} | {n_trials} | {' : '.join(map(str, floor.trials_per_bracket))} | "
-                  f"{floor.never_pruned} | {floor.min_epochs} of {n_trials * max_epochs} | {floor.ratio:.3f} | {simulated} |")  # fmt: skip
+                  f"{floor.never_pruned} | {floor.min_epochs} of {n_trials * max_epochs} | {floor.ratio:.3f} "
+                  f"| {simulated} |")  # fmt: skip
 
 
 if __name__ == "__main__":

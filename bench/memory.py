@@ -41,8 +41,8 @@ import optuna
 
 import search.engines.optuna.objective
 from bench._common import median, print_table, rss_mib, save_json, tf_gradient_registry, write_default_space
-from search.study.settings import start_or_resume
 from search.engines.optuna.worker import WorkerJob, run_worker
+from search.study.settings import start_or_resume
 from storage import open_storage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -67,7 +67,9 @@ def patch_cleanup(mode: str) -> None:
     if mode == "project":
         return
     if not hasattr(search.engines.optuna.objective, "release_trial_memory"):
-        raise SystemExit("search.engines.optuna.objective has no release_trial_memory to replace; use --cleanup project")
+        raise SystemExit(
+            "search.engines.optuna.objective has no release_trial_memory to replace; use --cleanup project"
+        )
     replacement = _clear_session_and_collect if mode == "no-purge" else _no_cleanup
     search.engines.optuna.objective.release_trial_memory = replacement  # type: ignore[attr-defined]
 
@@ -134,7 +136,8 @@ def main() -> None:
         growth = rss[-1] - rss[4]
         per_trial = growth / (len(rss) - 5) if len(rss) > 5 else 0.0
         print(f"\ngrowth from trial 5 to {len(rss)}: {growth:+.1f} MiB ({per_trial:+.2f} MiB per trial), "
-              f"{objects[-1] - objects[4]:+d} Python objects, {registry[-1] - registry[4]:+d} gradient registry entries")  # fmt: skip
+              f"{objects[-1] - objects[4]:+d} Python objects, "
+              f"{registry[-1] - registry[4]:+d} gradient registry entries")  # fmt: skip
     print(f"peak RSS {max(rss):.1f} MiB; median seconds per trial {median(seconds[1:] or seconds):.3f}")
     save_json(
         args.json,

@@ -36,6 +36,8 @@ by seconds with other load on a shared machine, the cost outside it much less, s
 the steadiest estimate of the overhead; it assumes the fit itself costs the same on all
 sides, which the N side and the model.fit column let you check.
 
+The sides are in bench/_overhead_sides.py; this module runs and compares them.
+
     python -m bench.overhead [--subset 20000] [--epochs 3] [--repeats 5]
 
 ``measure_overhead`` runs sides A and C alone; ``python -m bench`` uses it.
@@ -43,135 +45,19 @@ sides, which the N side and the model.fit column let you check.
 
 from __future__ import annotations
 
-from search.runtime.quiet import import_keras
-
-keras = import_keras()
-
 import argparse
 import gc
 import math
 import shutil
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import optuna
+from bench._common import median, print_table, save_json
+from bench._overhead_sides import Bench, Run
 
-from bench._common import (
-    drop_custom_gradients_since,
-    median,
-    print_table,
-    save_json,
-    tf_gradient_registry,
-    write_default_space,
-)
-from search.data.loader import TrainValData, load_train_val
-from search.engines.optuna.objective import TrainingContext, train_trial
-from search.study.settings import open_study, start_or_resume
-from search.engines.optuna.worker import WorkerJob, run_worker
-from search.runtime.choice import compile_options
-from spaces.builders import build_model
-from spaces.families import defaults
-from storage import open_storage
-
-optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
-@dataclass
-class Run:
-    total_s: float  # what the side is timed by
-    fit_s: float  # model.fit alone (plain: measured here; fmnist-search: its train_seconds attr)
-    val_accuracy: float
-    clear_session_s: float = 0.0  # plain only, untimed in total_s: keras.backend.clear_session()
-    extra_gc_s: float = 0.0  # plain only, untimed in total_s: a gc.collect() right after it
-    frozen_gc_s: float = 0.0  # plain only, untimed: gc.collect() after gc.freeze()
-
-
-class Bench:
-    def __init__(self, workdir: Path, subset: int, epochs: int, seed: int) -> None:
-        self.workdir = workdir
-        self.space_file = write_default_space(workdir, "dense")
-        self.subset = subset
-        self.epochs = epochs
-        self.seed = seed
-        self.params = defaults("dense")
-        self.data: TrainValData = load_train_val(subset=subset)
-        self.count = 0
-
-    def new_study(self) -> tuple[str, str]:
-        """A fresh SQLite store holding one fresh study (one trial budget); untimed."""
-        self.count += 1
-        url = f"sqlite:///{self.workdir / f'study-{self.count}.db'}"
-        name = f"overhead-{self.count}"
-        start_or_resume(
-            open_storage(url), name, space=str(self.space_file), max_epochs=self.epochs,
-            pruner="none", seed=self.seed, subset=self.subset, n_trials=1,
-        )  # fmt: skip
-        return url, name
-
-    def plain(self, nan_check: bool = False) -> Run:
-        data = self.data
-        callbacks = [keras.callbacks.TerminateOnNaN()] if nan_check else None
-        gradients_before = set(tf_gradient_registry() or ())
-        started = time.perf_counter()
-        keras.utils.set_random_seed(self.seed)
-        model = build_model("dense", self.params, compile_options=compile_options("dense"))
-        fit_started = time.perf_counter()
-        history = model.fit(
-            data.x_train, data.y_train, batch_size=self.params["batch_size"], epochs=self.epochs,
-            validation_data=(data.x_val, data.y_val), callbacks=callbacks, verbose=0,
-        )  # fmt: skip
-        done = time.perf_counter()
-        # Untimed in total_s (keeps rounds independent), but timed apart: train_trial does both.
-        del model
-        keras.backend.clear_session()
-        cleared = time.perf_counter()
-        drop_custom_gradients_since(gradients_before)
-        gc.collect()
-        collected = time.perf_counter()
-        frozen_gc_s = math.nan
-        if gc.get_freeze_count() == 0:  # never undo a freeze that fmnist-search itself made
-            gc.freeze()
-            frozen = time.perf_counter()
-            gc.collect()
-            frozen_gc_s = time.perf_counter() - frozen
-            gc.unfreeze()
-        return Run(
-            done - started, done - fit_started, max(history.history["val_accuracy"]),
-            clear_session_s=cleared - done, extra_gc_s=collected - cleared, frozen_gc_s=frozen_gc_s,
-        )  # fmt: skip
-
-    def trial(self) -> Run:
-        url, name = self.new_study()
-        storage = open_storage(url)
-        study, settings = open_study(storage, name)
-        context = TrainingContext(self.data, settings.max_epochs, settings.seed, 0, "cpu (tensorflow)")
-        started = time.perf_counter()
-        study.optimize(lambda t: train_trial(t, settings.space, context), n_trials=1)
-        total = time.perf_counter() - started
-        return _from_store(study, total)
-
-    def worker(self) -> Run:
-        url, name = self.new_study()
-        started = time.perf_counter()
-        ran = run_worker(WorkerJob(url, name))
-        total = time.perf_counter() - started
-        assert ran == 1, ran
-        study, _ = open_study(open_storage(url), name)
-        return _from_store(study, total)
-
-    def load(self) -> float:
-        started = time.perf_counter()
-        load_train_val(subset=self.subset)
-        return time.perf_counter() - started
-
-
-def _from_store(study: optuna.Study, total: float) -> Run:
-    (trial,) = study.get_trials()
-    assert trial.state == optuna.trial.TrialState.COMPLETE, trial.state
-    return Run(total, float(trial.user_attrs["train_seconds"]), float(trial.value or 0.0))
+__all__ = ["Overhead", "main", "measure_overhead"]
 
 
 @dataclass(frozen=True)
@@ -184,7 +70,7 @@ class Overhead:
     @property
     def ratio(self) -> float:
         """Median of the per-round ratios C / A: the sides of one round share the machine's load."""
-        return median([c.total_s / a.total_s for a, c in zip(self.plain, self.worker)])
+        return median([c.total_s / a.total_s for a, c in zip(self.plain, self.worker, strict=True)])
 
     @property
     def fixed_extra_s(self) -> float:
@@ -227,7 +113,8 @@ def main() -> None:
     try:
         bench = Bench(workdir, args.subset, args.epochs, args.seed)
         print(f"dense default model, {len(bench.data.x_train)} train / {len(bench.data.x_val)} val images, "
-              f"{args.epochs} epochs, seed {args.seed}; 1 warm-up round, then {args.repeats} interleaved rounds\n")  # fmt: skip
+              f"{args.epochs} epochs, seed {args.seed}; 1 warm-up round, then {args.repeats} interleaved "
+              "rounds\n")  # fmt: skip
         warmup = (bench.plain(), bench.plain(nan_check=True), bench.trial(), bench.worker())
         objects_start = len(gc.get_objects())  # the process must not grow: see A's clean-up
         plain: list[Run] = []
@@ -246,13 +133,13 @@ def main() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
     rows: list[tuple[object, ...]] = []
-    for i, (a, n, b, c) in enumerate(zip(plain, nan, trial, worker)):
+    for i, (a, n, b, c) in enumerate(zip(plain, nan, trial, worker, strict=True)):
         rows.append(
             (i + 1, a.total_s, n.total_s, b.total_s, c.total_s, load[i], b.total_s / a.total_s, c.total_s / a.total_s)
         )
     ma, mn, mb, mc = (median([r.total_s for r in side]) for side in (plain, nan, trial, worker))
-    paired_b = median([b.total_s / a.total_s for a, b in zip(plain, trial)])
-    paired_c = median([c.total_s / a.total_s for a, c in zip(plain, worker)])
+    paired_b = median([b.total_s / a.total_s for a, b in zip(plain, trial, strict=True)])
+    paired_c = median([c.total_s / a.total_s for a, c in zip(plain, worker, strict=True)])
     rows.append(("median", ma, mn, mb, mc, median(load), paired_b, paired_c))
     headers = ("round", "A plain s", "N +NaN s", "B trial s", "C run_worker s", "load_train_val s", "B / A", "C / A")
     print_table(headers, rows)
@@ -278,7 +165,7 @@ def main() -> None:
     print(f"objects tracked by the collector after the warm-up round: {objects_start}, at the end: {objects_end}")
     print(
         "warm-up round (discarded): "
-        + ", ".join(f"{label.split()[0]} {r.total_s:.3f} s" for (label, _), r in zip(sides, warmup))
+        + ", ".join(f"{label.split()[0]} {r.total_s:.3f} s" for (label, _), r in zip(sides, warmup, strict=True))
     )
     outside_a = median([r.total_s - r.fit_s for r in plain])
     print("\nratios three ways (median of per-round ratios / median of totals / fit-normalised):")
@@ -290,8 +177,10 @@ def main() -> None:
         extra = median([r.total_s - r.fit_s for r in side]) - outside_a
         normalised = (ma + extra) / ma
         print(f"  {label}: {paired:.3f} / {median([r.total_s for r in side]) / ma:.3f} / {normalised:.3f}"
-              f"  (fixed extra {extra:.3f} s per trial; <= 1.05 needs >= {extra / 0.05:.1f} s of training)")  # fmt: skip
-        verdicts = [f"{name} {'met' if ratio <= 1.05 else 'MISSED'}" for name, ratio in (("per-round", paired), ("fit-normalised", normalised))]  # fmt: skip
+              f"  (fixed extra {extra:.3f} s per trial; <= 1.05 needs >= {extra / 0.05:.1f} s "
+              "of training)")  # fmt: skip
+        ratios = (("per-round", paired), ("fit-normalised", normalised))
+        verdicts = [f"{name} {'met' if ratio <= 1.05 else 'MISSED'}" for name, ratio in ratios]
         print(f"    goal <= 1.05: {', '.join(verdicts)}")
     save_json(
         args.json,

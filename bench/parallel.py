@@ -22,29 +22,45 @@ from dataclasses import replace
 from pathlib import Path
 
 from bench._common import median, write_default_space
+from search.engines.optuna.worker import WorkerJob
+from search.engines.runner import worker_process_main
 from search.runtime.devices import worker_environment
 from search.runtime.quiet import configure_logging
-from search.engines.runner import worker_process_main
 from search.study.settings import open_study, start_or_resume
-from search.engines.optuna.worker import WorkerJob
 from storage import open_storage
 
 
 def epochs_per_second(
-    n_workers: int, subset: int, epochs: int, trials_per_worker: int, gpus: list[str] | None = None, family: str = "dense",
+    n_workers: int,
+    subset: int,
+    epochs: int,
+    trials_per_worker: int,
+    gpus: list[str] | None = None,
+    family: str = "dense",
     data_dir: str | None = None,
 ) -> float:
     """Epochs trained per second by ``n_workers`` processes together, on ``gpus`` (shared round-robin) or the CPU."""
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         space = write_default_space(Path(tmp), family)
-        start_or_resume(open_storage(url), "bench", space=str(space), max_epochs=epochs, subset=subset,
-                        pruner="none", seed=0, n_trials=n_workers * trials_per_worker)
+        start_or_resume(
+            open_storage(url),
+            "bench",
+            space=str(space),
+            max_epochs=epochs,
+            subset=subset,
+            pruner="none",
+            seed=0,
+            n_trials=n_workers * trials_per_worker,
+        )
         job = WorkerJob(url, "bench", data_dir=data_dir)
         context = multiprocessing.get_context("spawn")
         cores = os.cpu_count() or 1
         processes = [
-            context.Process(target=worker_process_main, args=(replace(job, worker_id=i, env=worker_environment(i, n_workers, gpus or [], cores)),))
+            context.Process(
+                target=worker_process_main,
+                args=(replace(job, worker_id=i, env=worker_environment(i, n_workers, gpus or [], cores)),),
+            )
             for i in range(n_workers)
         ]
         for process in processes:
@@ -52,7 +68,9 @@ def epochs_per_second(
         for process in processes:
             process.join()
         if any(process.exitcode != 0 for process in processes):
-            raise RuntimeError(f"{n_workers} workers: exit codes {[p.exitcode for p in processes]}; see their messages above")
+            raise RuntimeError(
+                f"{n_workers} workers: exit codes {[p.exitcode for p in processes]}; see their messages above"
+            )
         study, _ = open_study(open_storage(url), "bench")
         trials = study.trials
         trained = sum(len(t.intermediate_values) for t in trials)
@@ -76,12 +94,18 @@ def main() -> None:
             results[n].append(rate)
             print(f"round {round_ + 1}: {n} worker(s): {rate:.3f} epochs/s (load {os.getloadavg()[0]:.1f})", flush=True)
     ratios = [two / one for one, two in zip(results[1], results[2], strict=True)]
-    print(f"\ncores: {os.cpu_count()}  subset {args.subset}  epochs {args.epochs}  trials/worker {args.trials_per_worker}")
+    print(
+        f"\ncores: {os.cpu_count()}  subset {args.subset}  epochs {args.epochs}  trials/worker {args.trials_per_worker}"
+    )
     print(f"1 worker : median {median(results[1]):.3f} epochs/s")
     print(f"2 workers: median {median(results[2]):.3f} epochs/s (summed)")
     print(f"2 / 1    : median per-round ratio {median(ratios):.2f}")
     if args.json:
-        args.json.write_text(json.dumps({"args": vars(args) | {"json": str(args.json)}, "epochs_per_s": results, "ratios": ratios}, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {"args": vars(args) | {"json": str(args.json)}, "epochs_per_s": results, "ratios": ratios}, indent=2
+            )
+        )
 
 
 if __name__ == "__main__":

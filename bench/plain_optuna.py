@@ -29,8 +29,8 @@ from typing import Any
 import optuna
 
 from search.data.loader import load_train_val
-from spaces.adapters import suggest
 from search.runtime.choice import compile_options
+from spaces.adapters import suggest
 from spaces.builders import build_model
 from spaces.first_trial import default_point
 from spaces.label_smoothing import targets
@@ -77,7 +77,9 @@ def main() -> None:
     parser.add_argument("--subset", type=int, default=None)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--storage", required=True, help="an SQLAlchemy URL for Optuna's own store")
-    parser.add_argument("--default-only", action="store_true", help="train the family default again and again: no search")
+    parser.add_argument(
+        "--default-only", action="store_true", help="train the family default again and again: no search"
+    )
     args = parser.parse_args()
 
     started = time.time()
@@ -98,7 +100,9 @@ def main() -> None:
         params = suggest(space, trial)
         keras.utils.set_random_seed(model_seed(args.seed, trial.number, args.default_only))
         # The space's recipe: a schedule spans the most epochs; label smoothing takes one-hot targets.
-        model = build_model(space.model, params, ScheduleSpan(args.epochs, len(data.x_train)), compile_options(space.model))
+        model = build_model(
+            space.model, params, ScheduleSpan(args.epochs, len(data.x_train)), compile_options(space.model)
+        )
         report = _Report(trial, deadline)
         history = model.fit(
             data.x_train, targets(params, data.y_train), batch_size=params["batch_size"], epochs=args.epochs,

@@ -33,8 +33,8 @@ from pyinstrument import Profiler
 from pyinstrument.frame import Frame
 
 from bench._common import write_default_space
-from search.study.settings import start_or_resume
 from search.engines.optuna.worker import WorkerJob, run_worker
+from search.study.settings import start_or_resume
 from storage import open_storage
 
 # Frames worth naming in the summary: the parts of a trial the worker adds around training.

@@ -15,6 +15,9 @@ Asserted at the end: the budget is exact; nothing is RUNNING or WAITING; every i
 was re-run with its params (or gave up after its retries, said so); no two lineages share a
 parameter set; no process of the run is left. Printed: trials/s, p50/p99 of the store calls a
 trial makes per epoch (report + should_prune), the peak number of PostgreSQL connections.
+
+The stub trial is in bench/_soak_objective.py, the parents and the chaos loop's blows in
+bench/_soak_chaos.py, the result and its promises in bench/_soak_result.py.
 """
 
 from __future__ import annotations
@@ -24,147 +27,25 @@ import json
 import os
 import random
 import signal
-import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import optuna
 
-ROOT = Path(__file__).resolve().parents[1]
-STUDY = "soak"
-WORKERS_PER_PARENT = 8
+from bench._soak_chaos import ENV, ROOT, STUDY, Parents, chaos_blow
+from bench._soak_objective import soak_objective
+from bench._soak_result import SoakResult, check_promises
+
+__all__ = ["SoakResult", "main", "run_soak", "soak_objective"]
+
 CHAOS_EVERY_S = 6.0
 OUTAGE_S = 60.0
-FINAL_MARGIN = 40
-STARTUP_S = 90.0  # a parent younger than this may not have started all its workers yet  # trials added to what the study holds when the chaos ends
-ENV = {
-    "FMNIST_HEARTBEAT_INTERVAL": "5",
-    "FMNIST_GRACE_PERIOD": "20",
-    "FMNIST_OUTAGE_SECONDS": "300",
-}
-
-
-# ---------------------------------------------------------------- the stub trial (in the workers)
-
-
-def soak_objective(job: Any, settings: Any, _listener: Any) -> Any:
-    """A trial of a few seconds: sleeps per epoch, reports, asks the pruner, times those store calls."""
-    from search.runtime import interrupts
-    from spaces.adapters import suggest
-
-    epoch_seconds = float(os.environ.get("FMNIST_SOAK_EPOCH_SECONDS", "0.5"))
-
-    def objective(trial: optuna.Trial) -> float:
-        params = suggest(settings.space, trial)
-        quality = 0.5 + (hash(repr(sorted(params.items()))) % 1000) / 2000
-        store_ms: list[float] = []
-        value = 0.0
-        try:
-            for epoch in range(1, settings.max_epochs + 1):
-                interrupts.sleep(epoch_seconds)
-                value = quality * (1 - 0.5**epoch)
-                started = time.perf_counter()
-                trial.report(value, epoch)
-                prune = trial.should_prune()
-                store_ms.append(1000 * (time.perf_counter() - started))
-                if prune:
-                    raise optuna.TrialPruned()
-            return value
-        finally:
-            trial.set_user_attr("store_ms", [round(ms, 2) for ms in store_ms])
-
-    return objective
-
-
-# ---------------------------------------------------------------- the run (in this process)
-
-
-@dataclass
-class SoakResult:
-    backend: str
-    workers: int
-    minutes: float
-    seconds: float = 0.0
-    finished: int = 0
-    budget: int = 0
-    claimed_at_budget: int = 0  # claims in the store once the final budget was set
-    trials_per_second: float = 0.0
-    store_ms_p50: float = 0.0
-    store_ms_p99: float = 0.0
-    peak_connections: int | None = None
-    chaos: dict[str, int] = field(default_factory=dict)
-    interrupted: int = 0
-    rerun: int = 0
-    gave_up: int = 0
-    failures: list[str] = field(default_factory=list)
-
-
-class Parents:
-    """The `start` processes of the run, each in a session of its own (as from its own terminal)."""
-
-    def __init__(self, url: str, workers: int, home: Path) -> None:
-        self.url, self.workers, self.home = url, workers, home
-        self.started: list[subprocess.Popen[bytes]] = []
-        self.since: dict[int, float] = {}  # pid -> when that parent was started
-        self.log = open(home / "parents.log", "ab")  # noqa: SIM115 - open for the whole run
-
-    def start(self, workers: int) -> None:
-        env = {**os.environ, **ENV, "PYTHONPATH": str(ROOT), "FMNIST_SEARCH_HOME": str(self.home)}
-        command = [sys.executable, "-m", "bench.with_objective", "bench.soak:soak_objective", "start", "--study", STUDY, "--workers", str(workers), "--storage", self.url]
-        self.started.append(subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True, stdout=self.log, stderr=self.log))
-        self.since[self.started[-1].pid] = time.time()
-
-    def alive(self) -> list[subprocess.Popen[bytes]]:
-        return [p for p in self.started if p.poll() is None]
-
-    def keep_up(self) -> None:
-        """Start parents until the run has its number of workers again (killed workers are not replaced by their parent)."""
-        # A parent still starting up (imports, data, spawning: long on a loaded CPU) counts as full.
-        running = sum(
-            WORKERS_PER_PARENT if time.time() - self.since[p.pid] < STARTUP_S else len(_children(p.pid)) for p in self.alive()
-        )
-        while running + WORKERS_PER_PARENT <= self.workers or not self.alive():
-            self.start(min(WORKERS_PER_PARENT, self.workers))
-            running += WORKERS_PER_PARENT
-
-    def leftovers(self) -> list[str]:
-        return [line for p in self.started for line in _session(p.pid)]
-
-
-def _children(pid: int) -> list[int]:
-    """The worker processes of a parent (not multiprocessing's resource tracker)."""
-    listing = subprocess.run(["ps", "-e", "-o", "pid=,ppid=,args="], capture_output=True, text=True).stdout
-    rows = [line.split(None, 2) for line in listing.splitlines()]
-    return [int(row[0]) for row in rows if int(row[1]) == pid and "spawn_main" in row[2]]
-
-
-def _session(sid: int) -> list[str]:
-    listing = subprocess.run(["ps", "-e", "-o", "pid=,sid=,stat=,args="], capture_output=True, text=True).stdout
-    return [line for line in listing.splitlines() if line.split()[1] == str(sid) and not line.split()[2].startswith("Z")]
-
-
-def _chaos(parents: Parents, counts: dict[str, int], rng: random.Random) -> None:
-    """One random blow: SIGKILL a worker, SIGTERM a worker, or SIGKILL a parent."""
-    alive = parents.alive()
-    workers = [(parent, child) for parent in alive for child in _children(parent.pid)]
-    action = rng.choices(["kill worker", "term worker", "kill parent"], weights=[4, 3, 1])[0]
-    try:
-        if action == "kill parent" and len(alive) > 1:
-            os.kill(rng.choice(alive).pid, signal.SIGKILL)
-        elif workers:
-            _, pid = rng.choice(workers)
-            os.kill(pid, signal.SIGKILL if action == "kill worker" else signal.SIGTERM)
-        else:
-            return
-    except ProcessLookupError:
-        return
-    counts[action] = counts.get(action, 0) + 1
+FINAL_MARGIN = 40  # trials added to what the study holds when the chaos ends
 
 
 def _watch_connections(server: Any, database: str, peak: list[int], stop: threading.Event) -> None:
@@ -200,7 +81,9 @@ def run_soak(backend: str, workers: int, minutes: float, seed: int = 0) -> SoakR
         url = f"sqlite:///{home / 'soak.db'}"
     # A large budget while the chaos runs, so every claim is counted; the sampler is random (TPE's
     # cost grows with the trials, and this measures the store, not the sampler).
-    start_or_resume(open_storage(url), STUDY, space="dense", max_epochs=4, sampler="random", pruner="median", n_trials=1_000_000)
+    start_or_resume(
+        open_storage(url), STUDY, space="dense", max_epochs=4, sampler="random", pruner="median", n_trials=1_000_000
+    )
     parents = Parents(url, workers, home)
     started = time.time()
     end_chaos = started + 60 * minutes
@@ -216,7 +99,7 @@ def run_soak(backend: str, workers: int, minutes: float, seed: int = 0) -> SoakR
                 time.sleep(OUTAGE_S)
                 server.start()
                 continue
-            _chaos(parents, result.chaos, rng)
+            chaos_blow(parents, result.chaos, rng)
             parents.keep_up()
             print(f"\r{(time.time() - started) / 60:5.1f} min  {result.chaos}", end="", file=sys.stderr, flush=True)
         storage = open_storage(url)
@@ -240,59 +123,11 @@ def run_soak(backend: str, workers: int, minutes: float, seed: int = 0) -> SoakR
         for parent in parents.started:
             if parent.poll() is None:
                 os.killpg(parent.pid, signal.SIGKILL)
-    _check(result, optuna.load_study(study_name=STUDY, storage=open_storage(url)))
+    check_promises(result, optuna.load_study(study_name=STUDY, storage=open_storage(url)))
     result.peak_connections = peak[0] if server else None
     if server:
         server.cleanup()
     return result
-
-
-def _check(result: SoakResult, study: optuna.Study) -> None:
-    """The promises: exact budget, nothing left running or waiting, interrupted trials re-run, no repeats."""
-    from search.study.settings import FINISHED
-
-    State = optuna.trial.TrialState
-    trials = study.get_trials(deepcopy=False)
-    finished = [t for t in trials if t.state in FINISHED]
-    result.finished = len(finished)
-    result.trials_per_second = round(result.finished / max(result.seconds, 1.0), 3)
-    if result.finished != result.budget:
-        result.failures.append(f"{result.finished} trials finished for a budget of {result.budget}")
-    left = [t.number for t in trials if t.state in (State.RUNNING, State.WAITING)]
-    if left:
-        result.failures.append(f"trials left RUNNING or WAITING: {left[:10]}")
-    store_ms = [ms for t in trials for ms in t.user_attrs.get("store_ms", [])]
-    if store_ms:
-        result.store_ms_p50 = round(statistics.median(store_ms), 2)
-        result.store_ms_p99 = round(statistics.quantiles(store_ms, n=100)[98], 2)
-    # Lineages: a re-run points at what it re-runs (requeued_from after a signal or a timeout,
-    # failed_trial after a dead worker); params may repeat inside a lineage, never across two.
-    origin: dict[int, int] = {}
-    for t in trials:
-        source = t.user_attrs.get("requeued_from", t.system_attrs.get("failed_trial"))
-        origin[t.number] = origin.get(source, source) if source is not None else t.number
-    lineages: dict[str, set[int]] = {}
-    counted: dict[str, int] = {}
-    for t in trials:
-        if t.params:  # a trial killed before it drew its params has none
-            key = json.dumps(t.params, sort_keys=True)
-            lineages.setdefault(key, set()).add(origin[t.number])
-            counted[key] = counted.get(key, 0) + (t.state in FINISHED)
-    repeated = [params for params, roots in lineages.items() if len(roots) > 1]
-    if repeated:
-        result.failures.append(f"{len(repeated)} parameter set(s) drawn by two lineages: {repeated[:2]}")
-    twice = [params for params, n in counted.items() if n > 1]
-    if twice:
-        result.failures.append(f"{len(twice)} parameter set(s) finished twice (counted twice): {twice[:2]}")
-    failed = [t for t in trials if t.state == State.FAIL]
-    result.interrupted = len(failed)
-    rerun_of = {n for t in trials for n in (t.user_attrs.get("requeued_from"), t.system_attrs.get("failed_trial"))}
-    rerun_of |= {n for t in trials for n in t.system_attrs.get("retry_history", [])}
-    gave_up = [t for t in failed if t.number not in rerun_of and len(t.system_attrs.get("retry_history", [])) >= 2]
-    lost = [t.number for t in failed if t.number not in rerun_of and t not in gave_up]
-    result.rerun, result.gave_up = len(failed) - len(gave_up) - len(lost), len(gave_up)
-    if lost:
-        result.failures.append(f"interrupted trials never re-run: {lost[:10]}")
 
 
 def _postgres() -> tuple[Any, str, str]:

@@ -56,7 +56,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    warnings.simplefilter("ignore", UserWarning)  # "heartbeat is supposed to be used with optimize": ask/tell here on purpose
+    warnings.simplefilter(
+        "ignore", UserWarning
+    )  # "heartbeat is supposed to be used with optimize": ask/tell here on purpose
     bin_dir = find_bin_dir()
     if bin_dir is None:
         raise SystemExit("no PostgreSQL server binaries found (apt-get install postgresql)")
@@ -80,7 +82,10 @@ def main() -> None:
     finally:
         server.cleanup()
     for name, values in results.items():
-        print(f"{name:10s}: median {median(values):.2f} ms per report + should_prune  (runs: {', '.join(f'{v:.2f}' for v in values)})")
+        print(
+            f"{name:10s}: median {median(values):.2f} ms per report + should_prune  "
+            f"(runs: {', '.join(f'{v:.2f}' for v in values)})"
+        )
     print(f"postgresql / sqlite: {median(results['postgresql']) / median(results['sqlite']):.2f}")
     if args.json:
         args.json.write_text(json.dumps({"args": vars(args) | {"json": str(args.json)}, "ms": results}, indent=2))

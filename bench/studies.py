@@ -16,8 +16,8 @@ from pathlib import Path
 import optuna
 
 from search.engines.keras_tuner.engine import run_keras_tuner
-from search.study.settings import open_study, start_or_resume
 from search.engines.optuna.worker import WorkerJob, run_worker
+from search.study.settings import open_study, start_or_resume
 from storage import open_storage
 
 State = optuna.trial.TrialState
