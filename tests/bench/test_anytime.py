@@ -71,7 +71,10 @@ def test_only_fmnist_search_picks_its_backend_the_other_tools_run_keras_default(
         assert tool_env(tool, user)["KERAS_BACKEND"] == "tensorflow"
     assert "KERAS_BACKEND" not in tool_env("fmnist-search-tpe", user)
     args = type("Args", (), {"minutes": 1.0, "epochs": 2, "subset": None, "data_dir": None})()
-    pinned, ours = command("fmnist-search-tensorflow", "dense", 0, args, "sqlite://"), command("fmnist-search", "dense", 0, args, "sqlite://")
+    pinned, ours = (
+        command("fmnist-search-tensorflow", "dense", 0, args, "sqlite://"),
+        command("fmnist-search", "dense", 0, args, "sqlite://"),
+    )
     assert pinned == ours  # the same command; only the environment differs
     assert "--default-only" in command("default-only", "dense", 0, args, "sqlite://")
     assert command("fmnist-search-tpe", "dense", 0, args, "sqlite://") == [*ours[:-6], "--sampler", "tpe", *ours[-6:]]
@@ -114,7 +117,10 @@ def test_merging_runs_from_two_sessions_gives_the_figures_of_one_run_of_all_seed
     first = summarise(META, {"x": [entry(0, (0.8, 10.0)), entry(1, (0.9, 10.0))], "y": [entry(0, (0.7, 10.0))]})
     later = summarise(META, {"y": [entry(1, (0.95, 30.0))]})
     merged = merge_results([first, later])
-    at_once = summarise(META, {"x": [entry(0, (0.8, 10.0)), entry(1, (0.9, 10.0))], "y": [entry(0, (0.7, 10.0)), entry(1, (0.95, 30.0))]})
+    at_once = summarise(
+        META,
+        {"x": [entry(0, (0.8, 10.0)), entry(1, (0.9, 10.0))], "y": [entry(0, (0.7, 10.0)), entry(1, (0.95, 30.0))]},
+    )
     assert merged["seeds"] == [0, 1]
     assert merged["figures"] == at_once["figures"]
 
@@ -132,7 +138,10 @@ def test_merging_refuses_different_comparisons_and_a_seed_run_twice() -> None:
 def test_a_results_file_from_before_runs_carried_their_seed_still_reads_and_merges() -> None:
     old = json.loads((ROOT / "bench" / "anytime-dense-10min.json").read_text())
     assert "seed" not in old["runs"]["fmnist-search"][0]
-    assert json.loads(json.dumps(anytime_figures(runs_from_json(old), old["epochs"], checkpoints(old["minutes"])))) == old["figures"]
+    assert (
+        json.loads(json.dumps(anytime_figures(runs_from_json(old), old["epochs"], checkpoints(old["minutes"]))))
+        == old["figures"]
+    )
     merged = merge_results([old])
     assert merged["seeds"] == old["seeds"]
     assert json.loads(json.dumps(merged["figures"])) == old["figures"]
@@ -155,7 +164,9 @@ def test_all_four_tools_run_two_at_a_time_and_the_results_render(real_data_dir: 
         assert tool_runs[0]["trials"], f"{tool} finished no trial"
         assert all(t["finished_s"] <= 0.4 * 60 + 240 for t in tool_runs[0]["trials"])
     assert [e["seed"] for e in results["runs"]["keras-tuner"]] == [0]
-    assert results["figures"] == json.loads(json.dumps(anytime_figures(runs_from_json(results), results["epochs"], checkpoints(0.4))))
+    assert results["figures"] == json.loads(
+        json.dumps(anytime_figures(runs_from_json(results), results["epochs"], checkpoints(0.4)))
+    )
     assert "| fmnist-search |" in render(results)
 
 

@@ -1,4 +1,5 @@
-"""The GPU bundle's wheel list: complete for the image it is carried to, and nothing the image has or the campaign skips."""
+"""The GPU bundle's wheel list: complete for the image it is carried to, and nothing the image has or the
+campaign skips."""
 
 from __future__ import annotations
 

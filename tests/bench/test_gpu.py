@@ -1,4 +1,5 @@
-"""The GPU campaign (bench/gpu.py): its pure parts fast, and the whole of it as a dry run on the CPU under JAX (slow)."""
+"""The GPU campaign (bench/gpu.py): its pure parts fast, and the whole of it as a dry run on the CPU under JAX
+(slow)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,21 @@ from pathlib import Path
 
 import pytest
 
-from bench.gpu import BEGIN, END, best_by_time, gpu_monitor, merge, parse_smi, render_section, summarise_smi, update_benchmarks
+from bench.gpu import (
+    BEGIN,
+    END,
+    best_by_time,
+    gpu_monitor,
+    merge,
+    parse_smi,
+    render_section,
+    summarise_smi,
+    update_benchmarks,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
-# What `nvidia-smi --query-gpu=index,utilization.gpu,memory.used,memory.total --format=csv,noheader,nounits -lms 500` prints.
+# What this prints:
+# `nvidia-smi --query-gpu=index,utilization.gpu,memory.used,memory.total --format=csv,noheader,nounits -lms 500`
 SMI = "0, 0, 1, 81559\n0, 87, 30712, 81559\n0, [N/A], 30712, 81559\n0, 95, 41200, 81559\n1, 100, 70000, 81559\n0, 9"
 
 
@@ -36,7 +48,11 @@ def test_without_nvidia_smi_the_monitor_says_so(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_best_by_time_keeps_the_points_where_the_best_went_up() -> None:
-    assert best_by_time([(30.0, 0.90), (10.0, 0.85), (20.0, 0.84), (40.0, 0.93), (50.0, 0.93)]) == [(10.0, 0.85), (30.0, 0.90), (40.0, 0.93)]
+    assert best_by_time([(30.0, 0.90), (10.0, 0.85), (20.0, 0.84), (40.0, 0.93), (50.0, 0.93)]) == [
+        (10.0, 0.85),
+        (30.0, 0.90),
+        (40.0, 0.93),
+    ]
     assert best_by_time([]) == []
 
 
@@ -53,8 +69,14 @@ def test_the_section_replaces_only_the_marked_block_of_benchmarks_md() -> None:
 def test_a_real_run_without_a_gpu_stops_at_once_in_one_line() -> None:
     if shutil.which("nvidia-smi"):
         pytest.skip("this machine has a GPU")
-    run = subprocess.run([sys.executable, "-m", "bench.gpu", "--part", "search"], cwd=ROOT, capture_output=True, text=True,
-                         timeout=120, env=os.environ | {"CUDA_VISIBLE_DEVICES": ""})  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.gpu", "--part", "search"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ | {"CUDA_VISIBLE_DEVICES": ""},
+    )
     assert run.returncode == 1
     assert run.stderr.strip().startswith("error: no GPU visible to the") and len(run.stderr.strip().splitlines()) == 1
 

@@ -63,8 +63,7 @@ def test_baselines_are_trained_evaluated_recorded_and_ranked_beside_a_searched_b
     not_run = [s.id for s in seeds if s.id not in ("s000-dense", "s004-cnn")]
     [line] = [line for line in board.stdout.splitlines() if line.startswith("not run yet:")]
     assert (
-        line
-        == f"not run yet: {', '.join(not_run)}; run them with: "
+        line == f"not run yet: {', '.join(not_run)}; run them with: "
         f"fmnist-search baselines --only {','.join(not_run)} --storage '{url}'"
     )
     assert lines.index(s000) < lines.index(next(line for line in lines if "| s004-cnn |" in line))  # dense rows first

@@ -108,8 +108,7 @@ def test_complete_and_pruned_trials_carry_a_curve_and_a_note(tmp_path: Path) -> 
         # The curve is shown inside the note, through optuna-dashboard's route for trial files.
         assert (
             "![learning curve: accuracy and loss per epoch]"
-            f"(/artifacts/{study._study_id}/{trial._trial_id}/{meta['artifact_id']})"
-            in body
+            f"(/artifacts/{study._study_id}/{trial._trial_id}/{meta['artifact_id']})" in body
         )
     assert "pruned after epoch" in get_note_from_system_attrs(system_attrs, study.trials[1]._trial_id)["body"]
     assert any(ACCURACY_VS_PARAMS_ID in key for key in system_attrs)
