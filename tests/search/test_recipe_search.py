@@ -60,8 +60,8 @@ def test_a_pruned_trial_ran_the_first_epochs_of_the_full_schedule(monkeypatch: p
     """Pruned after epoch 1 of 3 or trained to the end: the same span, the same first epoch."""
     built = []
 
-    def spy(model, params, span=None):
-        net = build_model(model, params, span)
+    def spy(model, params, span=None, compile_options=None):
+        net = build_model(model, params, span, compile_options)
         built.append((span, net))
         return net
 
