@@ -13,7 +13,6 @@ be opened with its extension; files written before that layout (``<id>`` alone) 
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from pathlib import Path
@@ -23,7 +22,7 @@ from optuna.artifacts.exceptions import ArtifactNotFound
 from sqlalchemy.engine import make_url
 
 from storage.config import store_settings
-from storage.db_artifacts import DatabaseArtifactStore
+from storage.db_artifacts import DatabaseArtifactStore, file_name_of
 
 
 def artifact_dir(storage_url: str, explicit: str | None = None) -> Path | None:
@@ -55,8 +54,6 @@ def open_artifact_store(storage_url: str, explicit: str | None = None) -> NamedA
 # Optuna's ids are UUIDs, and optuna-dashboard's routes take only these characters: nothing
 # that could climb out of the folder.
 _ARTIFACT_ID = re.compile(r"[0-9a-fA-F-]+")
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-FALLBACK_NAME = "artifact"  # for bytes with no file name (an upload through the dashboard)
 
 
 class NamedArtifactStore:
@@ -84,10 +81,7 @@ class NamedArtifactStore:
         return open(files[0], "rb")
 
     def write(self, artifact_id: str, content_body: BinaryIO) -> None:
-        name = (
-            _UNSAFE.sub("_", os.path.basename(str(getattr(content_body, "name", "") or ""))).lstrip(".")
-            or FALLBACK_NAME
-        )
+        name = file_name_of(content_body)
         folder = self._folder(artifact_id)
         folder.mkdir(parents=True, exist_ok=True)
         with open(folder / name, "wb") as target:

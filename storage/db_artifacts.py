@@ -33,6 +33,12 @@ FALLBACK_NAME = "artifact"  # bytes with no file name (an upload through the das
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
+def file_name_of(content_body: BinaryIO) -> str:
+    """The uploaded file's own name, made safe to keep (no folders, no leading dots, plain characters)."""
+    name = os.path.basename(str(getattr(content_body, "name", "") or ""))
+    return _UNSAFE.sub("_", name).lstrip(".")[:255] or FALLBACK_NAME
+
+
 class DatabaseArtifactStore:
     """Optuna's artifact store protocol over the ``fmnist_artifacts`` table of the store at ``url``."""
 
@@ -50,8 +56,7 @@ class DatabaseArtifactStore:
         return io.BytesIO(data)
 
     def write(self, artifact_id: str, content_body: BinaryIO) -> None:
-        name = os.path.basename(str(getattr(content_body, "name", "") or ""))
-        name = _UNSAFE.sub("_", name).lstrip(".")[:255] or FALLBACK_NAME
+        name = file_name_of(content_body)
         data = content_body.read()
         with storage_errors(self.url):
             self._write(artifact_id, name, data)

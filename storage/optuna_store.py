@@ -227,14 +227,14 @@ def _optuna_storage(url: str) -> optuna.storages.RDBStorage:
     another created them fails ("table ... already exists", or a duplicate schema-version row); it
     tries again, and finds them made.
     """
-    for attempt in range(TABLE_RACE_TRIES):
+    for attempt in range(1, TABLE_RACE_TRIES):
         try:
             with schema_lock(shared_engine(url)):
                 return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
         except (sa.exc.OperationalError, sa.exc.IntegrityError) as error:
             # "table ... already exists", or the schema version row another process wrote first.
-            raced = isinstance(error, sa.exc.IntegrityError) or "already exists" in str(error)
-            if not raced or attempt == TABLE_RACE_TRIES - 1:
+            if not isinstance(error, sa.exc.IntegrityError) and "already exists" not in str(error):
                 raise
-            time.sleep(0.1 * (attempt + 1))
-    raise AssertionError("unreachable")
+            time.sleep(0.1 * attempt)
+    with schema_lock(shared_engine(url)):  # the last try: whatever fails now is the error
+        return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
