@@ -6,8 +6,9 @@ costliest or the worst corner of it (batch 32, four layers of a thousand units, 
 sampler follows the idea of πBO and PriorBand (a prior over good configurations, and steps
 around the incumbent) through Optuna's public sampler API:
 
-1. **Start-up:** the first trials are drawn near the known-good points (the family defaults
-   moved into the space, and the space's ``[[known_good]]`` points):
+1. **Start-up:** the first trials (a quarter of a small trial budget, at most ``N_STARTUP``)
+   are drawn near the known-good points (the family defaults moved into the space, and the
+   space's ``[[known_good]]`` points):
    a number from a normal around the point's value (in the log or linear unit of its range),
    a choice kept with probability ``KEEP_CHOICE`` and otherwise drawn among the others.
 2. **Then,** each trial is either a small step from the incumbent (the best complete trial:
@@ -42,6 +43,17 @@ STEP_CHANGES = 2.0  # a step from the incumbent changes this many parameters on 
 _DRAWS = 20  # attempts at a point no trial has tried yet before taking a repeat
 
 PRIOR, LOCAL, TPE = "prior", "local", "tpe"
+
+
+def startup_trials(n_trials: int | None) -> int:
+    """How many trials the start-up draws, given the study's trial budget (None: open-ended).
+
+    Start-up draws are near-copies of the known-good points: in a budget of a dozen trials, eight
+    of them would leave almost nothing to the steps from the incumbent that find a better point.
+    """
+    if n_trials is None:
+        return N_STARTUP
+    return max(2, min(N_STARTUP, n_trials // 4))
 
 
 def distribution_of(param: Param) -> BaseDistribution:

@@ -27,7 +27,7 @@ from search.study.options import (
     SAMPLERS,
 )
 from search.study.pruner import KnownGoodToTheEnd
-from search.study.sampler import PriorGuidedSampler
+from search.study.sampler import PriorGuidedSampler, startup_trials
 from spaces.first_trial import default_point, known_good_points
 from spaces.space import Space, load_space, space_from_data
 from storage.budget import Budget
@@ -77,13 +77,17 @@ _FIXED_ON_RESUME = ("space", "max_epochs", "pruner", "subset")
 _FLAGS = {"space": "--space", "max_epochs": "--epochs", "pruner": "--pruner", "subset": "--subset"}
 
 
-def make_sampler(name: str, seed: int, space: Space | None = None) -> optuna.samplers.BaseSampler:
+def make_sampler(
+    name: str, seed: int, space: Space | None = None, n_trials: int | None = None
+) -> optuna.samplers.BaseSampler:
     """TPE is multivariate with the constant liar, so parallel workers do not all try the same point;
-    the prior-guided sampler draws its start-up near the family defaults of ``space``."""
+    the prior-guided sampler draws its start-up near the family defaults of ``space``, fewer of
+    them in a small trial budget (``n_trials``, the study's)."""
     if name == "prior":
         if space is None:
             raise StudyError("the prior sampler needs the study's space")
-        return PriorGuidedSampler(space, [default_point(space), *known_good_points(space)], seed=seed)
+        known_good = [default_point(space), *known_good_points(space)]
+        return PriorGuidedSampler(space, known_good, seed=seed, n_startup=startup_trials(n_trials))
     if name == "tpe":
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True)
     if name == "random":
@@ -117,7 +121,9 @@ def open_study(
     study = optuna.load_study(
         study_name=name,
         storage=storage,
-        sampler=make_sampler(settings.sampler, sampler_seed(settings.seed, run, worker_id), settings.space),
+        sampler=make_sampler(
+            settings.sampler, sampler_seed(settings.seed, run, worker_id), settings.space, settings.n_trials
+        ),
         pruner=make_pruner(settings.pruner, settings.max_epochs),
     )
     return study, settings

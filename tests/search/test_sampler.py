@@ -8,7 +8,18 @@ import numpy as np
 import optuna
 import pytest
 
-from search.study.sampler import LOCAL, PRIOR, TPE, PriorGuidedSampler, draw_near, from_unit, step_from, to_unit
+from search.study.sampler import (
+    LOCAL,
+    N_STARTUP,
+    PRIOR,
+    TPE,
+    PriorGuidedSampler,
+    draw_near,
+    from_unit,
+    startup_trials,
+    step_from,
+    to_unit,
+)
 from search.study.settings import make_sampler
 from spaces.adapters import suggest
 from spaces.first_trial import default_point
@@ -79,6 +90,21 @@ def test_the_first_trials_are_drawn_near_the_defaults_then_local_steps_and_tpe_m
     run(sampler, 30, objective)
     assert modes[:5] == [PRIOR] * 5
     assert {LOCAL, TPE} <= set(modes[5:])
+
+
+def test_a_small_trial_budget_leaves_most_trials_to_steps_from_the_incumbent_and_tpe() -> None:
+    """A 12-trial study draws 3 start-up trials near the defaults, not 8: the rest can find a better point."""
+    sampler = make_sampler("prior", 0, DENSE, n_trials=12)
+    modes: list[str] = []
+
+    def objective(trial: optuna.Trial) -> float:
+        trials = trial.study.get_trials(deepcopy=False)
+        modes.append(sampler.mode(trials, trials[-1]))
+        return suggest(DENSE, trial)["dropout"]
+
+    run(sampler, 12, objective)
+    assert modes[:3] == [PRIOR] * 3 and PRIOR not in modes[3:]
+    assert startup_trials(None) == startup_trials(400) == N_STARTUP and startup_trials(1) == 2
 
 
 def test_a_seeded_study_is_reproducible_and_draws_no_point_twice() -> None:
