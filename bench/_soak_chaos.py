@@ -22,29 +22,26 @@ ENV = {
 
 
 class Parents:
-    """The `start` processes of the run, each in a session of its own (as from its own terminal)."""
+    """The `start` processes of the run, each in a session of its own (as from its own terminal).
 
-    def __init__(self, url: str, workers: int, home: Path) -> None:
-        self.url, self.workers, self.home = url, workers, home
+    With the Optuna engine a parent runs up to ``WORKERS_PER_PARENT`` worker processes of stub
+    training; with KerasTuner each parent is one process training real (tiny) Keras models.
+    """
+
+    def __init__(self, url: str, workers: int, home: Path, engine: str = "optuna") -> None:
+        self.url, self.workers, self.home, self.engine = url, workers, home, engine
         self.started: list[subprocess.Popen[bytes]] = []
         self.since: dict[int, float] = {}  # pid -> when that parent was started
         self.log = open(home / "parents.log", "ab")  # noqa: SIM115 - open for the whole run
 
     def start(self, workers: int) -> None:
         env = {**os.environ, **ENV, "PYTHONPATH": str(ROOT), "FMNIST_SEARCH_HOME": str(self.home)}
-        command = [
-            sys.executable,
-            "-m",
-            "bench.with_objective",
-            "bench._soak_objective:soak_objective",
-            "start",
-            "--study",
-            STUDY,
-            "--workers",
-            str(workers),
-            "--storage",
-            self.url,
-        ]
+        if self.engine == "keras-tuner":
+            command = [sys.executable, "-m", "search", "start", "--engine", "keras-tuner", "--study", STUDY,
+                       "--storage", self.url]  # fmt: skip
+        else:
+            command = [sys.executable, "-m", "bench.with_objective", "bench._soak_objective:soak_objective", "start",
+                       "--study", STUDY, "--workers", str(workers), "--storage", self.url]  # fmt: skip
         self.started.append(
             subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True, stdout=self.log, stderr=self.log)
         )
@@ -56,6 +53,10 @@ class Parents:
     def keep_up(self) -> None:
         """Start parents until the run has its number of workers again (killed workers are not
         replaced by their parent)."""
+        if self.engine == "keras-tuner":  # one trainer a parent
+            for _ in range(self.workers - len(self.alive())):
+                self.start(1)
+            return
         # A parent still starting up (imports, data, spawning: long on a loaded CPU) counts as full.
         running = sum(
             WORKERS_PER_PARENT if time.time() - self.since[p.pid] < STARTUP_S else len(_children(p.pid))
@@ -84,8 +85,19 @@ def _session(sid: int) -> list[str]:
 
 
 def chaos_blow(parents: Parents, counts: dict[str, int], rng: random.Random) -> None:
-    """One random blow: SIGKILL a worker, SIGTERM a worker, or SIGKILL a parent."""
+    """One random blow: SIGKILL a worker, SIGTERM a worker, or SIGKILL a parent (KerasTuner: SIGKILL or
+    SIGTERM a parent, the process that trains)."""
     alive = parents.alive()
+    if parents.engine == "keras-tuner":
+        if not alive:
+            return
+        action = rng.choices(["kill parent", "term parent"], weights=[1, 1])[0]
+        try:
+            os.kill(rng.choice(alive).pid, signal.SIGKILL if action == "kill parent" else signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        counts[action] = counts.get(action, 0) + 1
+        return
     workers = [(parent, child) for parent in alive for child in _children(parent.pid)]
     action = rng.choices(["kill worker", "term worker", "kill parent"], weights=[4, 3, 1])[0]
     try:

@@ -27,6 +27,7 @@ class SoakResult:
     rerun: int = 0
     gave_up: int = 0
     failures: list[str] = field(default_factory=list)
+    engine: str = "optuna"
 
 
 def check_promises(result: SoakResult, study: optuna.Study) -> None:

@@ -2,6 +2,7 @@
 
     python -m bench.soak                      # PostgreSQL, 32 workers, 10 min; then SQLite, 8 workers, 10 min
     python -m bench.soak --backend sqlite --workers 8 --minutes 3
+    python -m bench.soak --engine keras-tuner --backend sqlite --workers 3 --minutes 4
 
 Real `fmnist-search start` parents (each with its worker processes), a real store, real signals;
 the training is a stub of a few seconds a trial (bench/with_objective.py), because this measures
@@ -18,6 +19,10 @@ trial makes per epoch (report + should_prune), the peak number of PostgreSQL con
 
 The stub trial is in bench/_soak_objective.py, the parents and the chaos loop's blows in
 bench/_soak_chaos.py, the result and its promises in bench/_soak_result.py.
+
+With ``--engine keras-tuner`` the parents are KerasTuner searches (one process each, real Keras
+training on 300 images, 2 epochs), and the blows SIGKILL or SIGTERM them: a KerasTuner trial is
+written only when it ends, so the promise is the exact budget with no claim left held by the dead.
 """
 
 from __future__ import annotations
@@ -62,7 +67,7 @@ def _watch_connections(server: Any, database: str, peak: list[int], stop: thread
             continue
 
 
-def run_soak(backend: str, workers: int, minutes: float, seed: int = 0) -> SoakResult:
+def run_soak(backend: str, workers: int, minutes: float, seed: int = 0, engine: str = "optuna") -> SoakResult:
     """One soak run; the result's ``failures`` list says which promises broke (empty: none)."""
     from search.study.settings import start_or_resume
     from storage import open_storage
@@ -71,7 +76,7 @@ def run_soak(backend: str, workers: int, minutes: float, seed: int = 0) -> SoakR
     for name, value in ENV.items():
         os.environ[name] = value
     rng = random.Random(seed)
-    result = SoakResult(backend, workers, minutes)
+    result = SoakResult(backend, workers, minutes, engine=engine)
     home = Path(tempfile.mkdtemp(prefix=f"fmnist-soak-{backend}-"))
     server, stop_watch, peak = None, threading.Event(), [0]
     if backend == "postgresql":
@@ -81,10 +86,11 @@ def run_soak(backend: str, workers: int, minutes: float, seed: int = 0) -> SoakR
         url = f"sqlite:///{home / 'soak.db'}"
     # A large budget while the chaos runs, so every claim is counted; the sampler is random (TPE's
     # cost grows with the trials, and this measures the store, not the sampler).
+    sizes = {"max_epochs": 2, "subset": 300} if engine == "keras-tuner" else {"max_epochs": 4}
     start_or_resume(
-        open_storage(url), STUDY, space="dense", max_epochs=4, sampler="random", pruner="median", n_trials=1_000_000
+        open_storage(url), STUDY, space="dense", sampler="random", pruner="median", n_trials=1_000_000, **sizes
     )
-    parents = Parents(url, workers, home)
+    parents = Parents(url, workers, home, engine)
     started = time.time()
     end_chaos = started + 60 * minutes
     outages = [started + 60 * minutes * f for f in (0.3, 0.65)] if server else []
@@ -152,6 +158,7 @@ def _postgres() -> tuple[Any, str, str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", choices=("postgresql", "sqlite", "both"), default="both")
+    parser.add_argument("--engine", choices=("optuna", "keras-tuner"), default="optuna")
     parser.add_argument("--workers", type=int, help="worker processes (default 32 on PostgreSQL, 8 on SQLite)")
     parser.add_argument("--minutes", type=float, default=10.0, help="how long the chaos loop runs (default 10)")
     parser.add_argument("--epoch-seconds", type=float, default=0.5, help="one stub epoch (4 a trial)")
@@ -161,9 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     backends = ("postgresql", "sqlite") if args.backend == "both" else (args.backend,)
     results = []
     for backend in backends:
-        workers = args.workers or (32 if backend == "postgresql" else 8)
-        print(f"{backend}: {workers} workers, chaos for {args.minutes:g} min", file=sys.stderr)
-        result = run_soak(backend, workers, args.minutes)
+        workers = args.workers or (3 if args.engine == "keras-tuner" else 32 if backend == "postgresql" else 8)
+        print(f"{backend}, {args.engine}: {workers} workers, chaos for {args.minutes:g} min", file=sys.stderr)
+        result = run_soak(backend, workers, args.minutes, engine=args.engine)
         results.append(asdict(result))
         print(f"\n{json.dumps(asdict(result), indent=2)}")
     args.out.write_text(json.dumps(results, indent=2) + "\n")

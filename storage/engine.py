@@ -196,7 +196,24 @@ def storage_errors(url: str) -> Iterator[None]:
     try:
         yield
     except SQLAlchemyError as error:
-        raise StorageError(f"storage {redact(url)} failed: {_without_password(describe_error(error), url)}") from error
+        why = _without_password(describe_error(error), url)
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            parsed = None
+        if parsed is not None and parsed.get_backend_name() == "sqlite":
+            why += read_only_folder_hint(Path(parsed.database or ""), str(error))
+        raise StorageError(f"storage {redact(url)} failed: {why}") from error
+
+
+def read_only_folder_hint(path: Path, message: str) -> str:
+    """Why SQLite could not open a file that is there: its folder is read-only (a mounted backup, a CD)."""
+    if "unable to open database file" not in message or not path.is_file() or os.access(path.parent, os.W_OK):
+        return ""
+    return (
+        f" (the folder {path.parent} is read-only, and a store in WAL mode writes {path.name}-shm beside "
+        "the file even to read it: copy the file to a writable folder and give that path)"
+    )
 
 
 def redact(url: str) -> str:

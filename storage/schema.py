@@ -15,7 +15,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from storage.engine import StorageError, redact, storage_errors
+from storage.engine import StorageError, read_only_folder_hint, redact, storage_errors
 
 # Tables every Optuna RDB store has, whatever its schema version.
 OPTUNA_TABLES = ("studies", "trials", "version_info")
@@ -67,5 +67,5 @@ def _sqlite_table_names(path: Path) -> set[str]:
         finally:
             connection.close()
     except sqlite3.Error as error:
-        raise StorageError(f"cannot read the store {path}: {error}") from error
+        raise StorageError(f"cannot read the store {path}: {error}{read_only_folder_hint(path, str(error))}") from error
     return {name for (name,) in rows}

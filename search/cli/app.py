@@ -97,6 +97,10 @@ DataDirOption = Annotated[
 
 # What Ctrl-C leaves behind, said after "interrupted:" by the commands that run for long.
 INTERRUPTED_STUDY = "running trials were recorded as failed and re-queued; start the study again to resume"
+INTERRUPTED_KERAS_TUNER = (
+    "the running KerasTuner trial was dropped (it is written only when it ends) and its slot freed; "
+    "start the study again to resume"
+)
 INTERRUPTED_EXPORT = "nothing was exported; an earlier export of this trial, if any, is unchanged"
 INTERRUPTED = "stopped"
 

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from search.cli.app import (
+    INTERRUPTED_KERAS_TUNER,
     INTERRUPTED_STUDY,
     DataDirOption,
     JsonOption,
@@ -169,7 +170,8 @@ def start(
     pins the backend.
     Example: fmnist-search start --space cnn --trials 50 --workers 4
     """
-    with user_errors(INTERRUPTED_STUDY, verbose):
+    interrupted = INTERRUPTED_KERAS_TUNER if engine.value == "keras-tuner" else INTERRUPTED_STUDY
+    with user_errors(interrupted, verbose):
         configure_logging(verbose)
         from search import api
         from search.runtime.devices import check_gpus, detect_gpus, parse_gpus

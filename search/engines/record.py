@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 
 METRICS = ("accuracy", "loss", "val_accuracy", "val_loss")
 History = dict[str, list[float | None]]
+# The per-epoch history is a system attribute: optuna-dashboard lists user attributes one per
+# line, and a history of a few epochs as one line made the trial pane wider than the window.
+HISTORY_ATTR = "fmnist_history"
+OLD_HISTORY_ATTR = "history"  # where studies made before kept it, as a user attribute
 
 
 def new_history() -> History:
@@ -49,14 +53,41 @@ def runner_attrs(worker_id: int, device: str) -> dict[str, Any]:
 
 
 def result_attrs(history: History, param_count: int, seconds: float) -> dict[str, Any]:
-    """What a trial's training left: epochs run, best epoch, parameter count, train seconds, the history."""
+    """What a trial's training left, as user attributes: epochs run, best epoch, parameter count, train seconds."""
     return {
         "epochs_run": len(history["val_accuracy"]),
         "best_epoch": best_epoch(history),
         "param_count": int(param_count),
         "train_seconds": round(seconds, 3),
-        "history": history,
     }
+
+
+def save_history(trial: optuna.Trial, history: History) -> None:
+    """Store a running trial's per-epoch history (``HISTORY_ATTR``) through the storage's public API."""
+    import optuna
+
+    if not isinstance(trial, optuna.Trial):  # a FixedTrial (tests, a notebook): its attributes are a plain dict
+        trial.system_attrs[HISTORY_ATTR] = history
+        return
+    trial.storage.set_trial_system_attr(_trial_id(trial), HISTORY_ATTR, history)
+
+
+def history_of(trial: optuna.Trial | optuna.trial.FrozenTrial) -> History:
+    """A trial's per-epoch history, running or finished; empty when it has none."""
+    import optuna
+
+    if isinstance(trial, optuna.Trial):  # a running trial: Optuna's Trial shows no system attributes
+        system_attrs = trial.storage.get_trial_system_attrs(_trial_id(trial))
+    else:
+        system_attrs = trial.system_attrs
+    return system_attrs.get(HISTORY_ATTR) or trial.user_attrs.get(OLD_HISTORY_ATTR) or {}
+
+
+def _trial_id(trial: optuna.Trial) -> int:
+    """The storage's id of a running trial, through the storage's public API."""
+    storage = trial.storage
+    study_id = storage.get_study_id_from_name(trial.study.study_name)
+    return storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
 
 
 def one_line(error: BaseException) -> str:

@@ -119,6 +119,7 @@ def worker_process_main(
     with interrupts.signals_as_interrupts(second_forces=False):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, interrupts.SIGNALS)  # held since the parent started it
         try:
+            interrupts.check()  # the parent died while this process started: go before importing more
             run_worker(job)
         except KeyboardInterrupt:  # its trial is already re-queued; the exit code says which signal
             sys.exit(128 + (interrupts.received() or signal.SIGINT))
@@ -176,7 +177,15 @@ def _fail_trials_of_dead(processes: list[BaseProcess], study: optuna.Study, done
     """A worker that died with a trial running cannot give it back: do it for it, without waiting for its heartbeat."""
     for process in processes:
         if process.pid is not None and process.pid not in done and process.exitcode not in (None, 0):
-            done[process.pid] = recover_dead_trials(study, worker_process(process.pid))
+            done[process.pid] = recover_dead_trials(study, worker_process(process.pid), _how_it_ended(process))
+
+
+def _how_it_ended(process: BaseProcess) -> str:
+    code = process.exitcode or 0
+    if code < 0:
+        name = signal.Signals(-code).name
+        return f"was killed by {name}" + (" (the out-of-memory killer, or kill -9)" if name == "SIGKILL" else "")
+    return f"exited with code {code}"
 
 
 def _drain(messages: SimpleQueue[tuple[int, str]]) -> list[tuple[int, str]]:

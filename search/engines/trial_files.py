@@ -18,6 +18,8 @@ import optuna
 from optuna.artifacts import upload_artifact
 from optuna_dashboard import save_note, save_plotly_graph_object
 
+from search.engines.record import history_of
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
     from optuna.artifacts._protocol import ArtifactStore
@@ -106,7 +108,7 @@ def learning_curve_url(study_id: int, trial: optuna.trial.FrozenTrial) -> str | 
 def attach_trial_report(trial: optuna.Trial, artifact_store: ArtifactStore, max_epochs: int, pruned: bool) -> None:
     """Upload the learning curve and save the note of a trial that is about to finish (still RUNNING)."""
     attrs = trial.user_attrs
-    history = attrs.get("history") or {}
+    history = history_of(trial)
     with tempfile.TemporaryDirectory(prefix="fmnist-trial-") as folder:
         path = render_learning_curve(history, f"trial {trial.number}", Path(folder) / LEARNING_CURVE_FILE)
         artifact_id = upload_artifact(

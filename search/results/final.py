@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from search.data import loader as fmnist_data
+from search.engines.record import history_of
 from search.errors import ExportError
 from search.results import baselines
 from search.results.view import percent_of
@@ -63,7 +64,7 @@ def export_best(
         study, settings = open_study(open_storage(url, must_exist=True), study_name)
         trial = export.best_trial(study)
         config = export.config_from_trial(study_name, settings, trial)
-        history = trial.user_attrs.get("history")
+        history = history_of(trial) or None
     fmnist_data.load_part("train", data_dir)  # corrupt or missing data fails before anything is written
     folder = export.default_folder(config, out)
     view.say(

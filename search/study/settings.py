@@ -1,8 +1,9 @@
 """Study set-up: the settings a study is started with, saved in the store; samplers and pruners.
 
-A study's settings (space, epochs, pruner, subset, seed, budget) live in the study's user
+A study's settings (space, epochs, pruner, subset, seed, budget) live in the study's system
 attributes, so starting it again resumes it as it was, and a worker joining from elsewhere
-needs nothing but the study name and the storage URL.
+needs nothing but the study name and the storage URL. Its user attribute of the same name is a
+one-line summary, for the dashboard and `optuna studies`, which list user attributes.
 """
 
 from __future__ import annotations
@@ -136,10 +137,24 @@ def read_settings(storage: optuna.storages.BaseStorage, name: str) -> StudySetti
         if name not in names:
             known = ", ".join(sorted(names)) or "none"
             raise StudyNotFound(f"no study named {name!r} in this store (studies there: {known})")
-        attrs = storage.get_study_user_attrs(storage.get_study_id_from_name(name))
-    if SETTINGS_ATTR not in attrs:
+        study_id = storage.get_study_id_from_name(name)
+        data = storage.get_study_system_attrs(study_id).get(SETTINGS_ATTR)
+        if data is None:  # a study started before the settings moved: its user attribute held them
+            data = storage.get_study_user_attrs(study_id).get(SETTINGS_ATTR)
+    if not isinstance(data, dict):
         raise StudyWithoutSettings(f"study {name!r} was not created by fmnist-search (it has no saved settings)")
-    return StudySettings.from_attrs(attrs[SETTINGS_ATTR])
+    return StudySettings.from_attrs(data)
+
+
+def _save_settings(storage: optuna.storages.BaseStorage, name: str, settings: StudySettings) -> None:
+    """The settings as data (read back by ``read_settings``), then their summary for people."""
+    study_id = storage.get_study_id_from_name(name)
+    storage.set_study_system_attr(study_id, SETTINGS_ATTR, settings.to_attrs())
+    budget = f"{settings.n_trials} trials" if settings.n_trials else "no trial budget"
+    images = f"{settings.subset:,} training images" if settings.subset else "all training images"
+    summary = (f"space {settings.space.name} ({settings.space.model}), {budget}, up to {settings.max_epochs} epochs, "
+               f"{images}, {settings.sampler} + {settings.pruner}, seed {settings.seed}")  # fmt: skip
+    storage.set_study_user_attr(study_id, SETTINGS_ATTR, summary)
 
 
 class StudyWithoutSettings(StudyError):
@@ -220,7 +235,7 @@ def start_or_resume(
             except optuna.exceptions.DuplicatedStudyError:  # another start created it a moment ago
                 study = None
             if study is not None:
-                study.set_user_attr(SETTINGS_ATTR, settings.to_attrs())
+                _save_settings(storage, name, settings)
                 name_the_metric(study)
         if study is not None:
             _reset_budget(storage, name, settings)
@@ -238,7 +253,7 @@ def start_or_resume(
     settings = dataclasses.replace(stored, **{k: v for k, v in given.items() if k not in _FIXED_ON_RESUME})
     if settings != stored:
         with storage_errors(str(getattr(storage, "url", "storage"))):
-            storage.set_study_user_attr(storage.get_study_id_from_name(name), SETTINGS_ATTR, settings.to_attrs())
+            _save_settings(storage, name, settings)
     _reset_budget(storage, name, settings, set_limit="n_trials" in given)
     return settings, True
 

@@ -20,6 +20,8 @@ import optuna
 from rich.console import Console
 from rich.live import Live
 
+from search.engines.coordinator import FAIL_REASON_ATTR
+from search.engines.divergence import DIVERGED_ATTR
 from search.engines.run_view import RunDisplay
 from search.settings import settings as current_settings
 from search.study.settings import StudySettings
@@ -190,7 +192,17 @@ def trial_event(study_name: str, trial: optuna.trial.FrozenTrial, settings: Stud
         "worker": attrs.get("worker_id"),
         "device": attrs.get("device"),
         "params": dict(trial.params),
+        "reason": _why_it_ended(trial),
     }
+
+
+def _why_it_ended(trial: optuna.trial.FrozenTrial) -> str | None:
+    """A failed trial's reason, or a pruned trial's divergence; None for the rest."""
+    if trial.state == optuna.trial.TrialState.FAIL:
+        return trial.user_attrs.get(FAIL_REASON_ATTR)
+    if DIVERGED_ATTR in trial.user_attrs:
+        return f"diverged: {trial.user_attrs[DIVERGED_ATTR]}"
+    return None
 
 
 def status_event(event: str, snapshot: StudySnapshot, elapsed: float, eta: float | None) -> dict[str, Any]:
@@ -218,8 +230,9 @@ def format_line(event: dict[str, Any]) -> str:
         value = "-" if event["val_accuracy"] is None else f"{percent(event['val_accuracy'])} %"
         seconds = "-" if event["seconds"] is None else f"{event['seconds']:.1f} s"
         worker = "?" if event["worker"] is None else event["worker"]
+        why = f" ({event['reason']})" if event.get("reason") else ""
         return (
-            f"{event['time']} trial {event['number']} {event['state']}  val acc {value}  "
+            f"{event['time']} trial {event['number']} {event['state']}{why}  val acc {value}  "
             f"epochs {event['epochs']}/{event['max_epochs']}  {seconds}  worker {worker}  "
             f"{format_params(event['params'])}"
         )

@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from search.engines.coordinator import (
+    FAIL_REASON_ATTR,
     MAX_CONSECUTIVE_FAILURES,
     MAX_RETRY,
     WORKER_PROCESS_ATTR,
@@ -108,6 +109,9 @@ def test_a_trial_cut_short_by_the_deadline_or_a_signal_is_requeued_with_its_para
     stopped = _run(coordinator, _raise(interrupts.Interrupted()))  # runs the re-queued params
     assert stopped.interrupted and stopped.trial.state == State.FAIL and stopped.trial.params == cut.trial.params
     assert waiting() == [(stopped.trial.number, cut.trial.params)]
+    assert cut.trial.user_attrs[FAIL_REASON_ATTR] == "time ran out; its params run again"
+    assert stopped.trial.user_attrs[FAIL_REASON_ATTR] == "stopped by SIGINT; its params run again"
+    assert all(FAIL_REASON_ATTR not in t.user_attrs for t in coordinator.study.get_trials(states=(State.WAITING,)))
     assert coordinator.budget.state() == (3, 0)
 
 

@@ -125,10 +125,9 @@ def test_the_evaluation_of_an_export_shows_on_its_trial(tiny_data_dir, tmp_path:
         heading = "//h2[contains(., 'Final evaluation')]"
         # The note's lines wrap inside its card: nothing in it is wider than the card.
         assert browser.execute_script(OVERFLOW_SCRIPT, heading, False) == []
-        # The card itself fits the window only once nothing beside it in the trial's pane is
-        # wider: the `history` user attribute, one unwrapped line, widens the pane today.
-        if cut := browser.execute_script(OVERFLOW_SCRIPT, heading, True):
-            pytest.xfail(f"the trial pane is wider than the window, the note is cut at its edge: {cut[:2]}")
+        # The card fits the window: nothing beside it in the trial's pane (its user attributes,
+        # one unwrapped line each) is wider than the window.
+        assert browser.execute_script(OVERFLOW_SCRIPT, heading, True) == []
 
 
 # Elements of a note (the Markdown around the heading at arguments[0]) whose right edge passes the

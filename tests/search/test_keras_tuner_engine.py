@@ -18,6 +18,7 @@ from search.engines.keras_tuner.engine import (
     optuna_params,
     trial_attrs,
 )
+from search.engines.record import history_of
 from spaces.space import load_space
 from tests.search.cli_helpers import assert_one_line_error, invoke
 
@@ -45,13 +46,11 @@ def test_keras_tuner_trials_are_complete_optuna_trials_that_status_and_export_re
         assert trial.distributions["batch_norm"] == optuna.distributions.CategoricalDistribution([False, True])
         attrs = trial.user_attrs
         assert attrs["engine"] == "keras-tuner"
-        assert {"epochs_run", "best_epoch", "param_count", "train_seconds", "history", "worker_id", "device"} <= set(
-            attrs
-        )
+        assert {"epochs_run", "best_epoch", "param_count", "train_seconds", "worker_id", "device"} <= set(attrs)
         steps = sorted(trial.intermediate_values)
         assert steps == list(range(1, attrs["epochs_run"] + 1)) and steps
         assert trial.value == pytest.approx(max(trial.intermediate_values.values()))
-        assert attrs["history"]["val_accuracy"][attrs["best_epoch"] - 1] == pytest.approx(trial.value)
+        assert history_of(trial)["val_accuracy"][attrs["best_epoch"] - 1] == pytest.approx(trial.value)
 
     with sqlite3.connect(db) as connection:  # the budget is the study's, as for Optuna workers
         assert connection.execute("SELECT n_trials, claimed FROM fmnist_budgets").fetchone() == (3, 3)

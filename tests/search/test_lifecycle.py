@@ -16,7 +16,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from search.engines.coordinator import recover_dead_trials
+from search.engines.coordinator import FAIL_REASON_ATTR, recover_dead_trials
 from search.engines.optuna.worker import WorkerJob, run_worker
 from search.study.settings import FINISHED, open_study, start_or_resume
 from storage import open_storage
@@ -258,6 +258,12 @@ def test_a_worker_killed_during_start_is_named_and_its_trial_rerun(real_data_dir
     assert len(study.get_trials(states=FINISHED)) == 6 and not study.get_trials(states=(State.RUNNING, State.WAITING))
     retries = [t for t in study.trials if t.system_attrs.get("failed_trial") == victim.number]
     assert len(retries) == 1 and retries[0].params == victim.params and retries[0].state in FINISHED
+    # The dashboard shows why the trial failed, and its re-run does not inherit that reason.
+    reason = study.trials[victim.number].user_attrs[FAIL_REASON_ATTR]
+    assert reason == f"its worker process ({victim.user_attrs['worker_process']}) was killed by SIGKILL " + (
+        "(the out-of-memory killer, or kill -9)"
+    )
+    assert FAIL_REASON_ATTR not in retries[0].user_attrs
 
 
 def test_a_worker_s_last_error_is_shown(real_data_dir: Path, tmp_path: Path) -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import optuna
+import pytest
 
 from search.runtime.quiet import import_keras
 
 import_keras()
 
+from search.engines.divergence import DIVERGED_ATTR  # noqa: E402
 from search.engines.optuna.objective import TrainingContext, train_trial  # noqa: E402
+from search.engines.record import history_of  # noqa: E402
 from spaces import Fixed, Space  # noqa: E402
 from spaces.families import defaults  # noqa: E402
 
@@ -27,8 +30,8 @@ def test_objective_runs_under_fixed_trial(real_subset) -> None:
     assert attrs["epochs_run"] == 2 and attrs["best_epoch"] in (1, 2)
     assert attrs["param_count"] == 784 * 32 + 32 + 32 * 10 + 10
     assert attrs["worker_id"] == 3 and attrs["device"] == "cpu (test)" and attrs["train_seconds"] > 0
-    assert len(attrs["history"]["val_accuracy"]) == 2
-    assert value == max(attrs["history"]["val_accuracy"])
+    assert len(history_of(space)["val_accuracy"]) == 2 and "history" not in attrs  # kept out of the dashboard's list
+    assert value == max(history_of(space)["val_accuracy"])
 
 
 def test_same_seed_same_result(real_subset) -> None:
@@ -67,9 +70,15 @@ def test_keras_session_is_cleared_between_trials(real_subset) -> None:
 def test_diverging_trial_stops_without_nan_in_its_record(real_subset) -> None:
     trial = optuna.trial.FixedTrial({})
     context = TrainingContext(real_subset, max_epochs=3, seed=0)
-    value = train_trial(trial, fixed_space(learning_rate=10.0, optimizer="sgd", activation="relu"), context)
-    assert 0.0 <= value <= 1.0
-    history = trial.user_attrs["history"]
+    with pytest.raises(optuna.TrialPruned, match="diverged in epoch 1"):  # never a complete trial worth 10 %
+        train_trial(
+            trial,
+            fixed_space(n_layers=2, units=256, learning_rate=10.0, optimizer="sgd", activation="selu", batch_size=32),
+            context,
+        )
+    assert trial.user_attrs[DIVERGED_ATTR].startswith("the training loss became NaN or infinite in epoch 1")
+    history = history_of(trial)
+    assert len(history["loss"]) == 1  # stopped in the epoch it diverged
     assert all(v is None or v == v for values in history.values() for v in values)  # no NaN
 
 

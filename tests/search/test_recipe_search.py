@@ -23,6 +23,7 @@ keras = import_keras()
 from search.data.loader import TrainValData  # noqa: E402
 from search.engines.optuna import objective  # noqa: E402
 from search.engines.optuna.objective import TrainingContext, train_trial  # noqa: E402
+from search.engines.record import history_of  # noqa: E402
 from search.results.export import ExportConfig, read_config, train_model  # noqa: E402
 from spaces import Fixed, Space  # noqa: E402
 from spaces.families import LATER_KEYS, defaults  # noqa: E402
@@ -77,7 +78,7 @@ def test_a_pruned_trial_ran_the_first_epochs_of_the_full_schedule(monkeypatch: p
     ):  # prunes everything / nothing
         study = optuna.create_study(direction="maximize", pruner=pruner)
         study.optimize(lambda t: train_trial(t, space, context), n_trials=1)
-        histories.append(study.trials[0].user_attrs["history"])
+        histories.append(history_of(study.trials[0]))
         states.append(study.trials[0].state)
     assert states == [optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.COMPLETE]
     assert [len(h["val_loss"]) for h in histories] == [1, 3]

@@ -9,6 +9,7 @@ import pytest
 
 from search.engines.optuna.worker import MAX_CONSECUTIVE_FAILURES, WorkerError, WorkerJob, run_worker
 from search.study.settings import (
+    SETTINGS_ATTR,
     StudyError,
     count_finished,
     make_pruner,
@@ -33,6 +34,18 @@ def test_settings_are_saved_and_a_resume_keeps_them(tmp_path: Path) -> None:
     assert read_settings(open_storage(url), "mine").n_trials == 9
     with pytest.raises(StudyError, match="--space"):
         start_or_resume(open_storage(url), "mine", space="dense")
+
+
+def test_the_study_attributes_people_see_are_a_one_line_summary_and_old_studies_still_read(tmp_path: Path) -> None:
+    """The dashboard's attributes panel and `optuna studies` list user attributes: no raw space blob there."""
+    storage = open_storage(f"sqlite:///{tmp_path / 's.db'}")
+    settings, _ = start_or_resume(storage, "mine", space="cnn", max_epochs=4, subset=300, n_trials=7)
+    shown = optuna.load_study(study_name="mine", storage=storage).user_attrs
+    assert shown == {SETTINGS_ATTR: "space cnn (cnn), 7 trials, up to 4 epochs, 300 training images, prior + "
+                     "hyperband, seed 0"}  # fmt: skip
+    old = optuna.create_study(storage=storage, study_name="old")  # settings kept as a user attribute, as before
+    old.set_user_attr(SETTINGS_ATTR, settings.to_attrs())
+    assert read_settings(storage, "old") == settings
 
 
 def test_a_study_not_made_by_fmnist_search_is_refused(tmp_path: Path) -> None:

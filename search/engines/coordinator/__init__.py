@@ -20,6 +20,7 @@ worker in search/engines/optuna/worker.py, KerasTuner's Hyperband in search/engi
 
 from search.engines.coordinator._coordinator import MAX_CONSECUTIVE_FAILURES, Coordinator, failure_reason
 from search.engines.coordinator._recovery import (
+    FAIL_REASON_ATTR,
     MAX_RETRY,
     REQUEUED_FROM,
     WORKER_PROCESS_ATTR,
@@ -31,6 +32,7 @@ from search.engines.coordinator._recovery import (
 from search.engines.coordinator._slots import Ended, TrialSlot
 
 __all__ = [
+    "FAIL_REASON_ATTR",
     "MAX_CONSECUTIVE_FAILURES",
     "MAX_RETRY",
     "REQUEUED_FROM",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -13,6 +14,7 @@ import sqlalchemy
 
 from search import notices
 from search.engines.coordinator._recovery import (
+    FAIL_REASON_ATTR,
     WORKER_PROCESS_ATTR,
     recover_dead_trials,
     requeue,
@@ -115,7 +117,8 @@ class Coordinator:
             interrupts.note(interrupted)
         except Exception as failure:  # noqa: BLE001 - recorded as the trial's failure, shown by the caller
             error = failure
-        frozen = self._tell(slot, trial, state, value)
+        reason = None if state != State.FAIL else _why_failed(error, interrupts.received())
+        frozen = self._tell(slot, trial, state, value, reason)
         if frozen is None:
             return Ended(None, error)
         if interrupts.received() is not None:
@@ -126,9 +129,13 @@ class Coordinator:
         self._settle(slot, trial, frozen, requeue_unfinished=isinstance(error, DeadlineReached))
         return Ended(frozen, error, out_of_time=isinstance(error, DeadlineReached))
 
-    def _tell(self, slot: TrialSlot, trial: optuna.Trial, state: State, value: float | None) -> Any:
+    def _tell(
+        self, slot: TrialSlot, trial: optuna.Trial, state: State, value: float | None, reason: str | None = None
+    ) -> Any:
         try:
             with _store_outage(slot):
+                if reason is not None:  # before the end: a finished trial is read-only
+                    trial.set_user_attr(FAIL_REASON_ATTR, reason)
                 if state == State.COMPLETE:
                     return self.study.tell(trial, value)
                 return self.study.tell(trial, state=state)
@@ -203,3 +210,12 @@ def _store_outage(slot: TrialSlot) -> Iterator[None]:
 def failure_reason(error: BaseException | None) -> str:
     """Why a trial failed, in one line."""
     return one_line(error) if error is not None else "unknown reason"
+
+
+def _why_failed(error: BaseException | None, signum: int | None) -> str:
+    """The reason a failed trial stores: its error, or the signal that stopped it (it runs again)."""
+    if error is None and signum is not None:
+        return f"stopped by {signal.Signals(signum).name}; its params run again"
+    if isinstance(error, DeadlineReached):
+        return f"{error}; its params run again"
+    return failure_reason(error)

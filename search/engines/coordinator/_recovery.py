@@ -16,6 +16,7 @@ State = optuna.trial.TrialState
 MAX_RETRY = 2  # runs of one trial's params whose worker died, before they count as failed
 WORKER_PROCESS_ATTR = "worker_process"
 REQUEUED_FROM = "requeued_from"
+FAIL_REASON_ATTR = "fail_reason"  # one line: why a failed trial failed (its error, a signal, its worker's end)
 KEPT_ON_REQUEUE = ("warm_start",)  # a known-good first trial stays one (search/study/pruner.py)
 
 
@@ -34,14 +35,15 @@ def store_of(study: optuna.Study) -> Store:
     return storage
 
 
-def recover_dead_trials(study: optuna.Study, process: str | None = None) -> list[int]:
+def recover_dead_trials(study: optuna.Study, process: str | None = None, how: str | None = None) -> list[int]:
     """Fail the RUNNING trials whose worker is gone, give their slots back and re-queue their params.
 
     Without ``process``, a trial is gone when its heartbeat is stale (storage/optuna_store.py),
     except just after an outage of the store, when every heartbeat is old, its worker alive or
     not: live workers beat again within an interval (plus a retry's delay) of the store's return.
     With ``process`` (host:pid), that worker is known dead (its parent saw it exit): its trials
-    go at once. Another process failing a trial first wins; returns the numbers failed here.
+    go at once, and ``how`` says how it ended ("was killed by SIGKILL"), in the failed trial's
+    stored reason. Another process failing a trial first wins; returns the numbers failed here.
     """
     store = store_of(study)
     study_id = store.get_study_id_from_name(study.study_name)
@@ -49,14 +51,17 @@ def recover_dead_trials(study: optuna.Study, process: str | None = None) -> list
         running = study.get_trials(deepcopy=False, states=(State.RUNNING,))
         numbers = [t.number for t in running if t.user_attrs.get(WORKER_PROCESS_ATTR) == process]
         trial_ids = [store.get_trial_id_from_study_id_trial_number(study_id, n) for n in numbers]
+        reason = f"its worker process ({process}) {how or 'died'}"
     else:
         interval, grace = heartbeat_timings()
         trial_ids = (
             [] if seconds_since_outage() < interval + MAX_DELAY_SECONDS + 1 else store.dead_trial_ids(study_id, grace)
         )
+        reason = f"its worker sent no heartbeat for over {grace} s (killed, or cut off from the store)"
     failed = []
     for trial_id in trial_ids:
         try:
+            store.set_trial_user_attr(trial_id, FAIL_REASON_ATTR, reason)
             if not store.set_trial_state_values(trial_id, state=State.FAIL):
                 continue
         except optuna.exceptions.UpdateFinishedTrialError:
@@ -84,7 +89,7 @@ def _retry_lost(study: optuna.Study, lost: optuna.trial.FrozenTrial) -> None:
     study.add_trial(
         optuna.trial.create_trial(
             state=State.WAITING, params=lost.params, distributions=lost.distributions,
-            user_attrs=lost.user_attrs, system_attrs=system_attrs,
+            user_attrs={k: v for k, v in lost.user_attrs.items() if k != FAIL_REASON_ATTR}, system_attrs=system_attrs,
         )
     )  # fmt: skip
 

@@ -40,9 +40,18 @@ import optuna
 from search import notices
 from search.data.loader import TrainValData, load_train_val
 from search.engines.coordinator import MAX_CONSECUTIVE_FAILURES, Coordinator
+from search.engines.divergence import DIVERGED_ATTR, divergence_message
 from search.engines.interface import DEFAULT_ENGINE, ENGINES, EpochListener, WorkerJob
 from search.engines.keras_tuner.tuner import FitRecord, SearchOver, keras_tuner_classes
-from search.engines.record import METRICS, History, attach_report, result_attrs, runner_attrs, update_plots
+from search.engines.record import (
+    HISTORY_ATTR,
+    METRICS,
+    History,
+    attach_report,
+    result_attrs,
+    runner_attrs,
+    update_plots,
+)
 from search.errors import EngineError, StorageError, WorkerError
 from search.runtime import interrupts
 from search.study.settings import StudySettings, open_study
@@ -112,11 +121,19 @@ def trial_attrs(record: FitRecord, history: History, worker_id: int, device: str
 
 
 def write_trial(
-    study: optuna.Study, space: Space, values: dict[str, Any], attrs: dict[str, Any], artifacts: Any, max_epochs: int
+    study: optuna.Study,
+    space: Space,
+    values: dict[str, Any],
+    attrs: dict[str, Any],
+    history: History,
+    artifacts: Any,
+    max_epochs: int,
+    diverged: str | None = None,
 ) -> optuna.trial.FrozenTrial:
-    """Add one finished KerasTuner trial to the study as a COMPLETE trial with its per-epoch values."""
+    """Add one finished KerasTuner trial to the study with its per-epoch values: COMPLETE, or PRUNED if it
+    ``diverged`` (search/engines/divergence.py)."""
     params, distributions = optuna_params(space, values)
-    val = [v or 0.0 for v in attrs["history"]["val_accuracy"]]
+    val = [v or 0.0 for v in history["val_accuracy"]]
     if not val:
         raise RuntimeError("training ran no epoch")
     # Added as RUNNING, then told: a finished trial is read-only, and the learning curve and note
@@ -127,6 +144,7 @@ def write_trial(
             params=params,
             distributions=distributions,
             user_attrs=attrs,
+            system_attrs={HISTORY_ATTR: history},
             intermediate_values={epoch: value for epoch, value in enumerate(val, start=1)},
         )
     )
@@ -137,6 +155,9 @@ def write_trial(
     )
     live = optuna.trial.Trial(study, added._trial_id)
     attach_report(live, artifacts, max_epochs, pruned=False)
+    if diverged is not None:
+        live.set_user_attr(DIVERGED_ATTR, diverged)
+        return study.tell(live, state=optuna.trial.TrialState.PRUNED)
     return study.tell(live, max(val))
 
 
@@ -154,7 +175,8 @@ def run_keras_tuner(
 
     notices.show_on_stderr()  # a direct call (a test, a notebook): warnings as plain lines, unless a UI shows them
     os.environ.update(job.env)
-    interrupts.reset()
+    if not interrupts.handled():
+        interrupts.reset()  # a direct call: an earlier Ctrl-C must not stop this run
     storage = open_storage(job.storage_url, must_exist=False)
     run = job.run if job.run is not None else next_run(job.storage_url, job.study_name)
     study, settings = open_study(storage, job.study_name)
@@ -166,6 +188,7 @@ def run_keras_tuner(
     data = load_train_val(job.data_dir, settings.subset)
     artifacts = open_artifact_store(job.storage_url)
     coordinator = Coordinator(study, Budget(job.storage_url, job.study_name))
+    interrupts.check()  # a signal during the imports above (a parent that died meanwhile): no trial starts
     return _search(job, study, settings, seed, data, coordinator, artifacts, device, after_trial)
 
 
@@ -191,7 +214,8 @@ def _search(
 
     def on_trial(kt_trial: Any, record: FitRecord | None) -> bool:
         """Write a finished KerasTuner trial into the study; False when it did not finish (its slot goes back)."""
-        if record is None or record.cut_short or kt_trial.status != "COMPLETED":
+        finished = kt_trial.status == "COMPLETED" or (record is not None and record.diverged_at is not None)
+        if record is None or record.cut_short or not finished:
             if record is None or not record.cut_short:
                 reason = _last_line(kt_trial.message)
                 coordinator.count_failure(f"KerasTuner trial {kt_trial.trial_id} failed: {reason}", reason)
@@ -202,7 +226,8 @@ def _search(
         attrs = trial_attrs(record, history, job.worker_id, device, f"{run_id}/{kt_trial.trial_id}")
         attrs["keras_tuner_bracket"] = values.get("tuner/bracket")
         attrs["keras_tuner_round"] = values.get("tuner/round")
-        frozen = write_trial(study, settings.space, values, attrs, artifacts, settings.max_epochs)
+        diverged = None if record.diverged_at is None else divergence_message(record.diverged_at)
+        frozen = write_trial(study, settings.space, values, attrs, history, artifacts, settings.max_epochs, diverged)
         written.append(frozen)
         coordinator.count_success()
         update_plots(study)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from search.engines.coordinator import Coordinator, TrialSlot
+from search.engines.divergence import diverged_in
 from search.engines.record import History, add_epoch, new_history
 from search.runtime import interrupts
 from spaces.adapters import keras_tuner_params
@@ -29,6 +30,7 @@ class FitRecord:
     seconds: float = 0.0
     initial_epoch: int = 0
     cut_short: bool = False  # stopped by the deadline before its last epoch
+    diverged_at: int | None = None  # the epoch whose training loss became NaN or infinite
 
 
 def keras_tuner_classes() -> tuple[type, type]:
@@ -37,15 +39,27 @@ def keras_tuner_classes() -> tuple[type, type]:
     import keras_tuner
 
     class DeadlineStop(keras.callbacks.Callback):
-        """Stop at the end of an epoch once the run's time is up (unless it was the last one)."""
+        """Stop at the end of an epoch once the run's time is up (unless it was the last one), or after a batch
+        whose loss is not a number (search/engines/divergence.py)."""
 
         def __init__(self, deadline: float | None, last_epoch: int, record: FitRecord) -> None:
             super().__init__()
             self.deadline, self.last_epoch, self.record = deadline, last_epoch, record
+            self.epoch = 0
+
+        def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            self.epoch = epoch + 1
+
+        def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            if diverged_in(logs):
+                self.record.diverged_at = self.epoch
+                self.model.stop_training = True
 
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             interrupts.check()  # an interrupted epoch: stop before it is recorded (KerasTuner does not catch it)
             add_epoch(self.record.history, logs)
+            if self.record.diverged_at is not None:
+                return
             if self.deadline is not None and epoch + 1 < self.last_epoch and time.time() >= self.deadline:
                 self.record.cut_short = True
                 self.model.stop_training = True

@@ -14,8 +14,9 @@ import optuna
 
 from search.data.loader import TrainValData
 from search.engines.deadline import DeadlineReached
+from search.engines.divergence import DIVERGED_ATTR, diverged_in, divergence_message
 from search.engines.interface import EpochListener
-from search.engines.record import add_epoch, new_history, result_attrs, runner_attrs
+from search.engines.record import add_epoch, new_history, result_attrs, runner_attrs, save_history
 from search.runtime import interrupts
 from search.runtime.choice import compile_options
 from search.runtime.memory import custom_gradient_names, release_trial_memory
@@ -50,11 +51,23 @@ class _ReportAndPrune(keras.callbacks.Callback):
         self.timed_out_at: int | None = None
         self.history = new_history()
         self.pruned_at: int | None = None
+        self.diverged_at: int | None = None  # the epoch whose training loss became NaN or infinite
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._epoch = epoch + 1
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if diverged_in(logs):
+            self.diverged_at = self._epoch
+            self.model.stop_training = True
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         interrupts.check()  # Ctrl-C or SIGTERM cut this epoch short: stop here, before it is reported
         logs = logs or {}
         val_accuracy = add_epoch(self.history, logs)
+        if self.diverged_at is not None:
+            return  # the weights are NaN: nothing to report, the trial ends as diverged (train_trial)
         step = epoch + 1
         self.trial.report(val_accuracy or 0.0, step)
         if self.listener:
@@ -88,7 +101,7 @@ def _fit(
                 batch_size=params["batch_size"],
                 epochs=max_epochs,
                 validation_data=(data.x_val, targets(params, data.y_val)),
-                callbacks=[reporter, keras.callbacks.TerminateOnNaN()],
+                callbacks=[reporter],
                 verbose=0,
             )
         return time.perf_counter() - started, model.count_params()
@@ -121,6 +134,10 @@ def train_trial(
     attrs = result_attrs(reporter.history, param_count, seconds)
     for key, value in attrs.items():
         trial.set_user_attr(key, value)
+    save_history(trial, reporter.history)
+    if reporter.diverged_at is not None:
+        trial.set_user_attr(DIVERGED_ATTR, divergence_message(reporter.diverged_at))
+        raise optuna.TrialPruned(f"diverged in epoch {reporter.diverged_at}")
     if reporter.timed_out_at is not None:
         raise DeadlineReached(f"time ran out after epoch {reporter.timed_out_at} of {context.max_epochs}")
     if reporter.pruned_at is not None:

@@ -95,7 +95,9 @@ def run_worker(
     coordinator = Coordinator(study, Budget(job.storage_url, job.study_name))
     train = (objective_factory or _named_factory(job.objective_factory))(job, settings, listener)
     ran = 0
-    interrupts.reset()
+    if not interrupts.handled():
+        interrupts.reset()  # a direct call: an earlier Ctrl-C must not stop this run
+    interrupts.check()  # a signal during the imports above (a parent that died meanwhile): no trial starts
     try:
         while (slot := coordinator.next_slot(job.deadline)) is not None:
             with slot:
