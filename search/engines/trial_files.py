@@ -82,6 +82,7 @@ def trial_note(
         f"| epochs run | {epochs_run} of {max_epochs} |",
         f"| outcome | {outcome} |",
         f"| best epoch | {attrs.get('best_epoch', 0)} |",
+        "| value | `val_accuracy`: the best epoch's validation accuracy |",
         f"| device | {attrs.get('device', '?')} (worker {attrs.get('worker_id', '?')}) |",
         f"| train time | {attrs.get('train_seconds', 0.0):.1f} s |",
         "",
