@@ -42,6 +42,19 @@ def run(sampler: optuna.samplers.BaseSampler, n: int, objective=None) -> optuna.
     return study
 
 
+def modes_of(sampler: optuna.samplers.BaseSampler, n: int) -> list[str]:
+    """How the prior-guided ``sampler`` drew each of ``n`` trials of a fresh study."""
+    modes: list[str] = []
+
+    def objective(trial: optuna.Trial) -> float:
+        trials = trial.study.get_trials(deepcopy=False)
+        modes.append(sampler.mode(trials, trials[-1]))
+        return suggest(DENSE, trial)["dropout"]
+
+    run(sampler, n, objective)
+    return modes
+
+
 def test_a_unit_round_trip_keeps_numbers_and_integers_land_on_their_steps() -> None:
     lr, units, stepped = (
         FloatParam("lr", 1e-4, 1e-1, log=True),
@@ -79,30 +92,14 @@ def test_a_step_from_the_incumbent_changes_at_least_one_parameter_and_keeps_most
 
 
 def test_the_first_trials_are_drawn_near_the_defaults_then_local_steps_and_tpe_mix() -> None:
-    sampler = PriorGuidedSampler(DENSE, [default_point(DENSE)], seed=3, n_startup=5)
-    modes: list[str] = []
-
-    def objective(trial: optuna.Trial) -> float:
-        trials = trial.study.get_trials(deepcopy=False)
-        modes.append(sampler.mode(trials, trials[-1]))
-        return suggest(DENSE, trial)["dropout"]
-
-    run(sampler, 30, objective)
+    modes = modes_of(PriorGuidedSampler(DENSE, [default_point(DENSE)], seed=3, n_startup=5), 30)
     assert modes[:5] == [PRIOR] * 5
     assert {LOCAL, TPE} <= set(modes[5:])
 
 
 def test_a_small_trial_budget_leaves_most_trials_to_steps_from_the_incumbent_and_tpe() -> None:
     """A 12-trial study draws 3 start-up trials near the defaults, not 8: the rest can find a better point."""
-    sampler = make_sampler("prior", 0, DENSE, n_trials=12)
-    modes: list[str] = []
-
-    def objective(trial: optuna.Trial) -> float:
-        trials = trial.study.get_trials(deepcopy=False)
-        modes.append(sampler.mode(trials, trials[-1]))
-        return suggest(DENSE, trial)["dropout"]
-
-    run(sampler, 12, objective)
+    modes = modes_of(make_sampler("prior", 0, DENSE, n_trials=12), 12)
     assert modes[:3] == [PRIOR] * 3 and PRIOR not in modes[3:]
     assert startup_trials(None) == startup_trials(400) == N_STARTUP and startup_trials(1) == 2
 
